@@ -1,0 +1,59 @@
+"""Atomic file writes: a reader sees either no file or the whole file, never a part.
+
+Every product and spool entry is written to a hidden temporary file in the destination
+folder and then renamed into place (a rename within one file system is atomic).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; on success move it to ``dest``.
+
+    The temporary name keeps the destination's suffixes (``.fits.gz``, ``.png``) because
+    some writers choose the format from the name. With ``overwrite=False`` the move fails
+    with :class:`FileExistsError` when ``dest`` already exists (hard link, then unlink).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(dest.suffixes)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{suffix}", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(tmp, dest)
+        else:
+            os.link(tmp, dest)
+            tmp.unlink()
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(dest: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> Path:
+    """Write ``data`` to ``dest`` atomically and return ``dest`` as a Path."""
+    with atomic_path(dest, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(dest)
+
+
+def write_text(dest: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
+    """Write ``text`` (UTF-8) to ``dest`` atomically."""
+    return write_bytes(dest, text.encode("utf-8"), overwrite=overwrite)
+
+
+def write_json(dest: str | os.PathLike, obj, *, overwrite: bool = True) -> Path:
+    """Write ``obj`` as indented JSON (NaN refused: JSON has no NaN) atomically."""
+    return write_text(dest, json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n",
+                      overwrite=overwrite)

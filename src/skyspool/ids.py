@@ -1,0 +1,48 @@
+"""Validation of the identifiers that name spool paths.
+
+An id comes from outside (an alert, a notice, a file name); before it names any path it
+must match a strict pattern: letters, digits and ``_.-``, starting with a letter or digit,
+at most 64 characters. That shuts out ``..``, separators, NUL and control characters.
+"""
+
+from __future__ import annotations
+
+import re
+
+KINDS = ("gw", "grb", "neutrino", "snews", "frb")
+
+EVENT_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
+ALERT_TYPE_PATTERN = r"[a-z][a-z0-9_]{0,31}"
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
+_ALERT_TYPE = re.compile(ALERT_TYPE_PATTERN)
+
+
+class InvalidId(ValueError):
+    """An identifier that must not name a path; the message is a one-line reason."""
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_event_id(event_id: object) -> str:
+    """Return ``event_id`` if it is safe to use as a folder name, else raise InvalidId."""
+    if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id) or ".." in event_id:
+        raise InvalidId(f"unsafe event id {_shown(event_id)}: expected 1-64 characters "
+                        "of letters, digits and _.- starting with a letter or digit")
+    return event_id
+
+
+def check_alert_type(alert_type: object) -> str:
+    """Return the lower-case ``alert_type`` if safe, else raise InvalidId."""
+    if not isinstance(alert_type, str) or not _ALERT_TYPE.fullmatch(alert_type.lower()):
+        raise InvalidId(f"unsafe alert type {_shown(alert_type)}")
+    return alert_type.lower()
+
+
+def check_kind(kind: str) -> str:
+    """Return ``kind`` if it is one of :data:`KINDS`."""
+    if kind not in KINDS:
+        raise InvalidId(f"unknown kind {_shown(kind)}; expected one of {', '.join(KINDS)}")
+    return kind
