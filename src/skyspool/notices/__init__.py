@@ -1,0 +1,142 @@
+"""GCN notices from other messengers, normalised: one :class:`Notice` whatever the format.
+
+GCN Classic VOEvents (:mod:`skyspool.formats.voevent`) and GCN JSON notices
+(:mod:`skyspool.formats.gcnjson`) are parsed into the same dataclass, so that rules and
+the coincidence search never parse a notice again. :func:`read_notice` reads a spooled
+notice by its extension.
+
+Event ids carry the mission (``Fermi-680782656``, ``Swift-1118357``, ``IceCube-136918_45252263``)
+because trigger numbers of different missions share one folder per kind and can collide;
+the same trigger seen as a VOEvent and as a JSON notice gets the same id. Test notices get
+the prefix ``test-`` so that they never add entries to a real trigger.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import re
+from pathlib import Path
+
+from skyspool import ids
+from skyspool.formats import Message, Refused
+
+TEST_PREFIX = "test-"
+# GCN JSON ``ra_dec_error`` is at 90% containment unless ``containment_probability`` says.
+DEFAULT_CONTAINMENT = 0.9
+
+
+@dataclasses.dataclass(frozen=True)
+class CoincidentNeutrino:
+    """One neutrino of an IceCube LVK nu track search, relative to the GW time."""
+
+    neutrino_id: str | None
+    ra_deg: float
+    dec_deg: float
+    error_radius_deg: float
+    error_containment: float
+    time_difference_s: float      # neutrino time minus GW time
+    pval_generic: float | None
+    pval_bayesian: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Notice:
+    """A GCN notice, normalised.
+
+    Positions are ICRS/FK5 degrees; ``error_radius_deg`` is the radius holding
+    ``error_containment`` (0-1) of the probability, statistical only unless
+    ``systematic_included``. ``far_hz`` is the false-alarm rate in Hz where the notice
+    gives one. ``spacecraft`` holds the spacecraft position when the notice carries it:
+    ``{"gcrs_km": [x, y, z]}`` or ``{"lat_deg": .., "lon_deg": ..}`` (geographic).
+    """
+
+    kind: str                       # grb, neutrino, snews, frb
+    trigger_id: str                 # validated event id, mission-prefixed
+    notice_type: str                # e.g. gbm_gnd_pos, initial, retraction
+    role: str                       # observation or test
+    mission: str
+    instrument: str
+    source_format: str              # voevent or gcn_json
+    trigger_time: dt.datetime       # UTC, timezone-aware
+    packet_type: int | None = None
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+    error_radius_deg: float | None = None
+    error_containment: float | None = None
+    systematic_included: bool | None = None
+    far_hz: float | None = None
+    retraction: bool = False
+    skymap: bytes | None = dataclasses.field(default=None, repr=False)  # own multi-order FITS
+    skymap_url: str | None = None
+    spacecraft: dict | None = None
+    gw_superevent: str | None = None
+    coincident_neutrinos: tuple[CoincidentNeutrino, ...] = ()
+    facts: dict = dataclasses.field(default_factory=dict)  # format-specific extras
+
+    @property
+    def has_position(self) -> bool:
+        return self.ra_deg is not None and self.error_radius_deg is not None
+
+    def message(self, extension: str) -> Message:
+        return Message(self.kind, self.trigger_id, self.notice_type, extension, self.role)
+
+    def as_dict(self) -> dict:
+        """JSON-ready facts (the sky-map bytes left out)."""
+        record = dataclasses.asdict(self)
+        record.pop("skymap")
+        record["has_own_skymap"] = self.skymap is not None
+        record["trigger_time"] = iso_utc(self.trigger_time)
+        return record
+
+
+def iso_utc(when: dt.datetime) -> str:
+    """ISO 8601 UTC with microseconds and a Z."""
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> dt.datetime:
+    """A UTC datetime from ISO 8601 text (``Z``, an offset, a space or nothing)."""
+    try:
+        when = dt.datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise Refused(f"unreadable time {str(text)[:40]!r}") from None
+    return when.replace(tzinfo=dt.timezone.utc) if when.tzinfo is None else when.astimezone(dt.timezone.utc)
+
+
+def finite(value, what: str, low: float = -math.inf, high: float = math.inf) -> float:
+    """``value`` as a float within [low, high], or Refused naming ``what``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise Refused(f"{what} is not a number: {str(value)[:40]!r}") from None
+    if not (math.isfinite(number) and low <= number <= high):
+        raise Refused(f"{what} out of range: {number}")
+    return number
+
+
+def event_id(mission: str, trigger: str, role: str) -> str:
+    """The spool event id of a trigger: ``<mission>-<trigger>``, ``test-`` before tests.
+
+    The mission is not repeated when the trigger id already starts with it (SNEWS).
+
+    Characters an event id may not hold (spaces, colons) become ``_``.
+    """
+    name = trigger if trigger.startswith(mission) else f"{mission}-{trigger}"
+    text = re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip("_.-")
+    if role == "test":
+        text = TEST_PREFIX + text
+    try:
+        return ids.check_event_id(text)
+    except ids.InvalidId as exc:
+        raise Refused(str(exc)) from None
+
+
+def read_notice(path: str | Path) -> Notice:
+    """Read a spooled notice (``.xml`` VOEvent or ``.json`` GCN JSON) into a :class:`Notice`."""
+    from skyspool.formats import gcnjson, voevent
+
+    path = Path(path)
+    data = path.read_bytes()
+    return voevent.to_notice(data) if path.suffix == ".xml" else gcnjson.to_notice(data)
