@@ -101,7 +101,7 @@ class Observation:
         or None without ``sefd_jy`` (uncalibrated: a beam-centre estimate)."""
         if self.sefd_jy is None:
             return None
-        return snr * self.sefd_jy / np.sqrt(self.npol * self.bandwidth_mhz * 1e6 * self.width_s(width_samples))
+        return float(snr * self.sefd_jy / np.sqrt(self.npol * self.bandwidth_mhz * 1e6 * self.width_s(width_samples)))
 
     def dm_error(self, width_samples):
         """DM uncertainty (pc cm^-3): the DM offset whose dispersion smearing across the band

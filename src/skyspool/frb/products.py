@@ -1,0 +1,216 @@
+"""FRB products, the functions the workflow calls: per candidate chunk, per observation, per filterbank.
+
+Per chunk (``products/frb/<obs_id>/<NNN>-candidates/``), :func:`process_chunk` writes:
+
+- ``clusters.csv``: every cluster with its label and reason;
+- ``triggers.json``: the triggers of this chunk and the trigger state after it (data-dump times,
+  LOFAR triggers sent), which the next chunk reads so the once-per-60-s and once-per-observation
+  limits hold over the whole observation;
+- ``trigger-<n>.xml``: the FRB VOEvent of trigger ``n`` (new sources and known FRBs);
+- ``trigger-<n>.tbb``: the LOFAR TBB packet of trigger ``n`` (if it qualifies; sent by UDP when
+  ``lofar.send`` is set);
+- ``candidates.png``: DM-time and S/N of the chunk's candidates.
+
+Per observation, :func:`summarize_observation` writes ``clusters.csv``, ``triggers.json``,
+``candidates.png`` and ``summary.html`` (and e-mails the summary when ``email`` is configured). Per
+filterbank file, :func:`process_filterbank` writes ``trigger-<chunk>-<n>.png`` views and
+``filterbank.json``. All files are written atomically.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+from astropy.time import TimeDelta
+
+from skyspool.atomic import write_bytes, write_json, write_text
+from skyspool.frb import lofar
+from skyspool.frb.amber import read_candidates
+from skyspool.frb.classify import Thresholds, TriggerState, classify, milky_way_dm, select_triggers
+from skyspool.frb.clustering import ClusterWindows, cluster
+from skyspool.frb.filterbank import FilterbankError, filterbank_start_mjd, trigger_views
+from skyspool.frb.observation import Observation, load_observation, load_source_list
+from skyspool.frb.plots import plot_candidates, plot_trigger_views
+from skyspool.frb.summary import SmtpSettings, send_email, summary_html
+from skyspool.frb.voevent import Publisher, dumps, frb_voevent
+
+#: Every setting with its default; ``config`` arguments are merged over it (unknown keys refused).
+DEFAULT_CONFIG = {
+    "clustering": {"time_s": 0.5, "dm_frac": 0.5, "dm_scale": 20.0},
+    "thresholds": {"snr_min": 10.0, "dm_min": 5.0, "dm_gal_factor": 1.2, "width_max": 100,
+                   "known_dm_range": 10.0, "members_max": None, "dump_interval_s": 60.0,
+                   "galactic_model": "ymw16",
+                   "lofar": {"snr_min": 20.0, "width_max": 80, "dm_gal_factor": 2.0, "members_max": 100,
+                             "max_per_observation": 1}},
+    "voevent": {"authority": "skyspool.local", "stream": "frb", "title": "skyspool FRB trigger system",
+                "short_name": "skyspool", "contact_name": "skyspool operator",
+                "contact_email": "skyspool@localhost"},
+    "lofar": {"send": False, "host": "127.0.0.1", "port": 31662},
+    "email": None,
+    "plot": True,
+}
+
+
+class ConfigError(ValueError):
+    """An invalid FRB configuration; the message is a one-line reason."""
+
+
+def merged_config(config: dict | None) -> dict:
+    """``config`` merged over :data:`DEFAULT_CONFIG`; unknown keys raise :class:`ConfigError`."""
+    def merge(base, over, where):
+        for key, value in (over or {}).items():
+            if key not in base:
+                raise ConfigError(f"unknown FRB setting {where}{key}")
+            if isinstance(base[key], dict) and isinstance(value, dict):
+                merge(base[key], value, f"{where}{key}.")
+            else:
+                base[key] = value
+        return base
+    return merge(copy.deepcopy(DEFAULT_CONFIG), config, "")
+
+
+def _trigger_record(row, n: int, obs: Observation, local_id: str) -> dict:
+    width = int(row["width"])
+    flux = obs.flux_jy(float(row["snr"]), width)
+    return {
+        "n": n, "id": local_id, "cb": int(row["cb"]), "beam": int(row["beam"]),
+        "time": float(row["time"]),
+        "utc": (obs.start + TimeDelta(float(row["time"]), format="sec")).isot,
+        "dm": float(row["dm"]), "dm_error": round(obs.dm_error(width), 4), "snr": float(row["snr"]),
+        "width": width, "width_ms": round(obs.width_s(width) * 1e3, 5),
+        "flux_jy": None if flux is None else round(float(flux), 4),
+        "members": int(row["members"]), "mw_dm": round(float(row["mw_dm"]), 2),
+        "label": row["label"], "reason": row["reason"],
+        "dump": bool(row["dump"]), "lofar": bool(row["lofar"]), "voevent": bool(row["voevent"]),
+    }
+
+
+def _classified(candidates: pd.DataFrame, obs: Observation, known, cfg: dict) -> tuple[pd.DataFrame, Thresholds]:
+    thresholds = Thresholds.from_config(cfg["thresholds"])
+    clusters = cluster(candidates, ClusterWindows(**cfg["clustering"]))
+    mw = {int(cb): milky_way_dm(obs, int(cb), thresholds.galactic_model) for cb in clusters["cb"].unique()}
+    return classify(clusters, thresholds, mw, known), thresholds
+
+
+def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.PathLike,
+                  source_list_path: str | os.PathLike, out_dir: str | os.PathLike, config: dict | None = None,
+                  *, previous_triggers: str | os.PathLike | None = None) -> dict:
+    """Make the products of one candidate chunk (see the module docstring) in ``out_dir``.
+
+    ``previous_triggers`` is the ``triggers.json`` of the observation's previous chunk (None for the
+    first), whose trigger state this chunk continues. Returns the ``triggers.json`` content.
+    Raises a ValueError subclass with a one-line reason for invalid inputs.
+    """
+    cfg = merged_config(config)
+    out = Path(out_dir)
+    obs = load_observation(observation_path)
+    known = load_source_list(source_list_path).lookup(obs.source)
+    candidates = read_candidates(chunk_path)
+    classified, thresholds = _classified(candidates, obs, known, cfg)
+    state = TriggerState.from_dict(json.loads(Path(previous_triggers).read_text())["state"]
+                                   if previous_triggers else None)
+    triggers, state = select_triggers(classified, thresholds, state, known)
+
+    chunk = Path(chunk_path).name.split(".")[0]
+    publisher = Publisher.from_config(cfg["voevent"])
+    records = []
+    for n, row in enumerate(triggers.to_dict("records"), start=1):
+        record = _trigger_record(row, n, obs, f"{obs.id}_{chunk}_{n}")
+        if record["voevent"]:
+            importance = min(1.0, record["snr"] / thresholds.lofar.snr_min)
+            event = frb_voevent(row, obs, publisher, record["id"], importance=round(importance, 3),
+                                galactic_model=thresholds.galactic_model)
+            write_bytes(out / f"trigger-{n}.xml", dumps(event))
+            record["ivorn"] = publisher.ivorn(record["id"])
+        if record["lofar"]:
+            stop = lofar.stop_time(obs.start + TimeDelta(record["time"], format="sec"), record["dm"],
+                                   obs.top_frequency_mhz)
+            packet = lofar.pack(stop, record["dm"], obs.test)
+            write_bytes(out / f"trigger-{n}.tbb", packet)
+            record["lofar_stop_utc"] = stop.isot
+            if cfg["lofar"]["send"]:
+                lofar.send(packet, cfg["lofar"]["host"], cfg["lofar"]["port"])
+        records.append(record)
+
+    with_labels = classified.drop(columns=["row"])
+    write_text(out / "clusters.csv", with_labels.to_csv(index=False, float_format="%.6g"))
+    if cfg["plot"]:
+        plot_candidates(candidates, classified, out / "candidates.png", title=f"{obs.id} {chunk}",
+                        snr_min=thresholds.snr_min)
+    doc = {"observation": obs.id, "chunk": chunk, "candidates": len(candidates), "clusters": len(classified),
+           "labels": {k: int(v) for k, v in classified["label"].value_counts().items()},
+           "triggers": records, "state": state.to_dict()}
+    write_json(out / "triggers.json", doc)
+    return doc
+
+
+def summarize_observation(chunk_paths: list[str | os.PathLike], trigger_paths: list[str | os.PathLike],
+                          observation_path: str | os.PathLike, source_list_path: str | os.PathLike,
+                          out_dir: str | os.PathLike, config: dict | None = None) -> dict:
+    """Observation products in ``out_dir``: all chunks' candidates clustered and classified together
+    (``clusters.csv``, ``candidates.png``), the triggers issued per chunk (``triggers.json``, from the
+    chunks' ``triggers.json``) and ``summary.html``; e-mails the summary if ``email`` is configured.
+    Returns the ``triggers.json`` content."""
+    cfg = merged_config(config)
+    out = Path(out_dir)
+    obs = load_observation(observation_path)
+    known = load_source_list(source_list_path).lookup(obs.source)
+    frames = [read_candidates(p) for p in chunk_paths]
+    candidates = pd.concat(frames, ignore_index=True) if frames else read_candidates(b"")
+    classified, thresholds = _classified(candidates, obs, known, cfg)
+    triggers = [t | {"chunk": doc["chunk"]} for p in trigger_paths
+                for doc in [json.loads(Path(p).read_text())] for t in doc["triggers"]]
+    triggers.sort(key=lambda t: t["time"])
+    write_text(out / "clusters.csv", classified.drop(columns=["row"]).to_csv(index=False, float_format="%.6g"))
+    plot = "candidates.png" if cfg["plot"] else None
+    if plot:
+        plot_candidates(candidates, classified, out / plot, title=obs.id, snr_min=thresholds.snr_min)
+    page = summary_html(obs, classified, pd.DataFrame(triggers), n_candidates=len(candidates), plot_name=plot)
+    write_text(out / "summary.html", page)
+    doc = {"observation": obs.id, "candidates": len(candidates), "clusters": len(classified),
+           "labels": {k: int(v) for k, v in classified["label"].value_counts().items()}, "triggers": triggers}
+    write_json(out / "triggers.json", doc)
+    if cfg["email"]:
+        attachments = {plot: (out / plot).read_bytes()} if plot else None
+        send_email(page, f"FRB observation {obs.id}: {len(triggers)} trigger(s)",
+                   SmtpSettings.from_config(cfg["email"]), attachments)
+    return doc
+
+
+def process_filterbank(filterbank_path: str | os.PathLike, trigger_paths: list[str | os.PathLike],
+                       observation_path: str | os.PathLike, out_dir: str | os.PathLike, *,
+                       cb: int | None = None) -> dict:
+    """Views of every trigger of compound beam ``cb`` (default: from the file name, ``CB07``) that
+    lies in the filterbank file: ``trigger-<chunk>-<n>.png`` (frequency-time dedispersed at the
+    trigger's DM, DM-time) and ``filterbank.json`` (per trigger the DM and time of the DM-time
+    maximum). Returns the ``filterbank.json`` content."""
+    obs = load_observation(observation_path)
+    if cb is None:
+        match = re.search(r"CB(\d{1,3})", Path(filterbank_path).name)
+        cb = int(match.group(1)) if match else 0
+    offset_s = (filterbank_start_mjd(filterbank_path) - obs.start.mjd) * 86400.0
+    views = []
+    for path in trigger_paths:
+        doc = json.loads(Path(path).read_text())
+        for t in doc["triggers"]:
+            if t["cb"] != cb:
+                continue
+            time_in_file = t["time"] - offset_s
+            try:
+                v = trigger_views(filterbank_path, dm=t["dm"], time_s=time_in_file, width_samples=t["width"],
+                                  snr=t["snr"])
+            except FilterbankError:
+                continue  # the trigger lies outside this file
+            name = f"trigger-{doc['chunk']}-{t['n']}.png"
+            plot_trigger_views(v, Path(out_dir) / name,
+                               title=f"{obs.id} CB{cb:02d} DM {t['dm']:.1f} S/N {t['snr']:.1f}")
+            views.append({"chunk": doc["chunk"], "n": t["n"], "plot": name, "dm": t["dm"],
+                          "best_dm": round(v.best_dm, 3), "best_time": round(v.best_time_s + offset_s, 6)})
+    result = {"observation": obs.id, "cb": cb, "filterbank": Path(filterbank_path).name, "triggers": views}
+    write_json(Path(out_dir) / "filterbank.json", result)
+    return result
