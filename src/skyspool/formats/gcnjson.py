@@ -15,8 +15,7 @@ import json
 import re
 
 from skyspool.formats import Message, Refused, looks_like_json_object, register
-from skyspool.notices import (DEFAULT_CONTAINMENT, CoincidentNeutrino, Notice, event_id, finite,
-                              parse_utc)
+from skyspool import notices  # a module: skyspool.notices imports this package
 
 SCHEMA_PREFIX = "https://gcn.nasa.gov/schema/"
 SCHEMA_PATH = re.compile(r"https://gcn\.nasa\.gov/schema/[^/]+/gcn/notices/(?P<family>.+)\.schema\.json")
@@ -53,27 +52,27 @@ def _localization(holder: dict) -> dict:
         error = max(error[:2]) if error else None
     if error is None and isinstance(holder.get("ra_uncertainty"), list):
         error = holder["ra_uncertainty"][0]
-    return {"ra_deg": finite(holder["ra"], "ra", -360, 360) % 360,
-            "dec_deg": finite(holder["dec"], "dec", -90, 90),
-            "error_radius_deg": None if error is None else finite(error, "ra_dec_error", 0, 180),
-            "error_containment": finite(holder.get("containment_probability", DEFAULT_CONTAINMENT),
+    return {"ra_deg": notices.finite(holder["ra"], "ra", -360, 360) % 360,
+            "dec_deg": notices.finite(holder["dec"], "dec", -90, 90),
+            "error_radius_deg": None if error is None else notices.finite(error, "ra_dec_error", 0, 180),
+            "error_containment": notices.finite(holder.get("containment_probability", notices.DEFAULT_CONTAINMENT),
                                         "containment_probability", 0.01, 0.9999),
             "systematic_included": holder.get("systematic_included")}
 
 
 def _far_hz(record: dict) -> float | None:
-    return None if record.get("far") is None else finite(record["far"], "far", 0)
+    return None if record.get("far") is None else notices.finite(record["far"], "far", 0)
 
 
-def _fermi_gbm(record: dict, role: str) -> Notice:
+def _fermi_gbm(record: dict, role: str) -> notices.Notice:
     notice_type = GBM_SUBTYPES.get(str(record.get("subtype")), _alert_type(record))
     spacecraft = None
     if record.get("latitude") is not None and record.get("longitude") is not None:
-        spacecraft = {"lat_deg": finite(record["latitude"], "latitude", -90, 90),
-                      "lon_deg": finite(record["longitude"], "longitude", -360, 360)}
-    return Notice(kind="grb", trigger_id=event_id("Fermi", _first_id(record), role),
+        spacecraft = {"lat_deg": notices.finite(record["latitude"], "latitude", -90, 90),
+                      "lon_deg": notices.finite(record["longitude"], "longitude", -360, 360)}
+    return notices.Notice(kind="grb", trigger_id=notices.event_id("Fermi", _first_id(record), role),
                   notice_type=notice_type, role=role, mission="Fermi", instrument="GBM",
-                  source_format="gcn_json", trigger_time=parse_utc(record["trigger_time"]),
+                  source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
                   far_hz=_far_hz(record), retraction=notice_type == "retraction",
                   skymap_url=record.get("healpix_url"), spacecraft=spacecraft,
                   facts=_facts(record, ("rate_snr", "rate_duration", "duration_class", "classification",
@@ -91,10 +90,10 @@ def _decode_skymap(record: dict) -> bytes | None:
         raise Refused("healpix_file is not valid base64") from None
 
 
-def _swift_guano(record: dict, role: str) -> Notice:
-    return Notice(kind="grb", trigger_id=event_id("Swift-GUANO", _first_id(record), role),
+def _swift_guano(record: dict, role: str) -> notices.Notice:
+    return notices.Notice(kind="grb", trigger_id=notices.event_id("Swift-GUANO", _first_id(record), role),
                   notice_type=_alert_type(record), role=role, mission="Swift", instrument="BAT-GUANO",
-                  source_format="gcn_json", trigger_time=parse_utc(record["trigger_time"]),
+                  source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
                   far_hz=_far_hz(record), retraction=_alert_type(record) == "retraction",
                   skymap=_decode_skymap(record),
                   facts=_facts(record, ("rate_snr", "rate_duration", "classification",
@@ -102,30 +101,30 @@ def _swift_guano(record: dict, role: str) -> Notice:
                   **_localization(record))
 
 
-def _icecube_track(record: dict, role: str) -> Notice:
-    return Notice(kind="neutrino", trigger_id=event_id("IceCube", _first_id(record), role),
+def _icecube_track(record: dict, role: str) -> notices.Notice:
+    return notices.Notice(kind="neutrino", trigger_id=notices.event_id("IceCube", _first_id(record), role),
                   notice_type=_alert_type(record), role=role, mission="IceCube",
                   instrument=str(record.get("instrument", "IC86")), source_format="gcn_json",
-                  trigger_time=parse_utc(record["trigger_time"]), far_hz=_far_hz(record),
+                  trigger_time=notices.parse_utc(record["trigger_time"]), far_hz=_far_hz(record),
                   retraction=_alert_type(record) == "retraction", skymap_url=record.get("healpix_url"),
                   facts=_facts(record, ("pipeline", "event_name", "nu_energy", "p_astro", "alert_topology")),
                   **_localization(record))
 
 
-def _coincident_neutrino(event: dict) -> CoincidentNeutrino:
+def _coincident_neutrino(event: dict) -> notices.CoincidentNeutrino:
     place = _localization(event.get("localization") or event)
     if not place or place["error_radius_deg"] is None:
         raise Refused("IceCube coincident event without a position and error")
     neutrino_ids = event.get("id")
-    return CoincidentNeutrino(
+    return notices.CoincidentNeutrino(
         neutrino_id=neutrino_ids[0] if isinstance(neutrino_ids, list) and neutrino_ids else None,
         ra_deg=place["ra_deg"], dec_deg=place["dec_deg"], error_radius_deg=place["error_radius_deg"],
         error_containment=place["error_containment"],
-        time_difference_s=finite(event.get("event_dt"), "event_dt"),
+        time_difference_s=notices.finite(event.get("event_dt"), "event_dt"),
         pval_generic=event.get("event_pval_generic"), pval_bayesian=event.get("event_pval_bayesian"))
 
 
-def _icecube_lvk(record: dict, role: str) -> Notice:
+def _icecube_lvk(record: dict, role: str) -> notices.Notice:
     superevent = record.get("ref_ID")
     if not isinstance(superevent, str):
         raise Refused("IceCube LVK nu track search without ref_ID (the GW superevent)")
@@ -136,9 +135,9 @@ def _icecube_lvk(record: dict, role: str) -> Notice:
         raise Refused(f"n_events_coincident is {record.get('n_events_coincident')} "
                       f"but {len(events)} coincident events are listed")
     direction = record.get("most_probable_direction") or {}
-    return Notice(kind="neutrino", trigger_id=event_id("IceCube-LVK", superevent, role),
+    return notices.Notice(kind="neutrino", trigger_id=notices.event_id("IceCube-LVK", superevent, role),
                   notice_type="lvk_nu_track_search", role=role, mission="IceCube", instrument="IC86",
-                  source_format="gcn_json", trigger_time=parse_utc(record["trigger_time"]),
+                  source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
                   ra_deg=direction.get("ra"), dec_deg=direction.get("dec"),
                   gw_superevent=superevent, coincident_neutrinos=events,
                   facts=_facts(record, ("pval_generic", "pval_bayesian", "n_events_coincident",
@@ -146,33 +145,33 @@ def _icecube_lvk(record: dict, role: str) -> Notice:
                                         "reference", "neutrino_flux_sensitivity_range")))
 
 
-def _chime_frb(record: dict, role: str) -> Notice:
+def _chime_frb(record: dict, role: str) -> notices.Notice:
     notice_type = _alert_type(record)
     place = _localization(record)
     if place:  # CHIME/FRB errors are 1-sigma (68%)
         place["error_containment"] = 0.68
-    return Notice(kind="frb", trigger_id=event_id("CHIME", _first_id(record), role),
+    return notices.Notice(kind="frb", trigger_id=notices.event_id("CHIME", _first_id(record), role),
                   notice_type=notice_type, role=role, mission="CHIME", instrument="CHIME/FRB",
-                  source_format="gcn_json", trigger_time=parse_utc(record["trigger_time"]),
+                  source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
                   retraction=notice_type == "retraction",
                   facts=_facts(record, ("dm", "dm_error", "dm_gal_ne_2001_max", "snr", "known_source",
                                         "association_probability", "update_message")),
                   **place)
 
 
-def _einstein_probe(record: dict, role: str) -> Notice:
-    return Notice(kind="grb", trigger_id=event_id("EP", _first_id(record), role),
+def _einstein_probe(record: dict, role: str) -> notices.Notice:
+    return notices.Notice(kind="grb", trigger_id=notices.event_id("EP", _first_id(record), role),
                   notice_type=_alert_type(record), role=role, mission="Einstein Probe",
                   instrument=str(record.get("instrument", "WXT")), source_format="gcn_json",
-                  trigger_time=parse_utc(record["trigger_time"]),
+                  trigger_time=notices.parse_utc(record["trigger_time"]),
                   facts=_facts(record, ("net_count_rate", "image_snr", "image_energy_range")),
                   **_localization(record))
 
 
-def _snews(record: dict, role: str) -> Notice:
-    return Notice(kind="snews", trigger_id=event_id("SNEWS", _first_id(record), role),
+def _snews(record: dict, role: str) -> notices.Notice:
+    return notices.Notice(kind="snews", trigger_id=notices.event_id("SNEWS", _first_id(record), role),
                   notice_type=_alert_type(record), role=role, mission="SNEWS", instrument="SNEWS 2.0",
-                  source_format="gcn_json", trigger_time=parse_utc(record["trigger_time"]),
+                  source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
                   far_hz=_far_hz(record), skymap_url=record.get("healpix_url"),
                   retraction=_alert_type(record) == "retraction",
                   facts=_facts(record, ("snews2_tier", "detector_status", "event_times_utc", "tier_data")))
@@ -194,7 +193,7 @@ FAMILIES = {
 }
 
 
-def to_notice(data: bytes) -> Notice:
+def to_notice(data: bytes) -> notices.Notice:
     """Parse a GCN JSON notice into a :class:`Notice`, or raise Refused."""
     try:
         record = json.loads(data)

@@ -15,7 +15,7 @@ import voeventparse as vp
 from lxml import etree, objectify
 
 from skyspool.formats import Message, Refused, register
-from skyspool.notices import DEFAULT_CONTAINMENT, Notice, event_id, finite
+from skyspool import notices  # a module: skyspool.notices imports this package
 
 GCN_IVORN = "ivo://nasa.gsfc.gcn/"
 SVOM_IVORN = "ivo://org.svom/"
@@ -102,7 +102,7 @@ def _trigger(packet: int, ptype: PacketType, values: dict, ivorn: str) -> str:
     trigger = values.get("TrigID")
     if trigger is None:
         raise Refused(f"packet type {packet} VOEvent without TrigID ({ivorn})")
-    return str(int(finite(trigger, "TrigID")))
+    return str(int(notices.finite(trigger, "TrigID")))
 
 
 def _position(root) -> tuple[float | None, float | None, float | None]:
@@ -110,14 +110,14 @@ def _position(root) -> tuple[float | None, float | None, float | None]:
         position = vp.get_event_position(root)
     except (AttributeError, IndexError, ValueError):
         return None, None, None
-    ra = finite(position.ra, "RA", -360, 360) % 360
-    dec = finite(position.dec, "Dec", -90, 90)
-    err = finite(position.err, "Error2Radius", 0, 180)
+    ra = notices.finite(position.ra, "RA", -360, 360) % 360
+    dec = notices.finite(position.dec, "Dec", -90, 90)
+    err = notices.finite(position.err, "Error2Radius", 0, 180)
     # GCN writes 0/0 with no error for notices that carry no position (GBM alerts).
     return (None, None, None) if err == 0 else (ra, dec, err)
 
 
-def to_notice(data: bytes) -> Notice:
+def to_notice(data: bytes) -> notices.Notice:
     """Parse a GCN Classic or SVOM VOEvent into a :class:`Notice`, or raise Refused."""
     root = _parse_xml(data)
     ivorn = root.attrib.get("ivorn", "")
@@ -147,11 +147,11 @@ def to_notice(data: bytes) -> Notice:
         if not burst:
             raise Refused("SVOM VOEvent without Burst_Id")
         notice_type = SVOM_PACKETS.get(packet, f"svom_{packet}")
-        return Notice(kind="grb", trigger_id=event_id("SVOM", burst, role), notice_type=notice_type,
+        return notices.Notice(kind="grb", trigger_id=notices.event_id("SVOM", burst, role), notice_type=notice_type,
                       role=role, mission="SVOM", instrument=values.get("Instrument", "ECLAIRs"),
                       source_format="voevent", trigger_time=when, packet_type=packet,
                       ra_deg=ra, dec_deg=dec, error_radius_deg=err,
-                      error_containment=DEFAULT_CONTAINMENT if err else None,
+                      error_containment=notices.DEFAULT_CONTAINMENT if err else None,
                       systematic_included=True if err else None,
                       retraction=notice_type == "retraction", facts=facts)
     if not ivorn.startswith(GCN_IVORN):
@@ -162,13 +162,13 @@ def to_notice(data: bytes) -> Notice:
 
     spacecraft = None
     if all(f"SC_Geo_{axis}" in values for axis in "XYZ"):
-        spacecraft = {"gcrs_km": [finite(values[f"SC_Geo_{axis}"], f"SC_Geo_{axis}") * GBM_GEO_UNIT_KM
+        spacecraft = {"gcrs_km": [notices.finite(values[f"SC_Geo_{axis}"], f"SC_Geo_{axis}") * GBM_GEO_UNIT_KM
                                   for axis in "XYZ"]}
     far_hz = None
     if "FAR" in values:  # AMON IceCube: per year
-        far_hz = finite(values["FAR"], "FAR", 0) / SECONDS_PER_YEAR
+        far_hz = notices.finite(values["FAR"], "FAR", 0) / SECONDS_PER_YEAR
     retraction = _flag(values, "Retraction")
-    return Notice(kind=ptype.kind, trigger_id=event_id(ptype.mission, _trigger(packet, ptype, values, ivorn), role),
+    return notices.Notice(kind=ptype.kind, trigger_id=notices.event_id(ptype.mission, _trigger(packet, ptype, values, ivorn), role),
                   notice_type="retraction" if retraction else ptype.notice_type, role=role,
                   mission=ptype.mission, instrument=ptype.instrument, source_format="voevent",
                   trigger_time=when, packet_type=packet, ra_deg=ra, dec_deg=dec, error_radius_deg=err,

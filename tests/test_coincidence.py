@@ -1,0 +1,185 @@
+"""GW-external coincidences: the combined map against the LVK example alert, both arrival
+orders of a GW alert and a GRB, joint FARs, and the separation of test and real events."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import healpy as hp
+import numpy as np
+import pytest
+from astropy.table import Table
+from ligo.skymap import moc
+
+from skyspool import coincidence, ingest
+from skyspool import skymap as sm
+from skyspool.paths import SUBDIRS, Spool
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+EXT_UPDATE = CORPUS / "gw" / "alerts" / "MS181101ab-ext-update.json"
+GW_ALERT = CORPUS / "gw" / "alerts" / "S230518h-Preliminary_alert.json"
+GBM_VOEVENT = CORPUS / "notices" / "voevent" / "finkmm_fermi_voevent_number_193.xml"
+SECONDS_PER_YEAR = 365.25 * 86400
+CONFIG = {"notices": {"gbm_systematics": {"core_deg": 3.7, "tail_deg": 14.0, "core_weight": 0.9},
+                      "lat_fov_radius_deg": 65.0},
+          "coincidence": {"windows_s": {"grb_cbc": [-1, 5], "grb_burst": [-60, 600],
+                                        "neutrino_cbc": [-500, 500], "neutrino_burst": [-500, 500],
+                                        "snews_burst": [-10, 10]},
+                          "rates_per_year": {"grb": 325, "grb_subthreshold": 390, "neutrino": 13.91}}}
+
+
+def test_combined_map_area_matches_the_lvk_example_alert():
+    """The alert's combined map is the GW map times a Fermi map of nside 128: recover that
+    map on its own grid from the two maps in the alert, combine, compare the 90% areas."""
+    alert = json.loads(EXT_UPDATE.read_text())
+    gw_map = sm.read_multiorder(base64.b64decode(alert["event"]["skymap"]))
+    alert_combined = sm.read_multiorder(base64.b64decode(alert["external_coinc"]["combined_skymap"]))
+    gw_density = np.asarray(gw_map["PROBDENSITY"])
+    ratio = np.divide(np.asarray(alert_combined["PROBDENSITY"]), gw_density,
+                      out=np.zeros_like(gw_density), where=gw_density > 0)
+    order, ipix = moc.uniq2nest(np.asarray(gw_map["UNIQ"]))
+    nside = 128
+    flat = np.arange(hp.nside2npix(nside))
+    centres = hp.pix2vec(nside, flat, nest=True)
+    fermi = np.zeros(flat.size)
+    for level in np.unique(order):
+        here = order == level
+        lookup = np.full(hp.order2npix(int(level)), np.nan)
+        lookup[ipix[here]] = ratio[here]
+        found = lookup[hp.vec2pix(hp.order2nside(int(level)), *centres, nest=True)]
+        fermi = np.where(np.isnan(found), fermi, found)
+    fermi_map = Table({"UNIQ": moc.nest2uniq(np.int8(7), flat), "PROBDENSITY": fermi})
+
+    combined, overlap = coincidence.combine(gw_map, fermi_map)
+
+    expected_area90 = sm.credible_areas_deg2(alert_combined)[1]
+    assert sm.credible_areas_deg2(combined)[1] == pytest.approx(expected_area90, rel=0.02)
+    assert sm.credible_areas_deg2(combined)[1] < 0.95 * sm.credible_areas_deg2(gw_map)[1]
+    assert combined.meta["distmean"] == pytest.approx(alert_combined.meta["distmean"], rel=1e-3)
+    assert overlap > 1
+
+
+def test_common_grid_keeps_the_finer_pixel():
+    coarse = Table({"UNIQ": moc.nest2uniq(np.int8(0), np.arange(12)), "PROBDENSITY": np.ones(12)})
+    fine_ipix = np.arange(48)
+    fine = Table({"UNIQ": moc.nest2uniq(np.int8(1), fine_ipix), "PROBDENSITY": np.ones(48)})
+    uniq, coarse_rows, fine_rows = coincidence.common_grid(coarse, fine)
+    assert np.array_equal(np.sort(uniq), np.sort(fine["UNIQ"]))
+    assert np.array_equal(coarse_rows, fine_ipix // 4)
+
+
+def _spool(root: Path) -> Spool:
+    for name in SUBDIRS:
+        (root / name).mkdir(parents=True)
+    return Spool(root)
+
+
+def _gbm_at(gw_time: str, offset_s: float) -> bytes:
+    """The corpus GBM final-position VOEvent moved to ``offset_s`` after the GW time."""
+    from astropy import units as u
+    from astropy.time import Time
+
+    when = (Time(gw_time.replace("Z", "")) + offset_s * u.s).isot
+    return GBM_VOEVENT.read_bytes().replace(b"2022-07-29T10:17:31.51", when.encode())
+
+
+def _arrive(spool: Spool, tmp_path: Path, name: str, data: bytes):
+    source = tmp_path / name
+    source.write_bytes(data)
+    ingest.put_in_inbox(spool, source)
+    (outcome,) = ingest.take_inbox(spool)
+    assert outcome.status == "stored", outcome
+    return outcome.entry
+
+
+@pytest.mark.parametrize("gw_first", [True, False], ids=["gw-first", "grb-first"])
+def test_gw_and_grb_coincide_whichever_arrives_first(tmp_path, gw_first):
+    spool = _spool(tmp_path / "spool")
+    gw_data = GW_ALERT.read_bytes()
+    gw_record = json.loads(gw_data)
+    grb_data = _gbm_at(gw_record["event"]["time"], 2.0)
+    order = [("gw.json", gw_data), ("grb.xml", grb_data)]
+    entries = {}
+    for name, data in order if gw_first else order[::-1]:
+        entries[name] = _arrive(spool, tmp_path, name, data)
+    gw_entry, grb_entry = entries["gw.json"], entries["grb.xml"]
+
+    assert coincidence.affected_entries(spool, grb_entry, CONFIG) == [gw_entry]
+    result = coincidence.coincidences(spool, gw_entry, CONFIG)
+    (found,) = result["coincidences"]
+    assert (found["trigger_id"], found["time_difference_s"]) == ("Fermi-680782656", pytest.approx(2.0, abs=0.01))
+    expected_temporal = 6 * 325 / SECONDS_PER_YEAR * gw_record["event"]["far"]
+    assert found["temporal_far_hz"] == pytest.approx(expected_temporal)
+    assert found["skymap_overlap"] > 0
+    assert found["spacetime_far_hz"] == pytest.approx(expected_temporal / found["skymap_overlap"])
+    assert coincidence.gw_products(gw_entry, CONFIG) == ["coincidences.json", "combined.multiorder.fits",
+                                                         "combined.png"]
+    # The other side sees the same coincidence.
+    (seen_from_grb,) = coincidence.coincidences(spool, grb_entry, CONFIG)["coincidences"]
+    assert seen_from_grb["gw_event_id"] == gw_entry.event_id
+    assert seen_from_grb["spacetime_far_hz"] == pytest.approx(found["spacetime_far_hz"])
+
+    coincidences_path = tmp_path / "coincidences.json"
+    coincidence.write_coincidences(spool.root, "gw", gw_entry.event_id, gw_entry.name, coincidences_path, CONFIG)
+    combined_path = tmp_path / "combined.multiorder.fits"
+    coincidence.write_combined(spool.root, gw_entry.event_id, gw_entry.name, coincidences_path,
+                               combined_path, CONFIG)
+    combined = sm.read_multiorder(combined_path)
+    assert sm.credible_areas_deg2(combined)[1] < sm.credible_areas_deg2(
+        sm.read_multiorder(base64.b64decode(gw_record["event"]["skymap"])))[1]
+    extra = coincidence.notice_extra(coincidences_path)
+    assert extra["external_coinc"]["time_sky_position_coincidence_far"] == found["spacetime_far_hz"]
+    assert "Fermi-680782656" in "\n".join(coincidence.circular_lines(coincidences_path))
+
+
+@pytest.mark.parametrize("offset_s", [-1.5, 5.5, 400.0])
+def test_grb_outside_the_cbc_window_does_not_coincide(tmp_path, offset_s):
+    spool = _spool(tmp_path / "spool")
+    gw_data = GW_ALERT.read_bytes()
+    gw_entry = _arrive(spool, tmp_path, "gw.json", gw_data)
+    grb_entry = _arrive(spool, tmp_path, "grb.xml", _gbm_at(json.loads(gw_data)["event"]["time"], offset_s))
+    assert coincidence.coincidences(spool, gw_entry, CONFIG)["coincidences"] == []
+    assert coincidence.affected_entries(spool, grb_entry, CONFIG) == []
+    assert coincidence.gw_products(gw_entry, CONFIG) == ["coincidences.json"]
+
+
+def test_test_notice_never_coincides_with_a_real_gw_event(tmp_path):
+    spool = _spool(tmp_path / "spool")
+    gw_data = GW_ALERT.read_bytes()
+    gw_entry = _arrive(spool, tmp_path, "gw.json", gw_data)
+    test_grb = _gbm_at(json.loads(gw_data)["event"]["time"], 1.0).replace(
+        b'"Test_Submission"       value="false"', b'"Test_Submission"       value="true"')
+    grb_entry = _arrive(spool, tmp_path, "grb.xml", test_grb)
+    assert grb_entry.event_id.startswith("test-")
+    assert coincidence.coincidences(spool, gw_entry, CONFIG)["coincidences"] == []
+
+
+def test_retracted_neutrino_no_longer_coincides(tmp_path):
+    spool = _spool(tmp_path / "spool")
+    gw_data = GW_ALERT.read_bytes()
+    gw_time = json.loads(gw_data)["event"]["time"]
+    gw_entry = _arrive(spool, tmp_path, "gw.json", gw_data)
+    _arrive(spool, tmp_path, "grb.xml", _gbm_at(gw_time, 1.0))
+    assert len(coincidence.coincidences(spool, gw_entry, CONFIG)["coincidences"]) == 1
+    bronze = CORPUS / "notices" / "voevent" / "finkmm_icecube_voevent_number_3028.xml"
+    neutrino = bronze.read_bytes().replace(b"2022-08-08T07:59:57.26", gw_time[:22].encode())
+    _arrive(spool, tmp_path, "nu.xml", neutrino)
+    assert len(coincidence.coincidences(spool, gw_entry, CONFIG)["coincidences"]) == 2
+    _arrive(spool, tmp_path, "nu-retracted.xml", neutrino.replace(
+        b'"Retraction"     value="false"', b'"Retraction"     value="true"'))
+    (only,) = coincidence.coincidences(spool, gw_entry, CONFIG)["coincidences"]
+    assert only["kind"] == "grb"
+
+
+def test_icecube_lvk_search_is_linked_to_its_superevent(tmp_path):
+    spool = _spool(tmp_path / "spool")
+    gw_data = GW_ALERT.read_bytes()
+    gw_entry = _arrive(spool, tmp_path, "gw.json", gw_data)
+    search = (CORPUS / "notices" / "kafka_json" / "gcnschema_icecube_lvk_nu_track_search.example.json").read_bytes()
+    _arrive(spool, tmp_path, "search.json", search.replace(b"S230914ak", gw_entry.event_id.encode()))
+    (linked,) = coincidence.coincidences(spool, gw_entry, CONFIG)["coincidences"]
+    assert linked["notice_type"] == "lvk_nu_track_search"
+    assert (linked["pval_generic"], linked["pval_bayesian"]) == (0.0191, 0.0549)
+    assert [nu["time_difference_s"] for nu in linked["coincident_neutrinos"]] == [12.91, 222.46]
