@@ -1,0 +1,167 @@
+"""IGWN public gravitational-wave alerts: JSON (GCN Kafka ``igwn.gwalert``) and Avro (SCiMMA).
+
+Both carry the same record, validated against the official schema of the PyPI package
+``igwn-gwalert-schema``. In JSON the sky maps are base64 text; in Avro they are bytes.
+:func:`read_alert` gives the rules one view of either.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import functools
+import importlib.resources
+import io
+import json
+from pathlib import Path
+
+import fastavro
+import jsonschema
+
+from skyspool.formats import Message, Refused, looks_like_json_object, register
+
+AVRO_MAGIC = b"Obj\x01"
+SKYMAP_FIELDS = (("event", "skymap"), ("external_coinc", "combined_skymap"))
+# The schema's EARLYWARNING is spelled early_warning in spool and product names.
+ALERT_TYPE_NAMES = {"EARLYWARNING": "early_warning"}
+
+
+@dataclasses.dataclass(frozen=True)
+class GWAlert:
+    """One IGWN alert; sky maps decoded to the bytes of multi-order FITS files."""
+
+    superevent_id: str
+    alert_type: str          # lower case: preliminary, initial, ...
+    time_created: str        # ISO 8601 UTC
+    event: dict | None       # None for a retraction; ``skymap`` removed (see below)
+    external_coinc: dict | None  # ``combined_skymap`` removed (see below)
+    urls: dict
+    skymap: bytes | None
+    combined_skymap: bytes | None
+
+    @property
+    def is_retraction(self) -> bool:
+        return self.alert_type == "retraction"
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema_file = importlib.resources.files("igwn_gwalert_schema") / "igwn.alerts.Alert.schema.json"
+    schema = json.loads(schema_file.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def _schema_error(record: dict) -> str | None:
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(record))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "top level"
+    message = error.message if len(error.message) < 120 else error.message[:117] + "..."
+    return f"{where}: {message}"
+
+
+def _check_multiorder_fits(data: bytes, what: str) -> None:
+    """Refuse bytes that are not a multi-order HEALPix FITS sky map."""
+    from astropy.io import fits  # deferred: only alerts with maps pay for it
+
+    try:
+        with fits.open(io.BytesIO(data)) as hdus:
+            if len(hdus) < 2 or not isinstance(hdus[1], fits.BinTableHDU):
+                raise Refused(f"{what} is FITS but has no binary table: not a sky map")
+            header, columns = hdus[1].header, set(hdus[1].columns.names)
+    except Refused:
+        raise
+    except Exception as exc:  # astropy raises many kinds for garbage
+        raise Refused(f"{what} is not a readable FITS file ({type(exc).__name__})") from None
+    if header.get("ORDERING") != "NUNIQ" or not {"UNIQ", "PROBDENSITY"} <= columns:
+        raise Refused(f"{what} is not a multi-order HEALPix sky map "
+                      "(needs ORDERING=NUNIQ with UNIQ and PROBDENSITY columns)")
+
+
+def _decode_json(data: bytes) -> dict:
+    try:
+        record = json.loads(data)
+    except RecursionError:
+        raise Refused("JSON nested too deeply") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Refused(f"not valid JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise Refused("JSON is not an object")
+    problem = _schema_error(record)
+    if problem:
+        raise Refused(f"not a valid IGWN alert: {problem}")
+    for parent, field in SKYMAP_FIELDS:
+        holder = record.get(parent)
+        if holder and holder.get(field) is not None:
+            try:
+                holder[field] = base64.b64decode(holder[field], validate=True)
+            except (binascii.Error, ValueError):
+                raise Refused(f"{parent}.{field} is not valid base64") from None
+    return record
+
+
+def _decode_avro(data: bytes) -> dict:
+    try:
+        records = list(fastavro.reader(io.BytesIO(data)))
+    except Exception as exc:  # fastavro raises ValueError, EOFError, StopIteration...
+        raise Refused(f"not a readable Avro file ({type(exc).__name__}: {exc})"[:200]) from None
+    if len(records) != 1 or not isinstance(records[0], dict):
+        raise Refused(f"Avro alert must hold exactly one record, found {len(records)}")
+    record = records[0]
+    as_json = json.loads(json.dumps(record, default=lambda b: base64.b64encode(b).decode()))
+    problem = _schema_error(as_json)
+    if problem:
+        raise Refused(f"not a valid IGWN alert: {problem}")
+    return record
+
+
+def _to_alert(record: dict) -> GWAlert:
+    maps = {}
+    for parent, field in SKYMAP_FIELDS:
+        holder = record.get(parent)
+        maps[field] = holder.pop(field, None) if holder else None
+    return GWAlert(
+        superevent_id=record["superevent_id"],
+        alert_type=ALERT_TYPE_NAMES.get(record["alert_type"], record["alert_type"].lower()),
+        time_created=record["time_created"],
+        event=record.get("event"),
+        external_coinc=record.get("external_coinc"),
+        urls=record.get("urls") or {},
+        skymap=maps["skymap"],
+        combined_skymap=maps["combined_skymap"],
+    )
+
+
+def _accept(record: dict, extension: str) -> Message:
+    alert = _to_alert(record)
+    if alert.is_retraction != (alert.event is None):
+        raise Refused("a retraction must have event null, and only a retraction may")
+    if not alert.is_retraction and alert.skymap is None and alert.event.get("group") == "CBC":
+        raise Refused("CBC alert without a sky map")
+    for field in ("skymap", "combined_skymap"):
+        if getattr(alert, field) is not None:
+            _check_multiorder_fits(getattr(alert, field), field)
+    # Mock (MS...) and test (TS...) superevents are not real events.
+    role = "test" if alert.superevent_id[:1] in ("M", "T") else "observation"
+    return Message("gw", alert.superevent_id, alert.alert_type, extension, role)
+
+
+@register("IGWN alert JSON", sniff=lambda data, name: looks_like_json_object(data, name)
+          and b'"superevent_id"' in data)
+def parse_json(data: bytes) -> Message:
+    return _accept(_decode_json(data), "json")
+
+
+@register("IGWN alert Avro", sniff=lambda data, name: data.startswith(AVRO_MAGIC))
+def parse_avro(data: bytes) -> Message:
+    return _accept(_decode_avro(data), "avro")
+
+
+def read_alert(path: str | Path) -> GWAlert:
+    """Read a spooled IGWN alert (``.json`` or ``.avro``) into a :class:`GWAlert`."""
+    path = Path(path)
+    data = path.read_bytes()
+    record = _decode_avro(data) if path.suffix == ".avro" else _decode_json(data)
+    return _to_alert(record)

@@ -1,0 +1,1 @@
+"""Gravitational-wave alerts: sky-map products, classification, notices and circulars."""

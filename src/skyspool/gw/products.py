@@ -1,0 +1,124 @@
+"""GW alert products: one function per product, paths in, file out (written atomically).
+
+These are what the Snakemake rules of ``workflow/rules/gw.smk`` call.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+from skyspool import atomic, plots
+from skyspool import skymap as sm
+from skyspool.formats.gwalert import GWAlert, read_alert
+from skyspool.gw import notice
+
+# Level 1 writes a flat nside-512 map 3 times faster than the default for a 60% larger file.
+FLAT_GZIP_LEVEL = 1
+
+
+def _read_json(path: str | Path | None) -> dict | None:
+    return json.loads(Path(path).read_text()) if path else None
+
+
+def write_multiorder(alert_path: str, output: str) -> None:
+    """The sky map exactly as received (multi-order FITS bytes)."""
+    alert = read_alert(alert_path)
+    if alert.skymap is None:
+        raise ValueError(f"{alert.superevent_id} {alert.alert_type}: alert has no sky map")
+    atomic.write_bytes(output, alert.skymap)
+
+
+def write_flat(multiorder_path: str, output: str, nside: int) -> None:
+    """The map flattened to one resolution (NESTED, ``nside``), gzipped FITS."""
+    from ligo.skymap.io import write_sky_map
+
+    flat = sm.flatten(sm.read_multiorder(multiorder_path), nside)
+    buffer = io.BytesIO()
+    write_sky_map(buffer, flat, nest=True)
+    atomic.write_bytes(output, gzip.compress(buffer.getvalue(), compresslevel=FLAT_GZIP_LEVEL))
+
+
+def stats_dict(alert: GWAlert, skymap) -> dict:
+    """The content of ``stats.json``: the map's summary and the alert's key facts."""
+    event = alert.event
+    return {"event_id": alert.superevent_id, "alert_type": alert.alert_type,
+            **sm.summary(skymap),
+            "far_hz": event["far"], "significant": event["significant"],
+            "instruments": event["instruments"], "group": event["group"],
+            "pipeline": event["pipeline"], "event_time": event["time"],
+            "skymap_pixels": len(skymap)}
+
+
+def write_stats(alert_path: str, multiorder_path: str, output: str) -> None:
+    atomic.write_json(output, stats_dict(read_alert(alert_path), sm.read_multiorder(multiorder_path)))
+
+
+def write_contours(multiorder_path: str, output: str, levels_percent, nside: int) -> None:
+    geojson = sm.contours_geojson(sm.read_multiorder(multiorder_path), tuple(levels_percent), nside)
+    atomic.write_json(output, geojson)
+
+
+def write_moc(multiorder_path: str, output: str, level_percent: float) -> None:
+    """IVOA MOC FITS of the ``level_percent`` credible region."""
+    credible = sm.credible_moc(sm.read_multiorder(multiorder_path), level_percent / 100)
+    with atomic.atomic_path(output) as tmp:
+        credible.save(str(tmp), format="fits", overwrite=True)
+
+
+def write_skymap_png(multiorder_path: str, stats_path: str, output: str, nside: int) -> None:
+    stats = _read_json(stats_path)
+    annotation = (f"50%: {stats['area50_deg2']:.0f} deg2   90%: {stats['area90_deg2']:.0f} deg2"
+                  + (f"   distance: {stats['distmean_mpc']:.0f} +/- {stats['diststd_mpc']:.0f} Mpc"
+                     if stats["distmean_mpc"] is not None else "")
+                  + f"\nFAR {stats['far_hz']:.2e} Hz   {', '.join(stats['instruments'])}   "
+                  + ("significant" if stats["significant"] else "LOW SIGNIFICANCE"))
+    figure = plots.allsky_figure(
+        sm.read_multiorder(multiorder_path), nside=nside,
+        title=f"{stats['event_id']} {stats['alert_type']} ({stats['pipeline']})",
+        annotation=annotation, position_deg=(stats["ra_deg"], stats["dec_deg"]))
+    with atomic.atomic_path(output) as tmp:
+        figure.savefig(tmp, format="png")
+
+
+def write_volume_png(multiorder_path: str, stats_path: str, output: str) -> None:
+    stats = _read_json(stats_path)
+    figure = plots.volume_figure(sm.read_multiorder(multiorder_path),
+                                 title=f"{stats['event_id']} {stats['alert_type']}")
+    with atomic.atomic_path(output) as tmp:
+        figure.savefig(tmp, format="png")
+
+
+def classification_dict(alert: GWAlert) -> dict:
+    """Source classification as the alert gives it (p_astro classes and source properties)."""
+    event = alert.event or {}
+    return {"event_id": alert.superevent_id, "alert_type": alert.alert_type,
+            "method": "as received in the alert", "group": event.get("group"),
+            "p_astro": event.get("classification") or {},
+            "properties": event.get("properties") or {},
+            "significant": event.get("significant")}
+
+
+def write_classification(alert_path: str, output: str) -> None:
+    atomic.write_json(output, classification_dict(read_alert(alert_path)))
+
+
+def write_notice_json(alert_path: str, stats_path: str | None, output: str, sequence: int) -> None:
+    alert = read_alert(alert_path)
+    atomic.write_json(output, notice.notice_dict(alert, sequence, _read_json(stats_path)))
+
+
+def write_notice_xml(alert_path: str, stats_path: str | None, output: str, sequence: int,
+                     voevent_config: dict, role: str) -> None:
+    alert = read_alert(alert_path)
+    xml = notice.notice_voevent(alert, sequence, _read_json(stats_path),
+                                stream=voevent_config["stream"],
+                                author_ivorn=voevent_config["author_ivorn"],
+                                contact_name=voevent_config["contact_name"], role=role)
+    atomic.write_text(output, xml)
+
+
+def write_circular(alert_path: str, stats_path: str | None, output: str) -> None:
+    atomic.write_text(output, notice.circular_text(read_alert(alert_path), _read_json(stats_path)))

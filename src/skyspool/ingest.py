@@ -1,0 +1,146 @@
+"""Taking files from the inbox: identify, validate, de-duplicate, store once, or quarantine.
+
+Crash safety: a file leaves the inbox only after it is stored (or quarantined) in full.
+If the process dies in between, the file is taken again on the next pass; the spool then
+finds the identical bytes already stored and drops the inbox copy. Quarantine names carry
+a content hash, so quarantining twice writes the same entry again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import shutil
+import stat
+import contextlib
+from pathlib import Path
+
+from skyspool import atomic, formats
+from skyspool.paths import Entry, Spool
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What happened to one inbox file: ``stored``, ``duplicate`` or ``quarantined``."""
+
+    source: str
+    status: str
+    entry: Entry | None = None
+    reason: str | None = None
+
+    def __str__(self) -> str:
+        if self.entry is not None:
+            where = f"{self.entry.kind}/{self.entry.event_id}/{self.entry.path.name}"
+            return f"{self.status}: {self.source} -> {where}"
+        return f"{self.status}: {self.source}: {self.reason}"
+
+
+def inbox_files(spool: Spool) -> list[Path]:
+    """Complete files waiting in the inbox, oldest first (dot-files are still being written)."""
+    files = []
+    with os.scandir(spool.inbox) as found:
+        for item in found:
+            if not item.name.startswith(".") and not item.is_dir(follow_symlinks=False):
+                files.append((item.stat(follow_symlinks=False).st_mtime, item.name))
+    return [spool.inbox / name for _, name in sorted(files)]
+
+
+def _read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, refusing links, special files and oversized files."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise formats.Refused("symbolic link: only regular files are accepted") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise formats.Refused("not a regular file")
+        if info.st_size > max_bytes:
+            raise formats.Refused(f"too large: {info.st_size} bytes, the limit is {max_bytes}")
+        return handle.read(max_bytes + 1)
+
+
+@contextlib.contextmanager
+def _spool_lock(spool: Spool):
+    """Serialise entry numbering among processes (daemon, ``process``, people)."""
+    spool.ingest_lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(spool.ingest_lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _store(spool: Spool, message: formats.Message, data: bytes) -> tuple[str, Entry]:
+    """Store ``data`` as the next entry of its event, unless identical bytes are stored."""
+    with _spool_lock(spool):
+        existing = spool.entries_of(message.kind, message.event_id)
+        for entry in existing:
+            if entry.path.stat().st_size == len(data) and entry.path.read_bytes() == data:
+                return "duplicate", entry
+        number = existing[-1].number + 1 if existing else 1
+        path = spool.entry_path(message.kind, message.event_id, number, message.alert_type,
+                                message.extension)
+        atomic.write_bytes(path, data, overwrite=False)
+        return "stored", Entry(message.kind, message.event_id, number, message.alert_type, path)
+
+
+def quarantine(spool: Spool, path: Path, reason: str, data: bytes | None = None) -> Path:
+    """Move ``path`` into quarantine beside a one-line ``.reason.txt``; return its new path."""
+    digest = hashlib.sha256(data if data is not None else path.name.encode()).hexdigest()[:12]
+    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", path.name)[:100].lstrip(".") or "unnamed"
+    target = spool.quarantine / f"{digest}-{safe_name}"
+    one_line = " ".join(reason.split())
+    atomic.write_text(target.with_name(target.name + ".reason.txt"), one_line + "\n")
+    os.replace(path, target)
+    return target
+
+
+def ingest_file(spool: Spool, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Outcome:
+    """Take one inbox file into the spool or quarantine; the inbox copy is gone afterwards."""
+    data = None
+    try:
+        data = _read_regular_file(path, max_bytes)
+        message = formats.identify(data, path.name)
+    except formats.Refused as exc:
+        quarantine(spool, path, str(exc), data)
+        log.warning("quarantined %s: %s", path.name, exc)
+        return Outcome(path.name, "quarantined", reason=str(exc))
+    status, entry = _store(spool, message, data)
+    path.unlink()
+    log.info("%s %s as %s/%s/%s", status, path.name, entry.kind, entry.event_id, entry.path.name)
+    return Outcome(path.name, status, entry)
+
+
+def take_inbox(spool: Spool, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Outcome]:
+    """Ingest every complete file waiting in the inbox."""
+    outcomes = []
+    for path in inbox_files(spool):
+        try:
+            outcomes.append(ingest_file(spool, path, max_bytes=max_bytes))
+        except FileNotFoundError:
+            continue  # taken meanwhile by another process
+    return outcomes
+
+
+def put_in_inbox(spool: Spool, source: Path) -> Path:
+    """Copy ``source`` into the inbox so that it appears complete, all at once (renamed in)."""
+    target = spool.inbox / re.sub(r"[^A-Za-z0-9._-]", "_", source.name).lstrip(".")
+    if target.exists():
+        target = target.with_name(f"{target.stem}-{os.urandom(4).hex()}{target.suffix}")
+    tmp = spool.inbox / f".{target.name}.part"
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,99 @@
+"""The one place that names paths in a spool directory.
+
+::
+
+    DIR/config.yaml                                   the spool's own configuration
+    DIR/inbox/                                        the only door; dot-files are in-progress writes
+    DIR/spool/<kind>/<event_id>/<NNN>-<type>.<ext>    every accepted message, once, never modified
+    DIR/products/<kind>/<event_id>/<NNN>-<type>/      products of one entry
+    DIR/quarantine/<name>, <name>.reason.txt          refused files and why
+    DIR/logs/                                         rule logs, daemon log, failure records
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from skyspool import ids
+
+SUBDIRS = ("inbox", "spool", "products", "quarantine", "logs")
+ENTRY_NAME = re.compile(r"(?P<number>\d{3,})-(?P<alert_type>" + ids.ALERT_TYPE_PATTERN + r")\.(?P<ext>[a-z0-9.]+)")
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Entry:
+    """One accepted message: ``spool/<kind>/<event_id>/<NNN>-<alert_type>.<ext>``."""
+
+    kind: str
+    event_id: str
+    number: int
+    alert_type: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        """``NNN-alert_type``, the entry's name in ``products/``."""
+        return f"{self.number:03d}-{self.alert_type}"
+
+
+class Spool:
+    """A spool directory and the names of everything in it."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve()
+        self.inbox = self.root / "inbox"
+        self.spool = self.root / "spool"
+        self.products = self.root / "products"
+        self.quarantine = self.root / "quarantine"
+        self.logs = self.root / "logs"
+        self.config_file = self.root / "config.yaml"
+        self.ingest_lock = self.spool / ".ingest.lock"
+
+    def exists(self) -> bool:
+        return all((self.root / name).is_dir() for name in SUBDIRS)
+
+    def event_dir(self, kind: str, event_id: str) -> Path:
+        return self.spool / ids.check_kind(kind) / ids.check_event_id(event_id)
+
+    def entry_path(self, kind: str, event_id: str, number: int, alert_type: str, ext: str) -> Path:
+        return self.event_dir(kind, event_id) / f"{number:03d}-{alert_type}.{ext}"
+
+    def products_dir(self, entry: Entry) -> Path:
+        return self.products / entry.kind / entry.event_id / entry.name
+
+    def product(self, entry: Entry, product: str) -> Path:
+        return self.products_dir(entry) / product
+
+    def failure_record(self, entry: Entry, product: str) -> Path:
+        """Where a product that failed for good is reported."""
+        return self.logs / "failures" / entry.kind / entry.event_id / entry.name / f"{product}.txt"
+
+    def entries_of(self, kind: str, event_id: str) -> list[Entry]:
+        """The entries of one event, in arrival order."""
+        folder = self.event_dir(kind, event_id)
+        found = []
+        if folder.is_dir():
+            for path in folder.iterdir():
+                match = ENTRY_NAME.fullmatch(path.name)
+                if match:
+                    found.append(Entry(kind, event_id, int(match["number"]), match["alert_type"], path))
+        return sorted(found)
+
+    def events(self, kind: str | None = None) -> list[tuple[str, str]]:
+        """``(kind, event_id)`` of every event in the spool."""
+        kinds = [kind] if kind else ids.KINDS
+        return [(k, folder.name) for k in kinds if (self.spool / k).is_dir()
+                for folder in sorted((self.spool / k).iterdir()) if folder.is_dir()]
+
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        """Every entry of the spool (of one kind when given)."""
+        return [entry for k, event_id in self.events(kind) for entry in self.entries_of(k, event_id)]
+
+    def find_entry(self, kind: str, event_id: str, name: str) -> Entry:
+        """The entry called ``NNN-alert_type`` of an event."""
+        for entry in self.entries_of(kind, event_id):
+            if entry.name == name:
+                return entry
+        raise FileNotFoundError(f"no spool entry {kind}/{event_id}/{name}")

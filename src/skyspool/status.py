@@ -1,0 +1,90 @@
+"""What a spool holds: events, their entries, products, latencies and failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from skyspool import targets
+from skyspool.paths import Entry, Spool
+
+
+@dataclasses.dataclass
+class EntryStatus:
+    kind: str
+    event_id: str
+    entry: str
+    received: float                # Unix time the entry was stored
+    products_done: int
+    products_expected: int
+    missing: list[str]
+    failed: list[str]
+    notice_latency_s: float | None  # received -> notice.json written
+    all_latency_s: float | None     # received -> last expected product written
+    flags: list[str]
+
+
+def _flags(spool: Spool, entry: Entry) -> list[str]:
+    flags = []
+    if entry.alert_type == "retraction":
+        flags.append("retraction")
+    stats_path = spool.product(entry, "stats.json")
+    if stats_path.exists() and json.loads(stats_path.read_text()).get("significant") is False:
+        flags.append("less-significant")
+    return flags
+
+
+def entry_status(spool: Spool, entry: Entry, config: dict) -> EntryStatus:
+    names = targets.product_names(entry, config)
+    received = entry.path.stat().st_mtime
+    done_times = {name: spool.product(entry, name).stat().st_mtime for name in names
+                  if spool.product(entry, name).exists()}
+    missing = [name for name in names if name not in done_times]
+    failed = [name for name in missing if spool.failure_record(entry, name).exists()]
+    notice_time = done_times.get("notice.json")
+    return EntryStatus(
+        entry.kind, entry.event_id, entry.name, received, len(done_times), len(names), missing,
+        failed,
+        None if notice_time is None else max(0.0, notice_time - received),
+        None if missing or not done_times else max(0.0, max(done_times.values()) - received),
+        _flags(spool, entry))
+
+
+def spool_status(spool: Spool, config: dict) -> list[dict]:
+    """One dict per event: its entries' statuses, and whether it stands retracted."""
+    events = []
+    for kind, event_id in spool.events():
+        entries = [entry_status(spool, entry, config) for entry in spool.entries_of(kind, event_id)]
+        # An event stands retracted when its latest alert is a retraction.
+        retracted = bool(entries) and "retraction" in entries[-1].flags
+        events.append({"kind": kind, "event_id": event_id, "retracted": retracted,
+                       "entries": [dataclasses.asdict(e) for e in entries]})
+    return events
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def format_table(events: list[dict]) -> str:
+    """A plain-text table, one row per entry."""
+    header = ("KIND", "EVENT", "ENTRY", "PRODUCTS", "->NOTICE", "->ALL", "STATE")
+    rows = [header]
+    for event in events:
+        for e in event["entries"]:
+            state = list(e["flags"])
+            if event["retracted"]:
+                state.append("EVENT RETRACTED")
+            if e["failed"]:
+                state.append("FAILED: " + ",".join(e["failed"]))
+            elif e["missing"]:
+                state.append("pending: " + ",".join(e["missing"]))
+            rows.append((e["kind"], e["event_id"], e["entry"],
+                         f"{e['products_done']}/{e['products_expected']}",
+                         _seconds(e["notice_latency_s"]), _seconds(e["all_latency_s"]),
+                         " ".join(state) or "ok"))
+    if len(rows) == 1:
+        return "no events in this spool"
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header) - 1)]
+    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths))
+                     + "  " + row[-1] for row in rows)
