@@ -68,8 +68,9 @@ def trigger_views(path: str | os.PathLike, *, dm: float, time_s: float, width_sa
                          snr=float(snr))
     except Exception as exc:
         raise FilterbankError(f"cannot read filterbank {os.path.basename(path)}: {exc}") from None
-    if not 0 <= time_s <= cand.tend:
-        raise FilterbankError(f"trigger time {time_s:.3f} s lies outside the filterbank (0-{cand.tend:.3f} s)")
+    duration = cand.your_header.nspectra * cand.your_header.native_tsamp
+    if not 0 <= time_s <= duration:
+        raise FilterbankError(f"trigger time {time_s:.3f} s lies outside the filterbank (0-{duration:.3f} s)")
     cand.get_chunk()
     cand.dedisperse()
     cand.dmtime(dmsteps=dm_steps)

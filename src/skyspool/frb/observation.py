@@ -166,7 +166,7 @@ def _number(doc: dict, key: str, *, positive: bool = True, default=_REQUIRED, lo
     value = doc.get(key, default)
     if value is _REQUIRED:
         raise ObservationError(f"observation lacks '{key}'")
-    if value is None:
+    if value is None and default is not _REQUIRED:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ObservationError(f"observation '{key}' must be a finite number, not {value!r:.40}")
@@ -200,8 +200,8 @@ def load_observation(path: str | os.PathLike) -> Observation:
         start.format = "isot"
     except KeyError:
         raise ObservationError("observation lacks 'start'") from None
-    except (ValueError, TypeError) as exc:
-        raise ObservationError(f"observation 'start' is not a UTC time: {str(exc)[:100]}") from None
+    except (ValueError, TypeError):
+        raise ObservationError(f"observation 'start' is not a UTC time: {doc['start']!r:.60}") from None
     for key in ("telescope", "backend"):
         if not isinstance(doc.get(key), str) or not doc[key]:
             raise ObservationError(f"observation '{key}' must be a non-empty string")

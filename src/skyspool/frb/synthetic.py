@@ -70,7 +70,8 @@ def _burst_rows(b: Burst, rng: np.random.Generator, floor: float) -> np.ndarray:
     for dbeam, beam_loss in ((0, 1.0), (-1, 0.7), (1, 0.7), (-2, 0.4), (2, 0.4)):
         for width, width_loss in ((b.width, 1.0), (b.width * 2, 0.8), (max(1, b.width // 2), 0.8)):
             snr = b.snr * beam_loss * width_loss / np.sqrt(1 + (ddm * smear_per_dm) ** 2)
-            snr *= rng.normal(1.0, 0.02, len(ddm))
+            # Neighbouring DM trials see the same data: their S/N scatter is small.
+            snr *= rng.normal(1.0, 0.005, len(ddm))
             keep = snr >= floor
             t = b.time + rng.normal(0, width * SAMPLING_TIME_S / 4, keep.sum())
             rows.append(np.column_stack([np.full(keep.sum(), b.beam + dbeam), t, b.dm + ddm[keep],

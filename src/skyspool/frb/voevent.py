@@ -150,8 +150,10 @@ def retraction_voevent(retracted: str, obs: Observation, publisher: Publisher, l
                        reason: str, *, date: dt.datetime | None = None) -> vp.Voevent:
     """A VOEvent retracting the event with IVORN ``retracted``, with a one-line ``reason``."""
     v = _new(publisher, local_id, obs.test, date)
+    v.remove(v.WhereWhen)  # an empty WhereWhen is invalid, and a retraction has no position
+    vp.add_why(v, importance=1.0)  # Why precedes Citations in the schema, and needs a child
+    v.Why.Description = "Retraction of the cited event"
     _cite(v, retracted, vp.definitions.cite_types.retraction, reason)
-    vp.add_why(v, importance=1.0)
     return _checked(v)
 
 
