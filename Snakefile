@@ -13,6 +13,7 @@ min_version("9.0")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/gw.smk"
+include: "workflow/rules/notices.smk"
 
 
 rule all:

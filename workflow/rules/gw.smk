@@ -15,6 +15,11 @@ def gw_stats_if_map(wildcards):
     return [GW + "stats.json"] if alert_has_skymap(alert_path) else []
 
 
+def gw_coincidences_unless_retraction(wildcards):
+    """coincidences.json, which every alert but a retraction has."""
+    return [] if wildcards.entry.endswith("-retraction") else [GW + "coincidences.json"]
+
+
 def gw_role(wildcards):
     """VOEvent role: mock (MS...) and test (TS...) superevents are tests."""
     return "test" if wildcards.event[:1] in ("M", "T") else "observation"
@@ -55,6 +60,7 @@ rule gw_notice_json:
     input:
         alert=spool_entry("gw"),
         stats=gw_stats_if_map,
+        coincidences=gw_coincidences_unless_retraction,
     output:
         GW + "notice.json",
     log:
@@ -67,7 +73,9 @@ rule gw_notice_json:
         runtime=5,
     run:
         run_logged(log[0], rule, gw.write_notice_json, input.alert,
-                   input.stats[0] if input.stats else None, output[0], params.sequence)
+                   input.stats[0] if input.stats else None,
+                   input.coincidences[0] if input.coincidences else None, output[0],
+                   params.sequence)
 
 
 rule gw_notice_xml:
@@ -95,6 +103,7 @@ rule gw_circular:
     input:
         alert=spool_entry("gw"),
         stats=gw_stats_if_map,
+        coincidences=gw_coincidences_unless_retraction,
     output:
         GW + "circular.txt",
     log:
@@ -105,7 +114,8 @@ rule gw_circular:
         runtime=5,
     run:
         run_logged(log[0], rule, gw.write_circular, input.alert,
-                   input.stats[0] if input.stats else None, output[0])
+                   input.stats[0] if input.stats else None,
+                   input.coincidences[0] if input.coincidences else None, output[0])
 
 
 rule gw_classification:

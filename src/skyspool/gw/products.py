@@ -10,7 +10,7 @@ import io
 import json
 from pathlib import Path
 
-from skyspool import atomic, plots
+from skyspool import atomic, coincidence, plots
 from skyspool import skymap as sm
 from skyspool.formats.gwalert import GWAlert, read_alert
 from skyspool.gw import notice
@@ -105,9 +105,11 @@ def write_classification(alert_path: str, output: str) -> None:
     atomic.write_json(output, classification_dict(read_alert(alert_path)))
 
 
-def write_notice_json(alert_path: str, stats_path: str | None, output: str, sequence: int) -> None:
+def write_notice_json(alert_path: str, stats_path: str | None, coincidences_path: str | None,
+                      output: str, sequence: int) -> None:
     alert = read_alert(alert_path)
-    atomic.write_json(output, notice.notice_dict(alert, sequence, _read_json(stats_path)))
+    extra = coincidence.notice_extra(coincidences_path) if coincidences_path else None
+    atomic.write_json(output, notice.notice_dict(alert, sequence, _read_json(stats_path), extra))
 
 
 def write_notice_xml(alert_path: str, stats_path: str | None, output: str, sequence: int,
@@ -120,5 +122,8 @@ def write_notice_xml(alert_path: str, stats_path: str | None, output: str, seque
     atomic.write_text(output, xml)
 
 
-def write_circular(alert_path: str, stats_path: str | None, output: str) -> None:
-    atomic.write_text(output, notice.circular_text(read_alert(alert_path), _read_json(stats_path)))
+def write_circular(alert_path: str, stats_path: str | None, coincidences_path: str | None,
+                   output: str) -> None:
+    lines_after = coincidence.circular_lines(coincidences_path) if coincidences_path else None
+    atomic.write_text(output, notice.circular_text(read_alert(alert_path), _read_json(stats_path),
+                                                   lines_after=lines_after))

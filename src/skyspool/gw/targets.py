@@ -6,6 +6,7 @@ import functools
 
 from pathlib import Path
 
+from skyspool import coincidence
 from skyspool.formats.gwalert import read_alert
 from skyspool.paths import Entry
 from skyspool.targets import products_for
@@ -38,6 +39,7 @@ def gw_products(entry: Entry, config: dict) -> list[str]:
         return list(NOTICE_PRODUCTS)
     with_map, with_distance = _map_facts(Path(entry.path))
     names = list(NOTICE_PRODUCTS)
+    names += coincidence.gw_products(entry, config)
     if with_map:
         names += SKYMAP_PRODUCTS
         if with_distance:
