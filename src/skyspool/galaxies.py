@@ -184,6 +184,7 @@ def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: 
     # crossmatch sorts pixels by decreasing density first; the same order gives the same sums.
     sky_map = np.flipud(np.sort(sky_map.as_array(), order="PROBDENSITY"))
     order, ipix = moc.uniq2nest(sky_map["UNIQ"])
+    order = order.astype(np.int64)  # int8 from ligo.skymap: 4**order would overflow
     area_sr = moc.uniq2pixarea(sky_map["UNIQ"])
     dP_dA, mu, sigma, norm = (sky_map[name] for name in ("PROBDENSITY", "DISTMU", "DISTSIGMA", "DISTNORM"))
     distmean, _ = distance.parameters_to_marginal_moments(dP_dA * area_sr, mu, sigma)
@@ -313,7 +314,8 @@ def notice_galaxies(table: Table, top_n: int) -> list[dict]:
     for row in table[:top_n]:
         entry = {}
         for name in NOTICE_COLUMNS:
-            value = row[name].item()  # numpy scalar to Python
+            value = row[name]
+            value = value.item() if isinstance(value, np.generic) else value
             entry[name] = None if isinstance(value, float) and math.isnan(value) else value
         entries.append(entry)
     return entries
