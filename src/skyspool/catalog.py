@@ -38,6 +38,7 @@ from typing import Iterator, Mapping
 
 import healpy as hp
 import numpy as np
+import pandas  # noqa: F401  pyarrow converts to NumPy through pandas, imported on first use (~0.6 s)
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.compute as pc

@@ -89,19 +89,20 @@ class CredibleVolume:
         Returns sorted unique cells and, per cell, the smallest and largest distance a galaxy inside
         the volume can have there (one grid step of margin on each side).
         """
-        inside = np.flatnonzero(self.voxel_level < self.credible_level)
-        if len(inside) == 0:
+        inside = self.voxel_level < self.credible_level
+        # Position of each voxel in its pixel's window; per pixel, the first and last inside.
+        position = np.arange(len(inside)) - np.repeat(self.voxel_offset, self.n_voxels)
+        pixels = np.flatnonzero(self.n_voxels)
+        first = np.minimum.reduceat(np.where(inside, position, N_RADIAL), self.voxel_offset[pixels])
+        last = np.maximum.reduceat(np.where(inside, position, -1), self.voxel_offset[pixels])
+        met = last >= 0
+        if not met.any():
             return np.empty(0, np.int64), np.empty(0), np.empty(0)
-        pixel_of_voxel = np.searchsorted(self.voxel_offset, inside, side="right") - 1
-        k = inside - self.voxel_offset[pixel_of_voxel] + self.k_first[pixel_of_voxel]
-        # Voxels are stored pixel by pixel with k increasing: first and last of each run.
-        run_start = np.flatnonzero(np.r_[True, np.diff(pixel_of_voxel) != 0])
-        run_stop = np.r_[run_start[1:], len(inside)] - 1
-        pixels = pixel_of_voxel[run_start]
+        pixels = pixels[met]
         step = self.radial_step_mpc
         # Grid point k holds the galaxies at r[k] <= d < r[k + 1], r[k] = (k + 1) * step.
-        min_distance = k[run_start] * step
-        max_distance = (k[run_stop] + 3) * step
+        min_distance = (self.k_first[pixels] + first[met]) * step
+        max_distance = (self.k_first[pixels] + last[met] + 3) * step
 
         pixel_order, pixel_ipix = self.order[pixels], self.ipix[pixels]
         coarser = pixel_order <= order
@@ -114,9 +115,9 @@ class CredibleVolume:
         # Several fine pixels share a cell: the union of their windows.
         sorter = np.argsort(cells, kind="stable")
         cells, min_distance, max_distance = cells[sorter], min_distance[sorter], max_distance[sorter]
-        first = np.flatnonzero(np.r_[True, np.diff(cells) != 0])
-        return (cells[first], np.minimum.reduceat(min_distance, first),
-                np.maximum.reduceat(max_distance, first))
+        group_start = np.flatnonzero(np.r_[True, np.diff(cells) != 0])
+        return (cells[group_start], np.minimum.reduceat(min_distance, group_start),
+                np.maximum.reduceat(max_distance, group_start))
 
     def locate(self, ra_deg: np.ndarray, dec_deg: np.ndarray, distance_mpc: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -217,13 +218,13 @@ def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: 
         n_voxels = np.where(np.isnan(half_width), 0, k_high - k_low + 1).astype(np.int64)
         k_first = np.nan_to_num(k_low).astype(np.int64)
         voxel_offset = np.cumsum(n_voxels) - n_voxels
-        pixel = np.repeat(np.arange(len(sky_map)), n_voxels)
         k = np.arange(n_voxels.sum()) - np.repeat(voxel_offset - k_first, n_voxels)
-        # The same expressions as crossmatch, so that values agree to the last bit.
+        # The same expressions as crossmatch, so that values agree to the last bit (only pixels
+        # with finite parameters have voxels here: crossmatch's NaN voxels, set to 0, are not).
         r_voxel = dr * (k + 1)
-        dV = (np.square(r_voxel) + np.square(dr) / 12) * dr * area_sr[pixel]
-        dP = np.exp(-0.5 * np.square((r_voxel - mu[pixel]) / sigma[pixel])) * peak[pixel] * dV
-        dP[np.isnan(dP)] = 0
+        dV = (np.square(r_voxel) + np.square(dr) / 12) * dr * np.repeat(area_sr, n_voxels)
+        z = (r_voxel - np.repeat(mu, n_voxels)) / np.repeat(sigma, n_voxels)
+        dP = np.exp(-0.5 * np.square(z)) * np.repeat(peak, n_voxels) * dV
         density = dP / dV
         if threshold == 0.0 or dP[density >= threshold].sum() >= credible_level:
             break

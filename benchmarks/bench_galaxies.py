@@ -1,0 +1,144 @@
+"""Benchmark: galaxy lists on a GLADE+-sized catalog, against ligo.skymap's crossmatch.
+
+    python benchmarks/bench_galaxies.py                 # 22.5 M galaxies (GLADE+ size)
+    python benchmarks/bench_galaxies.py --rows 1000000  # quick
+
+The synthetic catalog (GLADE+ text form, seeded) is cached in $SKYSPOOL_BENCH_CACHE (default
+/tmp/skyspool-bench) and reused; the indexed Parquet catalog is rebuilt and timed unless
+--reuse-catalog. Each measured step runs in its own Python process, so that peak memory (ru_maxrss)
+belongs to that step alone: `catalog build`, `galaxy_list`, and `crossmatch` (which needs the whole
+catalog in memory as a SkyCoord: its loading is timed apart). Both cross-matches use the same map
+(S230518h, O4, from the alert corpus) and the same catalog; their 90% galaxy sets are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CORPUS_ALERT = (Path(__file__).resolve().parents[2] / "shared" / "corpus" / "gw" / "alerts"
+                / "S230518h-Preliminary_alert.json")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_build(text: str, parquet: str) -> dict:
+    from skyspool.catalog import build_catalog
+
+    start = time.perf_counter()
+    summary = build_catalog(text, parquet)
+    return {"seconds": time.perf_counter() - start, "rows": summary["n_rows"]}
+
+
+def worker_galaxies(skymap: str, parquet: str, repeat: str, names_out: str) -> dict:
+    from skyspool.galaxies import galaxy_list
+
+    import_rss_mb = peak_rss_mb()
+    times = []
+    for _ in range(int(repeat)):
+        start = time.perf_counter()
+        table = galaxy_list(skymap, parquet, weight_column="stellar_mass_msun")
+        times.append(time.perf_counter() - start)
+    Path(names_out).write_text("\n".join(table["name"]))
+    return {"seconds_first": times[0], "seconds_best": min(times), "after_imports_rss_mb": import_rss_mb,
+            "inside": len(table), "rows_read": table.meta["rows_read"]}
+
+
+def worker_crossmatch(skymap: str, parquet: str, names_out: str) -> dict:
+    import astropy.units as u
+    import numpy as np
+    import pyarrow.parquet as pq
+    from astropy.coordinates import SkyCoord
+    from ligo.skymap.io import read_sky_map
+    from ligo.skymap.postprocess.crossmatch import crossmatch
+
+    import_rss_mb = peak_rss_mb()
+    start = time.perf_counter()
+    table = pq.read_table(parquet, columns=["name", "ra_deg", "dec_deg", "distance_mpc"])
+    coordinates = SkyCoord(table["ra_deg"].to_numpy() * u.deg, table["dec_deg"].to_numpy() * u.deg,
+                           table["distance_mpc"].to_numpy() * u.Mpc)
+    load_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    result = crossmatch(read_sky_map(skymap, moc=True), coordinates, cosmology=False)
+    seconds = time.perf_counter() - start
+    inside = np.flatnonzero(result.searched_prob_vol < 0.9)
+    Path(names_out).write_text("\n".join(table["name"].take(inside).to_pylist()))
+    return {"seconds": seconds, "load_seconds": load_seconds, "after_imports_rss_mb": import_rss_mb,
+            "inside": len(inside)}
+
+
+def run_worker(*args: str) -> dict:
+    """Run one step in a fresh interpreter; return its JSON report with its peak RSS."""
+    out = subprocess.run([sys.executable, __file__, "--worker", *args], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=22_500_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-distance-mpc", type=float, default=2000.0)
+    parser.add_argument("--repeat", type=int, default=3, help="galaxy_list calls in its process")
+    parser.add_argument("--reuse-catalog", action="store_true", help="do not rebuild the Parquet catalog")
+    parser.add_argument("--skip-crossmatch", action="store_true")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        name, *rest = args.worker
+        report = {"build": worker_build, "galaxies": worker_galaxies, "crossmatch": worker_crossmatch}[name](*rest)
+        print(json.dumps({**report, "peak_rss_mb": peak_rss_mb()}))
+        return
+
+    cache = Path(os.environ.get("SKYSPOOL_BENCH_CACHE", "/tmp/skyspool-bench"))
+    cache.mkdir(parents=True, exist_ok=True)
+    stem = f"glade-synth-{args.rows}-seed{args.seed}"
+    text, parquet = cache / f"{stem}.txt", cache / f"{stem}.parquet"
+    skymap = cache / "S230518h-Preliminary.multiorder.fits"
+    skymap.write_bytes(base64.b64decode(json.loads(CORPUS_ALERT.read_text())["event"]["skymap"]))
+
+    if not text.exists():
+        from skyspool.catalog import synthesize_glade_plus
+
+        start = time.perf_counter()
+        synthesize_glade_plus(text, args.rows, seed=args.seed, max_distance_mpc=args.max_distance_mpc,
+                              progress=True)
+        print(f"synthetic GLADE+ text: {args.rows:,} rows, {text.stat().st_size / 1e9:.2f} GB "
+              f"in {time.perf_counter() - start:.0f} s")
+    print(f"catalog: {text} ({text.stat().st_size / 1e9:.2f} GB)")
+    if not (args.reuse_catalog and parquet.exists()):
+        build = run_worker("build", str(text), str(parquet))
+        print(f"catalog build: {build['rows']:,} rows in {build['seconds']:.1f} s, "
+              f"peak RSS {build['peak_rss_mb']:.0f} MB, Parquet {parquet.stat().st_size / 1e9:.2f} GB")
+
+    galaxies = run_worker("galaxies", str(skymap), str(parquet), str(args.repeat), str(cache / "galaxies.names"))
+    print(f"galaxy_list: {galaxies['seconds_first']:.3f} s first call, {galaxies['seconds_best']:.3f} s best "
+          f"of {args.repeat}; peak RSS {galaxies['peak_rss_mb']:.0f} MB "
+          f"({galaxies['after_imports_rss_mb']:.0f} MB after imports); {galaxies['inside']:,} galaxies inside "
+          f"the 90% volume, {galaxies['rows_read']:,} catalog rows read")
+    if args.skip_crossmatch:
+        return
+    reference = run_worker("crossmatch", str(skymap), str(parquet), str(cache / "crossmatch.names"))
+    print(f"crossmatch:  {reference['seconds']:.3f} s (+{reference['load_seconds']:.1f} s to load the catalog "
+          f"as a SkyCoord); peak RSS {reference['peak_rss_mb']:.0f} MB "
+          f"({reference['after_imports_rss_mb']:.0f} MB after imports); {reference['inside']:,} inside")
+    mine = set((cache / "galaxies.names").read_text().splitlines())
+    theirs = set((cache / "crossmatch.names").read_text().splitlines())
+    print(f"agreement: {len(mine ^ theirs)} galaxies differ out of {len(theirs):,}")
+    print(f"speed-up: {reference['seconds'] / galaxies['seconds_first']:.0f}x (first call), "
+          f"{reference['seconds'] / galaxies['seconds_best']:.0f}x (best); "
+          f"peak memory {reference['peak_rss_mb'] / galaxies['peak_rss_mb']:.1f}x lower")
+
+
+if __name__ == "__main__":
+    main()
