@@ -12,6 +12,20 @@ min_version("9.0")
 
 
 include: "workflow/rules/common.smk"
+
+
+# Products are written inside the spool; Snakemake's own state (.snakemake/) lives there too,
+# so two spools never share locks.
+workdir: str(SPOOL.root)
+
+
+# (Snakemake's wildcard parser does not take {m,n} repeats; lengths are checked at ingest.)
+wildcard_constraints:
+    kind=r"grb|neutrino|snews|frb",  # GW rules name products/gw/ literally
+    event=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
+    entry=r"\d\d\d+-[a-z][a-z0-9_]*",
+
+
 include: "workflow/rules/gw.smk"
 include: "workflow/rules/notices.smk"
 

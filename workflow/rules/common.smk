@@ -1,8 +1,11 @@
-# Helpers shared by the rule files: configuration, the spool, and target lists.
+# Helpers shared by the workflow: configuration, the spool, target lists, input functions.
 
+from skyspool import coincidence
 from skyspool import config as skyspool_config
 from skyspool import targets
+from skyspool.gw.targets import alert_has_skymap
 from skyspool.jobs import run_logged
+from skyspool.notices.targets import notice_products as notice_product_names
 from skyspool.paths import Spool
 
 if "spool" not in config:
@@ -12,16 +15,6 @@ SPOOL = Spool(config["spool"])
 # config/config.yaml, overlaid by the spool's config.yaml, then by --config; validated
 # against workflow/schemas/config.schema.yaml with its defaults (the same loader as the CLI).
 config.update(skyspool_config.load(SPOOL, overrides=workflow.config_settings.overwrite_config))
-
-# Products are written inside the spool; Snakemake's own state (.snakemake/) lives there too,
-# so two spools never share locks.
-workdir: str(SPOOL.root)
-
-
-# (Snakemake's wildcard parser does not take {m,n} repeats; lengths are checked at ingest.)
-wildcard_constraints:
-    event=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
-    entry=r"\d\d\d+-[a-z][a-z0-9_]*",
 
 
 def all_targets():
@@ -43,3 +36,40 @@ def spool_entry(kind):
 def sequence(wildcards):
     """The arrival number NNN of the entry named by the wildcards."""
     return int(wildcards.entry.split("-", 1)[0])
+
+
+def gw_stats_if_map(wildcards):
+    """stats.json when the alert has a sky map (not for retractions)."""
+    alert_path = SPOOL.root / spool_entry("gw")(wildcards)
+    return ["products/gw/{event}/{entry}/stats.json"] if alert_has_skymap(alert_path) else []
+
+
+def gw_coincidences_unless_retraction(wildcards):
+    """coincidences.json, which every alert but a retraction has."""
+    return [] if wildcards.entry.endswith("-retraction") else ["products/gw/{event}/{entry}/coincidences.json"]
+
+
+def gw_role(wildcards):
+    """VOEvent role: mock (MS...) and test (TS...) superevents are tests."""
+    return "test" if wildcards.event[:1] in ("M", "T") else "observation"
+
+
+def notice_entry(wildcards):
+    """Input function: the spool file of the notice entry named by the wildcards."""
+    entry = SPOOL.find_entry(wildcards.kind, wildcards.event, wildcards.entry)
+    return str(entry.path.relative_to(SPOOL.root))
+
+
+def coincidence_partners(wildcards):
+    """Input function: spool files of the other side's coinciding entries (a new partner
+    is a new input, so Snakemake remakes the coincidence products)."""
+    entry = SPOOL.find_entry(getattr(wildcards, "kind", "gw"), wildcards.event, wildcards.entry)
+    return coincidence.partner_paths(SPOOL, entry, config)
+
+
+def notice_skymap_if_any(wildcards):
+    """skymap.multiorder.fits when the notice can have one."""
+    entry = SPOOL.find_entry(wildcards.kind, wildcards.event, wildcards.entry)
+    if "skymap.multiorder.fits" not in notice_product_names(entry, config):
+        return []
+    return [f"products/{wildcards.kind}/{wildcards.event}/{wildcards.entry}/skymap.multiorder.fits"]

@@ -3,35 +3,15 @@
 # priority so that it is written first.
 
 from skyspool.gw import products as gw
-from skyspool.gw.targets import alert_has_skymap
-
-GW = "products/gw/{event}/{entry}/"
-GW_LOG = "logs/gw/{event}/{entry}/"
-
-
-def gw_stats_if_map(wildcards):
-    """stats.json when the alert has a sky map (not for retractions)."""
-    alert_path = SPOOL.root / spool_entry("gw")(wildcards)
-    return [GW + "stats.json"] if alert_has_skymap(alert_path) else []
-
-
-def gw_coincidences_unless_retraction(wildcards):
-    """coincidences.json, which every alert but a retraction has."""
-    return [] if wildcards.entry.endswith("-retraction") else [GW + "coincidences.json"]
-
-
-def gw_role(wildcards):
-    """VOEvent role: mock (MS...) and test (TS...) superevents are tests."""
-    return "test" if wildcards.event[:1] in ("M", "T") else "observation"
 
 
 rule gw_skymap_multiorder:
     input:
         spool_entry("gw"),
     output:
-        GW + "skymap.multiorder.fits",
+        "products/gw/{event}/{entry}/skymap.multiorder.fits",
     log:
-        GW_LOG + "skymap_multiorder.log",
+        "logs/gw/{event}/{entry}/skymap_multiorder.log",
     priority: 40
     resources:
         mem_mb=500,
@@ -43,11 +23,11 @@ rule gw_skymap_multiorder:
 rule gw_stats:
     input:
         alert=spool_entry("gw"),
-        skymap=GW + "skymap.multiorder.fits",
+        skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
     output:
-        GW + "stats.json",
+        "products/gw/{event}/{entry}/stats.json",
     log:
-        GW_LOG + "stats.log",
+        "logs/gw/{event}/{entry}/stats.log",
     priority: 40
     resources:
         mem_mb=500,
@@ -62,9 +42,9 @@ rule gw_notice_json:
         stats=gw_stats_if_map,
         coincidences=gw_coincidences_unless_retraction,
     output:
-        GW + "notice.json",
+        "products/gw/{event}/{entry}/notice.json",
     log:
-        GW_LOG + "notice_json.log",
+        "logs/gw/{event}/{entry}/notice_json.log",
     params:
         sequence=sequence,
     priority: 50
@@ -83,9 +63,9 @@ rule gw_notice_xml:
         alert=spool_entry("gw"),
         stats=gw_stats_if_map,
     output:
-        GW + "notice.xml",
+        "products/gw/{event}/{entry}/notice.xml",
     log:
-        GW_LOG + "notice_xml.log",
+        "logs/gw/{event}/{entry}/notice_xml.log",
     params:
         sequence=sequence,
         role=gw_role,
@@ -105,9 +85,9 @@ rule gw_circular:
         stats=gw_stats_if_map,
         coincidences=gw_coincidences_unless_retraction,
     output:
-        GW + "circular.txt",
+        "products/gw/{event}/{entry}/circular.txt",
     log:
-        GW_LOG + "circular.log",
+        "logs/gw/{event}/{entry}/circular.log",
     priority: 45
     resources:
         mem_mb=300,
@@ -122,9 +102,9 @@ rule gw_classification:
     input:
         spool_entry("gw"),
     output:
-        GW + "classification.json",
+        "products/gw/{event}/{entry}/classification.json",
     log:
-        GW_LOG + "classification.log",
+        "logs/gw/{event}/{entry}/classification.log",
     priority: 30
     resources:
         mem_mb=300,
@@ -135,11 +115,11 @@ rule gw_classification:
 
 rule gw_skymap_flat:
     input:
-        GW + "skymap.multiorder.fits",
+        "products/gw/{event}/{entry}/skymap.multiorder.fits",
     output:
-        GW + "skymap.flat.fits.gz",
+        "products/gw/{event}/{entry}/skymap.flat.fits.gz",
     log:
-        GW_LOG + "skymap_flat.log",
+        "logs/gw/{event}/{entry}/skymap_flat.log",
     params:
         nside=config["skymap"]["flat_nside"],
     resources:
@@ -151,11 +131,11 @@ rule gw_skymap_flat:
 
 rule gw_contours:
     input:
-        GW + "skymap.multiorder.fits",
+        "products/gw/{event}/{entry}/skymap.multiorder.fits",
     output:
-        GW + "contours.geojson",
+        "products/gw/{event}/{entry}/contours.geojson",
     log:
-        GW_LOG + "contours.log",
+        "logs/gw/{event}/{entry}/contours.log",
     params:
         levels=config["skymap"]["credible_levels"],
         nside=config["skymap"]["contour_nside"],
@@ -169,11 +149,11 @@ rule gw_contours:
 
 rule gw_moc:
     input:
-        GW + "skymap.multiorder.fits",
+        "products/gw/{event}/{entry}/skymap.multiorder.fits",
     output:
-        GW + "moc{level}.fits",
+        "products/gw/{event}/{entry}/moc{level}.fits",
     log:
-        GW_LOG + "moc{level}.log",
+        "logs/gw/{event}/{entry}/moc{level}.log",
     wildcard_constraints:
         level=r"50|90",
     resources:
@@ -185,12 +165,12 @@ rule gw_moc:
 
 rule gw_skymap_png:
     input:
-        skymap=GW + "skymap.multiorder.fits",
-        stats=GW + "stats.json",
+        skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
+        stats="products/gw/{event}/{entry}/stats.json",
     output:
-        GW + "skymap.png",
+        "products/gw/{event}/{entry}/skymap.png",
     log:
-        GW_LOG + "skymap_png.log",
+        "logs/gw/{event}/{entry}/skymap_png.log",
     params:
         nside=config["skymap"]["plot_nside"],
     resources:
@@ -203,12 +183,12 @@ rule gw_skymap_png:
 
 rule gw_volume_png:
     input:
-        skymap=GW + "skymap.multiorder.fits",
-        stats=GW + "stats.json",
+        skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
+        stats="products/gw/{event}/{entry}/stats.json",
     output:
-        GW + "volume.png",
+        "products/gw/{event}/{entry}/volume.png",
     log:
-        GW_LOG + "volume_png.log",
+        "logs/gw/{event}/{entry}/volume_png.log",
     priority: 10
     resources:
         mem_mb=1000,

@@ -2,40 +2,16 @@
 # (kinds grb, neutrino, snews, frb), and the GW-external coincidence products under a GW
 # entry. Each rule calls one function of skyspool.notices.products or skyspool.coincidence.
 
-from skyspool import coincidence
 from skyspool.notices import products as notice_products
-from skyspool.notices.targets import notice_products as notice_product_names
-
-NOTICE = "products/{kind}/{event}/{entry}/"
-NOTICE_LOG = "logs/{kind}/{event}/{entry}/"
-GW_COINC = "products/gw/{event}/{entry}/"
-GW_COINC_LOG = "logs/gw/{event}/{entry}/"
-
-
-wildcard_constraints:
-    kind=r"grb|neutrino|snews|frb",
-
-
-def notice_entry(wildcards):
-    """Input function: the spool file of the notice entry named by the wildcards."""
-    entry = SPOOL.find_entry(wildcards.kind, wildcards.event, wildcards.entry)
-    return str(entry.path.relative_to(SPOOL.root))
-
-
-def coincidence_partners(wildcards):
-    """Input function: spool files of the other side's coinciding entries (a new partner
-    is a new input, so Snakemake remakes the coincidence products)."""
-    entry = SPOOL.find_entry(getattr(wildcards, "kind", "gw"), wildcards.event, wildcards.entry)
-    return coincidence.partner_paths(SPOOL, entry, config)
 
 
 rule notice_json:
     input:
         notice_entry,
     output:
-        NOTICE + "notice.json",
+        "products/{kind}/{event}/{entry}/notice.json",
     log:
-        NOTICE_LOG + "notice_json.log",
+        "logs/{kind}/{event}/{entry}/notice_json.log",
     priority: 50
     resources:
         mem_mb=300,
@@ -48,9 +24,9 @@ rule notice_skymap:
     input:
         notice_entry,
     output:
-        NOTICE + "skymap.multiorder.fits",
+        "products/{kind}/{event}/{entry}/skymap.multiorder.fits",
     log:
-        NOTICE_LOG + "skymap_multiorder.log",
+        "logs/{kind}/{event}/{entry}/skymap_multiorder.log",
     priority: 40
     resources:
         mem_mb=500,
@@ -60,22 +36,14 @@ rule notice_skymap:
                    config["notices"])
 
 
-def notice_skymap_if_any(wildcards):
-    """skymap.multiorder.fits when the notice can have one."""
-    entry = SPOOL.find_entry(wildcards.kind, wildcards.event, wildcards.entry)
-    if "skymap.multiorder.fits" not in notice_product_names(entry, config):
-        return []
-    return [f"products/{wildcards.kind}/{wildcards.event}/{wildcards.entry}/skymap.multiorder.fits"]
-
-
 rule notice_stats:
     input:
         notice=notice_entry,
         skymap=notice_skymap_if_any,
     output:
-        NOTICE + "stats.json",
+        "products/{kind}/{event}/{entry}/stats.json",
     log:
-        NOTICE_LOG + "stats.log",
+        "logs/{kind}/{event}/{entry}/stats.log",
     priority: 40
     resources:
         mem_mb=500,
@@ -87,11 +55,11 @@ rule notice_stats:
 
 rule notice_moc90:
     input:
-        NOTICE + "skymap.multiorder.fits",
+        "products/{kind}/{event}/{entry}/skymap.multiorder.fits",
     output:
-        NOTICE + "moc90.fits",
+        "products/{kind}/{event}/{entry}/moc90.fits",
     log:
-        NOTICE_LOG + "moc90.log",
+        "logs/{kind}/{event}/{entry}/moc90.log",
     resources:
         mem_mb=500,
         runtime=5,
@@ -101,11 +69,11 @@ rule notice_moc90:
 
 rule notice_contours:
     input:
-        NOTICE + "skymap.multiorder.fits",
+        "products/{kind}/{event}/{entry}/skymap.multiorder.fits",
     output:
-        NOTICE + "contours.geojson",
+        "products/{kind}/{event}/{entry}/contours.geojson",
     log:
-        NOTICE_LOG + "contours.log",
+        "logs/{kind}/{event}/{entry}/contours.log",
     params:
         levels=config["skymap"]["credible_levels"],
         nside=config["skymap"]["contour_nside"],
@@ -119,12 +87,12 @@ rule notice_contours:
 
 rule notice_skymap_png:
     input:
-        skymap=NOTICE + "skymap.multiorder.fits",
-        stats=NOTICE + "stats.json",
+        skymap="products/{kind}/{event}/{entry}/skymap.multiorder.fits",
+        stats="products/{kind}/{event}/{entry}/stats.json",
     output:
-        NOTICE + "skymap.png",
+        "products/{kind}/{event}/{entry}/skymap.png",
     log:
-        NOTICE_LOG + "skymap_png.log",
+        "logs/{kind}/{event}/{entry}/skymap_png.log",
     params:
         nside=config["skymap"]["plot_nside"],
     resources:
@@ -139,9 +107,9 @@ rule notice_earth_moc:
     input:
         notice_entry,
     output:
-        NOTICE + "earth_moc.fits",
+        "products/{kind}/{event}/{entry}/earth_moc.fits",
     log:
-        NOTICE_LOG + "earth_moc.log",
+        "logs/{kind}/{event}/{entry}/earth_moc.log",
     resources:
         mem_mb=500,
         runtime=5,
@@ -153,9 +121,9 @@ rule notice_lat_fov_moc:
     input:
         notice_entry,
     output:
-        NOTICE + "lat_fov_moc.fits",
+        "products/{kind}/{event}/{entry}/lat_fov_moc.fits",
     log:
-        NOTICE_LOG + "lat_fov_moc.log",
+        "logs/{kind}/{event}/{entry}/lat_fov_moc.log",
     params:
         radius=config["notices"]["lat_fov_radius_deg"],
     resources:
@@ -171,9 +139,9 @@ rule notice_coincidences:
         notice=notice_entry,
         partners=coincidence_partners,
     output:
-        NOTICE + "coincidences.json",
+        "products/{kind}/{event}/{entry}/coincidences.json",
     log:
-        NOTICE_LOG + "coincidences.log",
+        "logs/{kind}/{event}/{entry}/coincidences.log",
     priority: 45
     resources:
         mem_mb=1000,
@@ -188,9 +156,9 @@ rule gw_coincidences:
         alert=spool_entry("gw"),
         partners=coincidence_partners,
     output:
-        GW_COINC + "coincidences.json",
+        "products/gw/{event}/{entry}/coincidences.json",
     log:
-        GW_COINC_LOG + "coincidences.log",
+        "logs/gw/{event}/{entry}/coincidences.log",
     priority: 45
     resources:
         mem_mb=1000,
@@ -203,11 +171,11 @@ rule gw_coincidences:
 rule gw_combined_skymap:
     input:
         alert=spool_entry("gw"),
-        coincidences=GW_COINC + "coincidences.json",
+        coincidences="products/gw/{event}/{entry}/coincidences.json",
     output:
-        GW_COINC + "combined.multiorder.fits",
+        "products/gw/{event}/{entry}/combined.multiorder.fits",
     log:
-        GW_COINC_LOG + "combined_multiorder.log",
+        "logs/gw/{event}/{entry}/combined_multiorder.log",
     priority: 40
     resources:
         mem_mb=1000,
@@ -219,12 +187,12 @@ rule gw_combined_skymap:
 
 rule gw_combined_png:
     input:
-        combined=GW_COINC + "combined.multiorder.fits",
-        coincidences=GW_COINC + "coincidences.json",
+        combined="products/gw/{event}/{entry}/combined.multiorder.fits",
+        coincidences="products/gw/{event}/{entry}/coincidences.json",
     output:
-        GW_COINC + "combined.png",
+        "products/gw/{event}/{entry}/combined.png",
     log:
-        GW_COINC_LOG + "combined_png.log",
+        "logs/gw/{event}/{entry}/combined_png.log",
     params:
         nside=config["skymap"]["plot_nside"],
     resources:

@@ -1,0 +1,36 @@
+# skyspool: `make demo` and `make test` work on a fresh machine (Python 3.11, Debian).
+#   make demo    create .venv, install, run the pipeline on sample alerts, say where products are
+#   make test    create .venv, install, run the test suite (with `snakemake --lint`)
+#   make lint    snakemake --lint on the workflow
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test lint system-deps clean
+
+# pygedm (Milky Way DM for FRBs) compiles against f2c; Debian ships it as libf2c2-dev.
+system-deps:
+	@dpkg -s libf2c2-dev >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libf2c2-dev; \
+	  else echo "please install Debian's libf2c2-dev (sudo apt-get install libf2c2-dev)"; exit 1; fi; }
+
+$(INSTALLED): pyproject.toml constraints.txt
+	$(MAKE) system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+demo: $(INSTALLED)
+	$(BIN)/python -m skyspool.demo demo
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest -q
+
+lint: $(INSTALLED)
+	$(BIN)/snakemake --lint --config spool=$$(mktemp -d)
+
+clean:
+	rm -rf $(VENV) demo
