@@ -60,6 +60,14 @@ def cmd_process(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_watch(args) -> int:
+    from skyspool import config, daemon
+
+    spool = _existing_spool(args.dir)
+    daemon.configure_logging(args.log_format)
+    return daemon.watch(spool, config.load(spool), workers=args.workers, batch=args.batch)
+
+
 def cmd_status(args) -> int:
     from skyspool import config, status
 
@@ -89,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("dir")
     process.add_argument("--cores", type=int, default=2, help="cores for snakemake (default 2)")
     process.set_defaults(func=cmd_process)
+
+    watch = commands.add_parser("watch", help="the daemon: catch up, then build the products "
+                                "of every file that lands in the inbox, until SIGTERM")
+    watch.add_argument("dir")
+    watch.add_argument("--log-format", choices=("human", "json"), default="human",
+                       help="log lines for people (default) or JSON lines")
+    watch.add_argument("--workers", type=int, default=None,
+                       help="processes building products (default: one per CPU)")
+    watch.add_argument("--batch", type=int, default=4,
+                       help="most entries per Snakemake run of a worker (default 4)")
+    watch.set_defaults(func=cmd_watch)
 
     status = commands.add_parser("status", help="events, products and failures")
     status.add_argument("dir")

@@ -1,0 +1,562 @@
+"""The watch daemon: take every file that lands in a spool's inbox and build its products.
+
+One long-lived process with the product libraries imported once:
+
+- a watchdog observer (inotify) reports files closed after writing or renamed into
+  ``inbox/``; a periodic rescan catches anything the events missed (files still held open
+  for writing are left alone);
+- the coordinator (main thread) ingests them (``skyspool.ingest``: identify, validate,
+  de-duplicate, store atomically or quarantine) and schedules each entry's products in
+  two phases: first the notice products (``NOTICE_PRODUCTS`` and what they need), then
+  the rest;
+- the notice phase runs Snakemake in this process, in one thread of its own (warm
+  imports; Snakemake cannot replace our SIGTERM handler outside the main thread);
+- the rest runs in ``workers`` spawned processes (true parallelism: the products are
+  Python- and GIL-bound), so a new alert's notice never waits behind a long batch.
+
+No two Snakemake runs ever share an entry: an entry is *busy* while any run holds it.
+Crash safety comes from the parts: ingest leaves a file in the inbox until it is stored,
+products are written atomically, Snakemake reruns incomplete outputs, and on start the
+daemon re-examines every entry stored since the last moment it was idle (the checkpoint).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import ctypes
+import datetime
+import fcntl
+import json
+import logging
+import math
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from skyspool import atomic, ingest, targets, workflow
+from skyspool.paths import Entry, Spool
+
+log = logging.getLogger("skyspool.watch")
+
+# What an outside reader waits for first: built before any other product of a new entry.
+NOTICE_PRODUCTS = frozenset({"notice.json", "notice.xml", "circular.txt"})
+# Snakemake's own output (job tables, tracebacks of failed jobs) goes here, not to our log.
+SNAKEMAKE_LOG = "watch-snakemake.log"
+# Entries stored up to this long (s) before the last checkpoint are re-examined anyway:
+# covers clock steps and entries stored while the checkpoint was being written.
+CHECKPOINT_MARGIN_S = 60.0
+
+
+# ----- logging: one line per event and step -----
+
+class JsonFormatter(logging.Formatter):
+    """JSON lines: time (ISO 8601 UTC), level, step, message and the step's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+        line = {"time": stamp.isoformat(timespec="milliseconds"), "level": record.levelname,
+                "message": record.getMessage(), **getattr(record, "fields", {})}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure_logging(log_format: str = "human", stream=None) -> None:
+    """Send skyspool's log to ``stream`` (stderr) as plain lines or JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    # The libraries' own INFO lines would repeat the daemon's steps: warnings only.
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    log.setLevel(logging.INFO)
+    logging.getLogger("snakemake").propagate = False  # it has its own log (SNAKEMAKE_LOG)
+
+
+def _note(step: str, level: int = logging.INFO, **fields) -> None:
+    """Log one step: ``step key=value ...`` for people, the same fields in JSON."""
+    text = " ".join(f"{key}={value}" for key, value in fields.items())
+    log.log(level, f"{step} {text}".strip(), extra={"fields": {"step": step, **fields}})
+
+
+def _entry_name(entry: Entry) -> str:
+    return f"{entry.kind}/{entry.event_id}/{entry.name}"
+
+
+# ----- holding the spool -----
+
+@contextlib.contextmanager
+def hold_spool(spool: Spool):
+    """Hold ``DIR/.skyspool-watch.lock`` for the daemon's lifetime; refuse a second daemon."""
+    path = spool.root / ".skyspool-watch.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise SystemExit(f"skyspool: another skyspool watch (pid {holder}) is running on "
+                             f"{spool.root}; stop it first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+def _processes_in(root: Path) -> list[int]:
+    """Other snakemake/skyspool processes working in ``root`` (a Snakemake run's current
+    directory is its workdir, the spool)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) == os.getpid():
+            continue
+        try:
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        except OSError:
+            continue  # gone, or not ours to see
+        if cwd == root or root in cwd.parents:
+            with contextlib.suppress(OSError):
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if b"snakemake" in command or b"skyspool" in command:
+                    found.append(int(pid))
+    return found
+
+
+def clear_stale_locks(spool: Spool) -> None:
+    """Remove Snakemake locks left by a crash, unless another process works in the spool."""
+    locks = spool.root / ".snakemake" / "locks"
+    if not locks.is_dir() or not any(locks.iterdir()):
+        return
+    others = _processes_in(spool.root)
+    if others:
+        _note("locks-kept", logging.WARNING, reason="other processes work in the spool",
+              pids=",".join(map(str, others)))
+        return
+    workflow.run_snakemake(spool, [], extra=["--unlock", "--quiet=all"])
+    _note("locks-cleared", dir=str(locks))
+
+
+def _open_for_writing(path: Path) -> bool:
+    """True when some process (that we may inspect) holds ``path`` open for writing."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if Path(os.readlink(f"/proc/{pid}/fd/{fd}")) == path:
+                        flags = int(Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
+                                    .split("flags:")[1].split()[0], 8)
+                        if flags & (os.O_WRONLY | os.O_RDWR):
+                            return True
+    return False
+
+
+# ----- Snakemake runs -----
+
+def _snakemake_extra(retries: int) -> list[str]:
+    # "--quiet=all" (one token): a bare --quiet would swallow the targets that follow.
+    return ["--retries", str(retries), "--quiet=all"]
+
+
+def _warm_up(spool: Spool) -> None:
+    """Import the product libraries and Snakemake's lazily imported parts, once."""
+    import skyspool.coincidence  # noqa: F401
+    import skyspool.gw.products  # noqa: F401
+    import skyspool.notices.products  # noqa: F401
+
+    # A dry run for a product of a nonexistent entry parses the Snakefile and loads
+    # Snakemake's plugins (~1 s on the first call) without touching the spool; it fails.
+    probe = spool.products / "gw" / "S000000warmup" / "001-preliminary" / "notice.json"
+    workflow.run_snakemake(spool, [probe], extra=["--dry-run", "--quiet=all"])
+
+
+def _worker_init(root: str) -> None:
+    """Start a product worker: die with the daemon, leave signals to it, warm up."""
+    # A worker orphaned by kill -9 of the daemon must not build on beside a restarted daemon.
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:
+        os._exit(1)
+    # SIGTERM/SIGINT are for the daemon, which lets running work finish.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    spool = Spool(root)
+    os.chdir(spool.root)
+    # Snakemake's console output goes to its log file; errors of the worker itself too.
+    output = os.open(spool.logs / SNAKEMAKE_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(output)
+    _warm_up(spool)
+
+
+def _build(root: str, paths: list[str], cores: int, retries: int) -> bool:
+    """Build ``paths`` of the spool at ``root`` with Snakemake in this (warm) process."""
+    return workflow.run_snakemake(Spool(root), [Path(p) for p in paths], cores=cores,
+                                  extra=_snakemake_extra(retries))
+
+
+# ----- the daemon -----
+
+class Daemon:
+    """Watch ``spool``'s inbox and build the products of every entry it brings.
+
+    ``workers``: processes building the non-notice products (default: the CPU count);
+    ``batch``: most entries per Snakemake run; ``settle_s``: how long (s) a file found by
+    a rescan must keep its size before it is taken; ``rescan_s``: seconds between rescans.
+    """
+
+    def __init__(self, spool: Spool, config: dict, *, workers: int | None = None,
+                 batch: int = 4, settle_s: float = 0.5, rescan_s: float = 5.0,
+                 progress: bool | None = None):
+        self.spool = spool
+        self.config = config
+        self.retries = int(config.get("retries", 1))
+        self.workers = workers or os.cpu_count() or 1
+        self.batch = batch
+        self.settle_s = settle_s
+        self.rescan_s = rescan_s
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.wakeups: queue.Queue = queue.Queue()   # inbox paths from watchdog, None = look
+        self.arrived: dict[Path, None] = {}          # inbox files to take, in arrival order
+        self.notice_queue: dict[Entry, float] = {}   # entry -> Unix time it was taken
+        self.rest_queue: dict[Entry, float] = {}
+        self.received: dict[Entry, float] = {}
+        self.busy: dict[Entry, int] = {}             # entry -> runs holding it
+        self.split: set[Entry] = set()               # entries whose rest runs in pieces
+        self.final: set[Entry] = set()               # ... and then once more, whole
+        self.runs: dict[concurrent.futures.Future, tuple[str, dict[Entry, list[Path]]]] = {}
+        self.stopping = False
+        self.last_rescan = 0.0
+        self.sizes: dict[Path, tuple[int, float, float]] = {}
+        self.catch_up_bar = None
+        self.checkpoint = spool.root / ".skyspool-watch.checkpoint"
+        self.dirty = False
+
+    # --- inbox ---
+
+    def _on_event(self, event) -> None:
+        """watchdog callback (observer thread): a file closed after writing or renamed in."""
+        from watchdog.events import FileClosedEvent, FileMovedEvent
+
+        if isinstance(event, FileMovedEvent):
+            path = Path(event.dest_path)
+        elif isinstance(event, FileClosedEvent):
+            path = Path(event.src_path)
+        else:
+            return
+        if path.parent == self.spool.inbox and not path.name.startswith("."):
+            self.wakeups.put(path)
+
+    def _rescan(self, *, initial: bool = False) -> None:
+        """Queue inbox files whose size held still for ``settle_s`` and that nobody writes."""
+        now = time.monotonic()
+        self.last_rescan = now
+        seen = {}
+        for path in ingest.inbox_files(self.spool):
+            with contextlib.suppress(FileNotFoundError):
+                info = path.stat()
+                first = self.sizes.get(path)
+                key = (info.st_size, info.st_mtime)
+                since = first[2] if first and first[:2] == key else now
+                seen[path] = (*key, since)
+                if initial or now - since >= self.settle_s:
+                    if path not in self.arrived and not _open_for_writing(path):
+                        self.arrived[path] = None
+        self.sizes = seen
+
+    def _take(self) -> None:
+        """Ingest up to ``batch`` arrived files; queue their entries' notices."""
+        for path in list(self.arrived)[:max(self.batch, 1) * 4]:
+            del self.arrived[path]
+            started = time.time()
+            try:
+                outcome = ingest.ingest_file(self.spool, path,
+                                             max_bytes=self.config["max_input_bytes"])
+            except FileNotFoundError:
+                continue  # taken meanwhile (an earlier event for the same file)
+            self.sizes.pop(path, None)
+            if outcome.entry is None:
+                _note("quarantined", logging.WARNING, file=outcome.source, reason=outcome.reason)
+                continue
+            _note(outcome.status, file=outcome.source, entry=_entry_name(outcome.entry))
+            self._schedule(outcome.entry, started)
+            from skyspool import coincidence
+
+            for partner in coincidence.affected_entries(self.spool, outcome.entry, self.config):
+                _note("coincidence-update", entry=_entry_name(partner),
+                      cause=_entry_name(outcome.entry))
+                self._schedule(partner, started)
+
+    def _schedule(self, entry: Entry, received: float) -> None:
+        """Queue ``entry``'s products (again, when it is already queued or built)."""
+        self.rest_queue.pop(entry, None)
+        self.notice_queue.setdefault(entry, received)
+        self.received.setdefault(entry, received)
+        self.dirty = True
+
+    # --- catch-up after a restart ---
+
+    def _catch_up(self) -> None:
+        """Queue every entry stored since the last checkpoint that lacks products."""
+        since = 0.0
+        with contextlib.suppress(OSError, ValueError):
+            since = float(self.checkpoint.read_text()) - CHECKPOINT_MARGIN_S
+        started = time.time()
+        recent = [e for e in self.spool.entries() if e.path.stat().st_mtime >= since]
+        pending = [e for e in recent if targets.missing_targets(self.spool, [e], self.config)]
+        for entry in pending:
+            # Temporary files of runs killed mid-write (invisible dot-files): rebuilt anyway.
+            for leftover in self.spool.products_dir(entry).glob(".*.tmp*"):
+                leftover.unlink(missing_ok=True)
+            self._schedule(entry, entry.path.stat().st_mtime)
+        _note("catch-up", examined=len(recent), pending=len(pending),
+              seconds=round(time.time() - started, 3))
+        self.dirty = True  # the first idle moment writes a checkpoint
+        self.wakeups.put(None)  # start on the queued work at once
+        if self.progress and len(pending) >= 10:
+            from tqdm import tqdm
+
+            self.catch_up_bar = tqdm(total=len(pending), desc="catch-up", unit="entry",
+                                     file=sys.__stderr__)  # sys.stderr is Snakemake's log now
+
+    def _write_checkpoint(self) -> None:
+        """Everything stored so far is built or reported: a restart may skip it."""
+        atomic.write_text(self.checkpoint, f"{time.time():.3f}\n")
+        self.dirty = False
+
+    # --- runs ---
+
+    def _start_notices(self) -> None:
+        """Build the notices of the queued entries that no run holds, in one run."""
+        chosen = {e: [t for t in targets.entry_targets(self.spool, e, self.config)
+                      if t.name in NOTICE_PRODUCTS]
+                  for e in list(self.notice_queue) if e not in self.busy}
+        chosen = dict(list(chosen.items())[:self.batch * 4])
+        if not chosen:
+            return
+        for entry in chosen:
+            self.rest_queue[entry] = self.notice_queue.pop(entry)
+        paths = [str(t) for ts in chosen.values() for t in ts]
+        self._submit(self.notice_pool.submit(_build, str(self.spool.root), paths, 2, self.retries),
+                     "notice", chosen)
+
+    def _start_rest(self) -> None:
+        """Give each idle worker a batch of entries, or pieces of one entry when too few.
+
+        An entry built in pieces has its first attempt there, without retries; what is
+        still missing is then built in one run with the remaining retries (see ``_split``),
+        so every product gets ``retries + 1`` attempts either way.
+        """
+        idle = self.workers - sum(1 for kind, _ in self.runs.values() if kind == "rest")
+        ready = [e for e in self.rest_queue if e not in self.busy]
+        runs = [({e: targets.entry_targets(self.spool, e, self.config)}, self.retries - 1)
+                for e in ready if e in self.final][:max(idle, 0)]
+        ready = [e for e in ready if e not in self.final]
+        free = idle - len(runs)
+        if free > 0 and len(ready) >= free:
+            size = min(self.batch, math.ceil(len(ready) / free))
+            runs += [({e: targets.entry_targets(self.spool, e, self.config)
+                       for e in ready[i:i + size]}, self.retries)
+                     for i in range(0, free * size, size)]
+        elif free > 0:
+            for entry in ready:
+                groups = self._split(entry, max(1, free // len(ready)))
+                if len(groups) > 1 and self.retries > 0:
+                    self.split.add(entry)
+                retries = 0 if entry in self.split else self.retries
+                runs += [({entry: group}, retries) for group in groups]
+        for piece, retries in runs:
+            if not piece:
+                continue
+            for entry in piece:
+                self.rest_queue.pop(entry, None)
+            self._submit(self.rest_pool.submit(
+                _build, str(self.spool.root), [str(t) for ts in piece.values() for t in ts],
+                1, retries), "rest", piece)
+
+    def _split(self, entry: Entry, parts: int) -> list[list[Path]]:
+        """The entry's missing non-notice products in ``parts`` groups for parallel runs.
+
+        Products named alike (``combined.multiorder.fits``, ``combined.png``) may depend on
+        each other and stay together: two runs must not both build the same intermediate
+        file. (A wrong guess only costs time: the entry's last attempt is one run.)
+        """
+        families: dict[str, list[Path]] = {}
+        for target in targets.missing_targets(self.spool, [entry], self.config):
+            if target.name not in NOTICE_PRODUCTS:
+                families.setdefault(target.name.split(".")[0], []).append(target)
+        groups: list[list[Path]] = [[] for _ in range(parts)]
+        for i, family in enumerate(families.values()):
+            groups[i % parts] += family
+        return [g for g in groups if g] or [targets.entry_targets(self.spool, entry, self.config)]
+
+    def _submit(self, future, kind: str, piece: dict[Entry, list[Path]]) -> None:
+        for entry in piece:
+            self.busy[entry] = self.busy.get(entry, 0) + 1
+        self.runs[future] = (kind, piece)
+        future.add_done_callback(lambda _: self.wakeups.put(None))
+        _note(f"{kind}-started", entries=len(piece),
+              targets=sum(len(t) for t in piece.values()),
+              first=_entry_name(next(iter(piece))))
+
+    def _finish(self, future) -> None:
+        """Account for a finished run: latencies, leftovers, failure records."""
+        kind, piece = self.runs.pop(future)
+        try:
+            ok = future.result()
+        except Exception as exc:  # a worker died: its entries are built again
+            _note(f"{kind}-crashed", logging.ERROR, error=repr(exc))
+            ok = False
+        now = time.time()
+        for entry, paths in piece.items():
+            self.busy[entry] -= 1
+            if self.busy[entry]:
+                continue
+            del self.busy[entry]
+            if kind == "notice":
+                notice = self.spool.product(entry, "notice.json")
+                if notice.exists():
+                    _note("notice", entry=_entry_name(entry),
+                          seconds=round(notice.stat().st_mtime - self.received[entry], 3))
+                continue
+            missing = targets.missing_targets(self.spool, [entry], self.config)
+            if self.stopping:
+                continue  # handed back: the restart's catch-up builds what is missing
+            if entry in self.split:
+                self.split.discard(entry)
+                if missing:  # the remaining attempts, in one run (see _start_rest)
+                    self.final.add(entry)
+                    self.rest_queue[entry] = self.received[entry]
+                    continue
+            self._report(entry, missing)
+        if not ok and kind == "rest":
+            _note("run-failed", logging.WARNING, entries=len(piece))
+        self._update_progress()
+
+    def _report(self, entry: Entry, missing: list[Path]) -> None:
+        """Log the entry's outcome; record products that failed for good, clear others."""
+        self.final.discard(entry)
+        received = self.received[entry]
+        if entry not in self.notice_queue and entry not in self.rest_queue:
+            del self.received[entry]
+        for name in targets.product_names(entry, self.config):
+            record = self.spool.failure_record(entry, name)
+            if self.spool.product(entry, name) in missing:
+                atomic.write_text(record, f"{name} not built after {self.retries + 1} attempts "
+                                  f"({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ}); "
+                                  f"see logs/{entry.kind}/{entry.event_id}/{entry.name}/ and "
+                                  f"logs/{SNAKEMAKE_LOG}\n")
+                _note("failed", logging.ERROR, entry=_entry_name(entry), product=name)
+            else:
+                record.unlink(missing_ok=True)
+        done = [p.stat().st_mtime for p in targets.entry_targets(self.spool, entry, self.config)
+                if p.exists()]
+        _note("done" if not missing else "done-with-failures", entry=_entry_name(entry),
+              products=len(done), failed=len(missing),
+              seconds=round(max(done, default=received) - received, 3))
+        if self.catch_up_bar is not None:
+            self.catch_up_bar.update(1)
+
+    def _update_progress(self) -> None:
+        if self.catch_up_bar is not None and not self.notice_queue and not self.rest_queue \
+                and not self.runs:
+            self.catch_up_bar.close()
+            self.catch_up_bar = None
+
+    # --- main loop ---
+
+    def _wait(self) -> None:
+        """Sleep until a file arrives, a run ends, a signal comes or a rescan is due."""
+        # Everything startable was started: only new files and ended runs (both come as
+        # wake-ups), files left untaken by the last round, or a due rescan can change that.
+        timeout = 0 if self.arrived else max(0.0, self.last_rescan + self.rescan_s - time.monotonic())
+        items = []
+        with contextlib.suppress(queue.Empty):
+            items.append(self.wakeups.get(timeout=timeout) if timeout else self.wakeups.get_nowait())
+            while True:
+                items.append(self.wakeups.get_nowait())
+        for item in items:
+            if item is not None:
+                self.arrived[item] = None
+
+    def _stop(self, signum, _frame) -> None:
+        _note("stopping", signal=signal.Signals(signum).name)
+        self.stopping = True
+        self.wakeups.put(None)
+
+    def run(self) -> int:
+        """Catch up, then react to the inbox until SIGTERM/SIGINT; 0 on a clean stop."""
+        from watchdog.observers import Observer
+
+        os.chdir(self.spool.root)  # Snakemake's .snakemake/log goes to the spool, not here
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        started = time.time()
+        # The observer starts first: nothing that lands during start-up is missed.
+        observer = Observer()
+        observer.schedule(_Handler(self._on_event), str(self.spool.inbox), recursive=False)
+        observer.start()
+        self.rest_pool = concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init, initargs=(str(self.spool.root),))
+        self.notice_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="notice")
+        try:
+            with open(self.spool.logs / SNAKEMAKE_LOG, "a") as snakemake_output, \
+                    contextlib.redirect_stdout(snakemake_output), \
+                    contextlib.redirect_stderr(snakemake_output):
+                clear_stale_locks(self.spool)  # before any worker runs Snakemake
+                warm = [self.rest_pool.submit(os.getpid) for _ in range(self.workers)]
+                _warm_up(self.spool)
+                concurrent.futures.wait(warm)
+                _note("watching", dir=str(self.spool.root), workers=self.workers,
+                      seconds=round(time.time() - started, 3))
+                self._rescan(initial=True)
+                self._catch_up()
+                self._loop()
+        finally:
+            observer.stop()
+            observer.join()
+            self.notice_pool.shutdown(wait=True)
+            self.rest_pool.shutdown(wait=True)
+        _note("stopped")
+        return 0
+
+    def _loop(self) -> None:
+        while True:
+            self._wait()
+            for future in [f for f in self.runs if f.done()]:
+                self._finish(future)
+            if self.stopping:
+                if not self.runs:
+                    return
+                continue  # finish what is running, start nothing new
+            if time.monotonic() - self.last_rescan >= self.rescan_s:
+                self._rescan()
+            self._take()
+            if not any(kind == "notice" for kind, _ in self.runs.values()):
+                self._start_notices()
+            self._start_rest()
+            if self.dirty and not (self.arrived or self.notice_queue or self.rest_queue
+                                   or self.runs):
+                self._write_checkpoint()
+
+
+class _Handler:
+    """watchdog event handler forwarding every event to a function."""
+
+    def __init__(self, callback):
+        self.callback = callback
+
+    def dispatch(self, event) -> None:
+        self.callback(event)
+
+
+def watch(spool: Spool, config: dict, **options) -> int:
+    """``skyspool watch DIR``: hold the spool and run the daemon until SIGTERM."""
+    with hold_spool(spool):
+        return Daemon(spool, config, **options).run()
