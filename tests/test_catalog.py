@@ -11,8 +11,8 @@ from astropy.cosmology import Planck18
 from astropy.table import Table
 
 from skyspool import catalog
-from skyspool.catalog import (INDEX_ORDER, ColumnMap, IndexedCatalog, build_catalog, main,
-                              synthesize_glade_plus)
+from skyspool.catalog import (INDEX_ORDER, N_CELLS, SHELL_EDGES_MPC, ColumnMap, IndexedCatalog,
+                              build_catalog, main, synthesize_glade_plus)
 
 # Four GLADE+ rows as in the distributed text file (40 columns, "null" when missing): NGC 4993
 # with every name, one with only a WISExSCOS name and no stellar mass, one without any name, and
@@ -45,7 +45,8 @@ def test_glade_plus_rows_are_read_by_documented_column(glade_text, tmp_path):
     # B = 13.32 at 40.2 Mpc: M_B = -19.70, L_B = 10**(0.4 * (5.48 + 19.70)) Lsun.
     assert ngc4993["lum_b_lsun"] == pytest.approx(10 ** (0.4 * (5.48 - 13.32 + 5 * np.log10(40.2) + 25)))
     assert ngc4993["lum_k_lsun"] == pytest.approx(10 ** (0.4 * (3.27 - 9.828 + 5 * np.log10(40.2) + 25)))
-    assert ngc4993["cell"] == hp.ang2pix(2**INDEX_ORDER, 197.448776, -23.383831, nest=True, lonlat=True)
+    cell = hp.ang2pix(2**INDEX_ORDER, 197.448776, -23.383831, nest=True, lonlat=True)
+    assert ngc4993["index_key"] == 7 * N_CELLS + cell  # 40.2 Mpc: shell 7, [38.1, 47.7) Mpc
     wise = rows["J101112.00+050403.0"]
     assert np.isnan(wise["stellar_mass_msun"]) and np.isnan(wise["lum_b_lsun"])
     assert wise["distance_mpc"] == 231.6
@@ -97,30 +98,38 @@ def test_synthetic_catalog_is_uniform_in_comoving_volume_with_a_schechter_mass_f
     assert 0.01 < np.mean(log_mass > 10.66) < 0.1
 
 
-def test_catalog_is_sorted_by_cell_then_distance_and_indexed(synthetic):
+def test_catalog_is_sorted_by_shell_cell_distance_and_indexed_by_row_group(synthetic):
     _, parquet = synthetic
     indexed = IndexedCatalog(parquet)
     table = indexed.read().to_pandas()
-    expected = table.sort_values(["cell", "distance_mpc"], kind="stable")
+    cell = hp.ang2pix(2**INDEX_ORDER, table.ra_deg, table.dec_deg, nest=True, lonlat=True)
+    shell = np.searchsorted(SHELL_EDGES_MPC, table.distance_mpc, side="right")
+    assert np.array_equal(table.index_key, shell * N_CELLS + cell)
+    expected = table.sort_values(["index_key", "distance_mpc"], kind="stable")
     assert np.array_equal(table.index, expected.index)
-    counts = np.bincount(table.cell, minlength=12 * 4**INDEX_ORDER)
-    assert np.array_equal(np.diff(indexed.cell_offsets), counts)
-    assert pq.ParquetFile(parquet).num_row_groups > 1
+    groups = pq.ParquetFile(parquet).metadata
+    assert groups.num_row_groups > 1
+    starts = np.cumsum([0] + [groups.row_group(i).num_rows for i in range(groups.num_row_groups)])
+    assert np.array_equal(indexed.group_first_key, table.index_key.values[starts[:-1]])
+    assert np.array_equal(indexed.group_last_key, table.index_key.values[starts[1:] - 1])
 
 
-def test_read_cells_returns_exactly_the_rows_of_the_cells_in_their_distance_windows(synthetic):
+def test_read_volume_returns_exactly_the_rows_of_the_cells_in_their_distance_windows(synthetic):
     _, parquet = synthetic
     indexed = IndexedCatalog(parquet)
     table = indexed.read().to_pandas()
+    table["cell"] = table.index_key % N_CELLS
     rng = np.random.default_rng(5)
     cells = np.unique(np.concatenate([rng.choice(table.cell.unique(), 300), np.arange(1000, 1100)]))
     low, high = rng.uniform(0, 250, len(cells)), rng.uniform(250, 500, len(cells))
-    got = indexed.read_cells(cells, low, high, columns=["name", "distance_mpc"]).to_pandas()
+    got = indexed.read_volume(cells, low, high, columns=["name", "distance_mpc"]).to_pandas()
     window = dict(zip(cells, zip(low, high)))
     expected = table[[c in window and window[c][0] <= d <= window[c][1]
                       for c, d in zip(table.cell, table.distance_mpc)]]
     assert len(expected) > 100
     assert list(got.name) == list(expected.name)
+    nearby = indexed.read_volume(cells, np.full(len(cells), 20.0), np.full(len(cells), 40.0), columns=["name"])
+    assert nearby.num_rows == np.sum(table.cell.isin(cells) & table.distance_mpc.between(20, 40))
 
 
 def test_batch_size_does_not_change_the_catalog(synthetic, tmp_path):

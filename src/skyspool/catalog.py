@@ -1,21 +1,25 @@
-"""Galaxy catalogs indexed by HEALPix cell and distance, for fast 3D cross-matches (issue 5).
+"""Galaxy catalogs indexed by distance shell and HEALPix cell, for fast 3D cross-matches (issue 5).
 
 ``build_catalog`` turns a galaxy catalog (the GLADE+ text file, NED-LVS, HECATE, or any CSV/ECSV/FITS
 table whose columns are named in a :class:`ColumnMap`) into one Parquet file with a fixed schema
-(:data:`CATALOG_SCHEMA`), its rows sorted by (nested HEALPix cell at :data:`INDEX_ORDER`, luminosity
-distance). The number of rows of every cell is stored, compressed, in the Parquet key-value metadata,
-so :class:`IndexedCatalog` turns a set of cells into row ranges and reads only the row groups that
-hold them; within a cell, rows are in distance order, so a distance window is a contiguous slice.
+(:data:`CATALOG_SCHEMA`), its rows sorted by ``index_key`` = (distance shell, nested HEALPix cell at
+:data:`INDEX_ORDER`) and then by luminosity distance. Rows are read by row group (32,768 rows), and
+the Parquet min/max statistics of ``index_key`` per row group are the index: a reader turns the cells
+and distance windows of a credible volume into keys and opens only the row groups holding them
+(:class:`IndexedCatalog`).
 
-Why order 8 (nside 256, cells of 0.052 deg2, 13.7 arcmin): on a GLADE+-sized catalog (22.5 M rows)
-a cell holds ~29 galaxies on average, so the rows read beyond the edge of a credible region are few,
-a small BNS region (~30 deg2) is ~600 cells, and the index (12 * 4**8 = 786,432 counts) stays
-under 1 MB in the file footer. Finer orders only grow the index: reads happen by row group anyway.
+Why shells first: a GW volume is a large sky area times a narrow distance range. Sorted by cell
+alone, reading the cells of a 1000 deg2 region reads every distance there: measured on 22.5 M rows,
+5 M rows read and 0.4 s for 8,000 galaxies inside. With shells first the rows read scale with the
+volume. Shells are geometric, 25% wide from 10 Mpc (:data:`SHELL_EDGES_MPC`): a distance posterior
+(typically +/-30%) spans a few. Why cells of order 8 (nside 256, 0.052 deg2): within a shell,
+galaxies of one small sky patch are together, so the row groups read follow the outline of the
+region closely; the key stays an int64 whatever the order.
 
 The build streams: the source is read in batches (never the whole text file in memory), each batch is
-scattered to one of 192 temporary Arrow files by its order-2 cell, and each of those (1/192 of the
-catalog) is then sorted in memory and appended to the Parquet file, in cell order. Peak memory is
-about one batch plus one bucket.
+scattered to temporary Arrow files by (shell, base HEALPix cell), at most 432 buckets, and each bucket
+is then sorted in memory and appended to the Parquet file, in key order. Peak memory is about one
+batch plus one bucket.
 
 Units: angles in degrees, distances in Mpc (luminosity distance), stellar masses in solar masses,
 luminosities in solar luminosities (B and Ks band, from apparent magnitudes and the luminosity
@@ -25,14 +29,12 @@ distance, without K-correction).
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import dataclasses
 import json
 import math
 import sys
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -48,11 +50,12 @@ from tqdm import tqdm
 from skyspool.atomic import atomic_path
 
 INDEX_ORDER = 8
-BUCKET_ORDER = 2
+N_CELLS = 12 * 4**INDEX_ORDER
+SHELL_EDGES_MPC = 10.0 * 1.25 ** np.arange(35)  # 10 Mpc .. 19.7 Gpc: 36 shells with [0, 10) and beyond
 ROW_GROUP_ROWS = 32_768
 BATCH_ROWS = 1_000_000
 METADATA_KEY = b"skyspool.catalog"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # Absolute magnitudes of the Sun (Vega), to turn magnitudes into luminosities in solar units.
 SUN_ABS_MAG_B = 5.48
@@ -60,7 +63,7 @@ SUN_ABS_MAG_K = 3.27
 
 CATALOG_SCHEMA = pa.schema(
     [
-        pa.field("cell", pa.int32(), nullable=False),
+        pa.field("index_key", pa.int64(), nullable=False),  # shell * N_CELLS + cell
         pa.field("name", pa.string()),
         pa.field("ra_deg", pa.float64(), nullable=False),
         pa.field("dec_deg", pa.float64(), nullable=False),
@@ -296,6 +299,11 @@ def luminosity_lsun(apparent_mag: np.ndarray, distance_mpc: np.ndarray, sun_abs_
     return 10 ** (-0.4 * (absolute_mag - sun_abs_mag))
 
 
+def distance_shell(distance_mpc: np.ndarray) -> np.ndarray:
+    """Index of the distance shell (:data:`SHELL_EDGES_MPC`) of each distance."""
+    return np.searchsorted(SHELL_EDGES_MPC, distance_mpc, side="right")
+
+
 def catalog_batch(raw: pa.Table) -> pa.Table:
     """Canonical rows (:data:`CATALOG_SCHEMA`, unsorted) from a reader's table.
 
@@ -306,9 +314,10 @@ def catalog_batch(raw: pa.Table) -> pa.Table:
     distance = _float_column(raw, "distance")
     keep = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90) & (distance > 0)
     ra, dec, distance = np.mod(ra[keep], 360.0), dec[keep], distance[keep]
+    cell = hp.ang2pix(hp.order2nside(INDEX_ORDER), ra, dec, nest=True, lonlat=True)
     with np.errstate(invalid="ignore"):
         columns = {
-            "cell": hp.ang2pix(hp.order2nside(INDEX_ORDER), ra, dec, nest=True, lonlat=True).astype(np.int32),
+            "index_key": distance_shell(distance) * N_CELLS + cell,
             "name": (raw["name"].filter(pa.array(keep)) if "name" in raw.column_names
                      else pa.nulls(len(ra), pa.string())),
             "ra_deg": ra,
@@ -328,13 +337,10 @@ def build_catalog(source: str | Path, dest: str | Path, *, fmt: str = "glade+",
                   progress: bool = False) -> dict:
     """Build the indexed Parquet catalog ``dest`` from ``source``; return its metadata summary.
 
-    ``dest`` is written atomically. Memory stays bounded by one batch and one of the 192 buckets.
+    ``dest`` is written atomically. Memory stays bounded by one batch and one bucket.
     """
     source, dest = Path(source), Path(dest)
-    n_cells = 12 * 4**INDEX_ORDER
-    cell_counts = np.zeros(n_cells, dtype=np.int64)
-    max_distance_mpc = 0.0
-    bucket_shift = 2 * (INDEX_ORDER - BUCKET_ORDER)
+    n_rows, max_distance_mpc = 0, 0.0
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".catalog-build-", dir=dest.parent) as scratch:
         writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
@@ -342,17 +348,17 @@ def build_catalog(source: str | Path, dest: str | Path, *, fmt: str = "glade+",
             batch = catalog_batch(raw)
             if batch.num_rows == 0:
                 continue
-            cells = batch["cell"].to_numpy()
-            cell_counts += np.bincount(cells, minlength=n_cells)
+            n_rows += batch.num_rows
             max_distance_mpc = max(max_distance_mpc, float(np.max(batch["distance_mpc"].to_numpy())))
-            buckets = cells >> bucket_shift
+            # Bucket = (shell, base cell): the key's top bits, in key order.
+            buckets = batch["index_key"].to_numpy() // (N_CELLS // 12)
             order = np.argsort(buckets, kind="stable")
             batch, buckets = batch.take(order), buckets[order]
             bounds = np.flatnonzero(np.diff(buckets)) + 1
             for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(buckets)]):
                 bucket = int(buckets[start])
                 if bucket not in writers:
-                    writers[bucket] = pa.ipc.new_file(Path(scratch, f"{bucket:03d}.arrow"), CATALOG_SCHEMA)
+                    writers[bucket] = pa.ipc.new_file(Path(scratch, f"{bucket:04d}.arrow"), CATALOG_SCHEMA)
                 writers[bucket].write_table(batch.slice(start, stop - start))
         for writer in writers.values():
             writer.close()
@@ -360,23 +366,20 @@ def build_catalog(source: str | Path, dest: str | Path, *, fmt: str = "glade+",
         summary = {
             "format_version": FORMAT_VERSION,
             "order": INDEX_ORDER,
-            "n_rows": int(cell_counts.sum()),
+            "shell_edges_mpc": SHELL_EDGES_MPC.tolist(),
+            "n_rows": n_rows,
             "max_distance_mpc": max_distance_mpc,
             "source": source.name,
             "source_format": fmt,
         }
-        metadata = {METADATA_KEY: json.dumps({
-            **summary,
-            "cell_counts_zlib_b64": base64.b64encode(
-                zlib.compress(cell_counts.astype(np.uint32).tobytes(), 6)).decode("ascii"),
-        }).encode()}
+        schema = CATALOG_SCHEMA.with_metadata({METADATA_KEY: json.dumps(summary).encode()})
         with atomic_path(dest) as tmp:
-            with pq.ParquetWriter(tmp, CATALOG_SCHEMA.with_metadata(metadata)) as parquet:
+            with pq.ParquetWriter(tmp, schema) as parquet:
                 for bucket in tqdm(sorted(writers), desc="sorting buckets", disable=not progress,
                                    file=sys.stderr):
-                    with pa.memory_map(str(Path(scratch, f"{bucket:03d}.arrow"))) as mapped:
+                    with pa.memory_map(str(Path(scratch, f"{bucket:04d}.arrow"))) as mapped:
                         table = pa.ipc.open_file(mapped).read_all()
-                    order = np.lexsort((table["distance_mpc"].to_numpy(), table["cell"].to_numpy()))
+                    order = np.lexsort((table["distance_mpc"].to_numpy(), table["index_key"].to_numpy()))
                     parquet.write_table(table.take(order), row_group_size=ROW_GROUP_ROWS)
     return summary
 
@@ -394,54 +397,50 @@ class IndexedCatalog:
         raw = (self._file.schema_arrow.metadata or {}).get(METADATA_KEY)
         if raw is None:
             raise ValueError(f"{self.path}: not a skyspool catalog (build it with `skyspool catalog build`)")
-        meta = json.loads(raw)
-        if meta["format_version"] != FORMAT_VERSION:
-            raise ValueError(f"{self.path}: catalog format {meta['format_version']}, expected {FORMAT_VERSION}")
-        self.order: int = meta["order"]
-        self.n_rows: int = meta["n_rows"]
-        self.max_distance_mpc: float = meta["max_distance_mpc"]
-        self.metadata = {key: value for key, value in meta.items() if key != "cell_counts_zlib_b64"}
-        counts = np.frombuffer(zlib.decompress(base64.b64decode(meta["cell_counts_zlib_b64"])), np.uint32)
-        self.cell_offsets = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
-        group_rows = [self._file.metadata.row_group(i).num_rows for i in range(self._file.num_row_groups)]
-        self._group_offsets = np.concatenate(([0], np.cumsum(group_rows, dtype=np.int64)))
+        self.metadata = json.loads(raw)
+        if self.metadata["format_version"] != FORMAT_VERSION:
+            raise ValueError(f"{self.path}: catalog format {self.metadata['format_version']}, "
+                             f"expected {FORMAT_VERSION}: rebuild it")
+        self.order: int = self.metadata["order"]
+        self.n_rows: int = self.metadata["n_rows"]
+        self.max_distance_mpc: float = self.metadata["max_distance_mpc"]
+        self.shell_edges_mpc = np.array(self.metadata["shell_edges_mpc"])
+        # The index: first and last key of every row group (rows are sorted by key).
+        key_column = self._file.schema_arrow.get_field_index("index_key")
+        statistics = [self._file.metadata.row_group(group).column(key_column).statistics
+                      for group in range(self._file.num_row_groups)]
+        self.group_first_key = np.array([s.min for s in statistics], dtype=np.int64)
+        self.group_last_key = np.array([s.max for s in statistics], dtype=np.int64)
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
         """The whole catalog (for small catalogs and comparisons)."""
         return self._file.read(columns=columns)
 
-    def read_cells(self, cells: np.ndarray, min_distance_mpc: np.ndarray, max_distance_mpc: np.ndarray,
-                   columns: list[str]) -> pa.Table:
-        """Rows of the given cells (sorted, unique) with distance inside each cell's window [min, max].
+    def read_volume(self, cells: np.ndarray, min_distance_mpc: np.ndarray, max_distance_mpc: np.ndarray,
+                    columns: list[str]) -> pa.Table:
+        """Rows in the given cells (unique, at :attr:`order`) within each cell's distance window.
 
-        Only the row groups that hold those cells are read.
+        Only the row groups holding the (shell, cell) keys of the windows are read.
         """
-        starts, stops = self.cell_offsets[cells], self.cell_offsets[cells + 1]
-        nonempty = stops > starts
-        starts, stops = starts[nonempty], stops[nonempty]
-        min_distance_mpc, max_distance_mpc = min_distance_mpc[nonempty], max_distance_mpc[nonempty]
-        if len(starts) == 0:
-            return pa.table({name: pa.array([], CATALOG_SCHEMA.field(name).type) for name in columns})
-        first_group = np.searchsorted(self._group_offsets, starts, side="right") - 1
-        last_group = np.searchsorted(self._group_offsets, stops - 1, side="right") - 1
-        # Union of the [first, last] group ranges, by a difference array over the row groups.
-        cover = np.zeros(len(self._group_offsets), dtype=np.int64)
-        np.add.at(cover, first_group, 1)
-        np.add.at(cover, last_group + 1, -1)
-        groups = np.flatnonzero(np.cumsum(cover)[:-1] > 0)
-        read_columns = sorted(set(columns) | {"distance_mpc"}, key=CATALOG_SCHEMA.names.index)
-        table = self._file.read_row_groups(groups.tolist(), columns=read_columns)
-        # Global row number of each loaded row's group start, to place the cells' row ranges.
-        local_start = np.concatenate(([0], np.cumsum(self._group_offsets[groups + 1] - self._group_offsets[groups])))
-        group_index = np.searchsorted(groups, first_group)
-        starts_local = starts - self._group_offsets[groups[group_index]] + local_start[group_index]
-        lengths = stops - starts
-        # Row selector from the ranges, and each selected row's distance window.
-        selected = np.repeat(starts_local - np.cumsum(np.r_[0, lengths[:-1]]), lengths) + np.arange(lengths.sum())
-        distance = table["distance_mpc"].to_numpy()[selected]
-        inside = ((distance >= np.repeat(min_distance_mpc, lengths))
-                  & (distance <= np.repeat(max_distance_mpc, lengths)))
-        return table.select(columns).take(selected[inside])
+        n_cells = 12 * 4**self.order
+        first_shell = np.searchsorted(self.shell_edges_mpc, min_distance_mpc, side="right")
+        n_shells = np.searchsorted(self.shell_edges_mpc, max_distance_mpc, side="right") - first_shell + 1
+        shell = np.repeat(first_shell - (np.cumsum(n_shells) - n_shells), n_shells) + np.arange(n_shells.sum())
+        keys = np.sort(shell * n_cells + np.repeat(cells, n_shells))
+        # A row group is needed when a wanted key lies within its [first, last] key range.
+        next_key = np.searchsorted(keys, self.group_first_key)
+        needed = next_key < len(keys)
+        needed[needed] = keys[next_key[needed]] <= self.group_last_key[needed]
+        groups = np.flatnonzero(needed).tolist()
+        read_columns = sorted(set(columns) | {"index_key", "distance_mpc"}, key=CATALOG_SCHEMA.names.index)
+        table = self._file.read_row_groups(groups, columns=read_columns)
+        # Keep the rows of the wanted cells within their windows.
+        window_low, window_high = np.full(n_cells, np.inf), np.full(n_cells, -np.inf)
+        window_low[cells], window_high[cells] = min_distance_mpc, max_distance_mpc
+        row_cell = table["index_key"].to_numpy() % n_cells
+        distance = table["distance_mpc"].to_numpy()
+        inside = (distance >= window_low[row_cell]) & (distance <= window_high[row_cell])
+        return table.select(columns).filter(inside)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ every catalog galaxy. Here a lower bound of the density threshold is found first
 closed-form probability above a density (each pixel's density is a Gaussian in r), only the voxels
 above it are evaluated and sorted (the ones that matter, exactly as crossmatch computes them), and
 only the catalog rows of the cells and distance windows of the volume are read
-(:class:`skyspool.catalog.IndexedCatalog`).
+(:class:`skyspool.catalog.IndexedCatalog`: distance shell, then cell).
 
 Ranking (Arcavi et al. 2017; the Treasure Map): by a score, the galaxy's 3D probability density
 times its weight (stellar mass or B/K luminosity) when one is chosen. Distance uncertainty is
@@ -50,7 +50,7 @@ from skyspool.atomic import atomic_path
 from skyspool.catalog import CATALOG_SCHEMA, WEIGHT_COLUMNS, IndexedCatalog
 
 N_RADIAL = 1000  # crossmatch's radial grid: N_RADIAL - 1 points
-GALAXY_COLUMNS = [name for name in CATALOG_SCHEMA.names if name != "cell"]
+GALAXY_COLUMNS = [name for name in CATALOG_SCHEMA.names if name != "index_key"]
 UNITS = {"ra_deg": u.deg, "dec_deg": u.deg, "distance_mpc": u.Mpc, "distance_err_mpc": u.Mpc,
          "stellar_mass_msun": u.Msun, "lum_b_lsun": u.Lsun, "lum_k_lsun": u.Lsun,
          "probdensity_per_mpc3": u.Mpc**-3}
@@ -261,7 +261,7 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
         raise ValueError(f"{skymap_path}: the sky map has no distance layers")
     catalog = IndexedCatalog(catalog_path)
     volume = credible_volume(sky_map, catalog.max_distance_mpc, credible_level)
-    rows = catalog.read_cells(*volume.cells(catalog.order), columns=GALAXY_COLUMNS)
+    rows = catalog.read_volume(*volume.cells(catalog.order), columns=GALAXY_COLUMNS)
     rows = rows.set_column(rows.schema.get_field_index("name"), "name", pc.fill_null(rows["name"], ""))
     galaxies = {name: rows[name].to_numpy(zero_copy_only=False) for name in GALAXY_COLUMNS}
     located = volume.locate(galaxies["ra_deg"], galaxies["dec_deg"], galaxies["distance_mpc"])
