@@ -32,7 +32,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import math
 import sys
 import tempfile
 from pathlib import Path
