@@ -26,6 +26,10 @@ def atomic_path(dest: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     dest.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(dest.suffixes)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{suffix}", dir=dest.parent)
+    # mkstemp makes the file private (0600); products are for people: 0666 less the umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -1,0 +1,34 @@
+"""Shared fixtures: the corpus (read in place) and spools made with the real command line."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from skyspool import cli
+from skyspool.paths import Spool
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+GW_ALERTS = CORPUS / "gw" / "alerts"
+# Small resolutions keep the suite quick; areas and statistics come from the multi-order map.
+FAST_CONFIG = {"skymap": {"flat_nside": 128, "contour_nside": 128, "plot_nside": 64}}
+
+
+def make_spool(path: Path, config: dict | None = None) -> Spool:
+    """A fresh spool made by `skyspool init`, with ``config`` as its config.yaml."""
+    assert cli.main(["init", str(path)]) == 0
+    spool = Spool(path)
+    if config is not None:
+        spool.config_file.write_text(yaml.safe_dump(config))
+    return spool
+
+
+@pytest.fixture(scope="session")
+def processed_gw_spool(tmp_path_factory):
+    """A spool that has taken every GW alert of the corpus through `skyspool process`."""
+    spool = make_spool(tmp_path_factory.mktemp("gw") / "spool", FAST_CONFIG)
+    for alert in sorted(GW_ALERTS.iterdir()):
+        shutil.copy(alert, spool.inbox / alert.name)
+    assert cli.main(["process", str(spool.root)]) == 0
+    return spool

@@ -1,0 +1,74 @@
+"""Sky-map statistics against ligo.skymap's crossmatch, on the real maps of the corpus."""
+
+import numpy as np
+import pytest
+from ligo.skymap.postprocess import crossmatch
+from matplotlib.path import Path as PolygonPath
+
+from conftest import GW_ALERTS
+from skyspool import skymap as sm
+from skyspool.formats.gwalert import read_alert
+
+MAP_ALERTS = ["S230518h-Preliminary_alert.json", "S230518h-Update_alert.json",
+              "S230520ae-Preliminary_alert.json", "S230522a-Preliminary_alert.json",
+              "S230525a-preliminary.json", "MS181101ab-preliminary.json"]
+
+
+@pytest.fixture(scope="module", params=MAP_ALERTS)
+def skymap(request):
+    return sm.read_multiorder(read_alert(GW_ALERTS / request.param).skymap)
+
+
+def test_areas_agree_with_crossmatch(skymap):
+    expected = crossmatch(skymap, contours=(0.5, 0.9)).contour_areas
+    area50_deg2, area90_deg2 = sm.credible_areas_deg2(skymap)
+    assert area50_deg2 == pytest.approx(expected[0], rel=0.005)
+    assert area90_deg2 == pytest.approx(expected[1], rel=0.005)
+
+
+@pytest.mark.parametrize("level", [0.5, 0.9])
+def test_moc_area_agrees_with_crossmatch(skymap, level):
+    expected_deg2 = crossmatch(skymap, contours=(level,)).contour_areas[0]
+    moc_deg2 = sm.credible_moc(skymap, level).sky_fraction * 4 * np.pi * sm.DEG2_PER_SR
+    assert moc_deg2 == pytest.approx(expected_deg2, rel=0.01)
+
+
+def test_moc_contains_most_probable_position(skymap):
+    import astropy.units as u
+
+    ra_deg, dec_deg = sm.most_probable_position_deg(skymap)
+    assert sm.credible_moc(skymap, 0.9).contains_lonlat(ra_deg * u.deg, dec_deg * u.deg)[0]
+
+
+def test_contours_enclose_the_most_probable_pixel():
+    """Checked in the RA/Dec plane, so only for regions under half the sky that do not
+    cross RA = 0 (a flat point-in-polygon test cannot tell inside from outside there)."""
+    checked = 0
+    for name in MAP_ALERTS:
+        skymap = sm.read_multiorder(read_alert(GW_ALERTS / name).skymap)
+        ra_deg, dec_deg = sm.most_probable_position_deg(skymap)
+        geojson = sm.contours_geojson(skymap, (50, 90), nside=128)
+        for feature, area_deg2 in zip(geojson["features"], sm.credible_areas_deg2(skymap)):
+            lines = [np.array(line) for line in feature["geometry"]["coordinates"]]
+            if area_deg2 > 20000 or any(np.ptp(line[:, 0]) > 300 for line in lines):
+                continue
+            polygons = [PolygonPath(line) for line in lines if len(line) > 2]
+            assert any(polygon.contains_point((ra_deg, dec_deg)) for polygon in polygons), \
+                (name, feature["properties"])
+            checked += 1
+    assert checked >= 4
+
+
+def test_distance_mean_is_the_header_value(skymap):
+    distmean_mpc, diststd_mpc = sm.distance_moments_mpc(skymap)
+    assert distmean_mpc == skymap.meta["distmean"]
+    assert diststd_mpc == skymap.meta["diststd"]
+
+
+def test_most_probable_position_is_the_densest_pixel(skymap):
+    import healpy as hp
+
+    ra_deg, dec_deg = sm.most_probable_position_deg(skymap)
+    flat = sm.flat_probabilities(skymap, 1024)
+    best_ra, best_dec = hp.pix2ang(1024, int(np.argmax(flat)), nest=True, lonlat=True)
+    assert hp.rotator.angdist([ra_deg, dec_deg], [best_ra, best_dec], lonlat=True)[0] < np.radians(1)
