@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="most entries per Snakemake run of a worker (default 4)")
     watch.set_defaults(func=cmd_watch)
 
+    commands.add_parser("catalog", help="build or synthesize a galaxy catalog "
+                        "(skyspool catalog --help)", add_help=False)
+
     status = commands.add_parser("status", help="events, products and failures")
     status.add_argument("dir")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -117,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["catalog"]:
+        from skyspool import catalog
+
+        return catalog.main(argv[1:])
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown and args.command != "process":

@@ -15,8 +15,11 @@ def snakemake_argv(spool: Spool, targets: list[Path], *, cores: int = 2,
                    extra: list[str] | None = None) -> list[str]:
     """The snakemake command line that builds ``targets`` of ``spool``."""
     relative = [str(Path(t).relative_to(spool.root)) for t in targets]
-    # --quiet takes a list: it goes first so that it cannot swallow the targets.
-    return ["--quiet", "rules", "--snakefile", str(workflow_root() / "Snakefile"),
+    # --quiet takes a list: it goes first so that it cannot swallow the targets. The default
+    # profile is named explicitly (Snakemake finds it by itself only from the repository),
+    # so that a --profile among ``extra`` still overrides it.
+    return ["--quiet", "rules", "--profile", str(workflow_root() / "profiles" / "default"),
+            "--snakefile", str(workflow_root() / "Snakefile"),
             "--rerun-incomplete", "--keep-going", "--config", f"spool={spool.root}",
             "--cores", str(cores), *(extra or []), *relative]
 

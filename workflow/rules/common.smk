@@ -49,6 +49,13 @@ def gw_coincidences_unless_retraction(wildcards):
     return [] if wildcards.entry.endswith("-retraction") else ["products/gw/{event}/{entry}/coincidences.json"]
 
 
+def gw_galaxies_if_listed(wildcards):
+    """galaxies.ecsv when this entry gets one (a catalog is configured, the map has distance)."""
+    entry = SPOOL.find_entry("gw", wildcards.event, wildcards.entry)
+    return (["products/gw/{event}/{entry}/galaxies.ecsv"]
+            if "galaxies.ecsv" in targets.product_names(entry, config) else [])
+
+
 def gw_role(wildcards):
     """VOEvent role: mock (MS...) and test (TS...) superevents are tests."""
     return "test" if wildcards.event[:1] in ("M", "T") else "observation"

@@ -41,6 +41,7 @@ rule gw_notice_json:
         alert=spool_entry("gw"),
         stats=gw_stats_if_map,
         coincidences=gw_coincidences_unless_retraction,
+        galaxies=gw_galaxies_if_listed,
     output:
         "products/gw/{event}/{entry}/notice.json",
     log:
@@ -54,8 +55,9 @@ rule gw_notice_json:
     run:
         run_logged(log[0], rule, gw.write_notice_json, input.alert,
                    input.stats[0] if input.stats else None,
-                   input.coincidences[0] if input.coincidences else None, output[0],
-                   params.sequence)
+                   input.coincidences[0] if input.coincidences else None,
+                   input.galaxies[0] if input.galaxies else None, output[0], params.sequence,
+                   config["galaxies"]["top_n"])
 
 
 rule gw_notice_xml:
@@ -195,3 +197,19 @@ rule gw_volume_png:
         runtime=10,
     run:
         run_logged(log[0], rule, gw.write_volume_png, input.skymap, input.stats, output[0])
+
+
+rule gw_galaxies:
+    input:
+        skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
+        catalog=config["galaxies"]["catalog"] or [],
+    output:
+        "products/gw/{event}/{entry}/galaxies.ecsv",
+    log:
+        "logs/gw/{event}/{entry}/galaxies.log",
+    priority: 20
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    run:
+        run_logged(log[0], rule, gw.write_galaxies, input.skymap, output[0], config["galaxies"])

@@ -105,10 +105,33 @@ def write_classification(alert_path: str, output: str) -> None:
     atomic.write_json(output, classification_dict(read_alert(alert_path)))
 
 
+def write_galaxies(multiorder_path: str, output: str, galaxy_config: dict) -> None:
+    """Galaxies inside the credible volume, ranked (see :func:`skyspool.galaxies.galaxy_list`)."""
+    from skyspool import galaxies
+
+    table = galaxies.galaxy_list(multiorder_path, galaxy_config["catalog"],
+                                 credible_level=galaxy_config["credible_level"] / 100,
+                                 weight_column=galaxy_config["weight"],
+                                 fold_distance_error=galaxy_config["fold_distance_error"])
+    galaxies.write_galaxies_ecsv(table, output)
+
+
+def _top_galaxies(galaxies_path: str, top_n: int) -> dict:
+    from astropy.table import Table
+
+    from skyspool import galaxies
+
+    return {"galaxies": galaxies.notice_galaxies(Table.read(galaxies_path, format="ascii.ecsv"),
+                                                 top_n)}
+
+
 def write_notice_json(alert_path: str, stats_path: str | None, coincidences_path: str | None,
-                      output: str, sequence: int) -> None:
+                      galaxies_path: str | None, output: str, sequence: int,
+                      galaxy_top_n: int) -> None:
     alert = read_alert(alert_path)
-    extra = coincidence.notice_extra(coincidences_path) if coincidences_path else None
+    extra = coincidence.notice_extra(coincidences_path) if coincidences_path else {}
+    if galaxies_path:
+        extra.update(_top_galaxies(galaxies_path, galaxy_top_n))
     atomic.write_json(output, notice.notice_dict(alert, sequence, _read_json(stats_path), extra))
 
 
