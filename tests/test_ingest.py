@@ -8,7 +8,7 @@ import os
 import pytest
 from astropy.io import fits
 
-from conftest import GW_ALERTS, make_spool
+from support import GW_ALERTS, make_spool
 from skyspool import formats, ingest
 from skyspool.formats.gwalert import read_alert
 

@@ -5,7 +5,7 @@ import pytest
 from ligo.skymap.postprocess import crossmatch
 from matplotlib.path import Path as PolygonPath
 
-from conftest import GW_ALERTS
+from support import GW_ALERTS
 from skyspool import skymap as sm
 from skyspool.formats.gwalert import read_alert
 

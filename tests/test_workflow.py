@@ -93,7 +93,7 @@ def test_less_significant_and_retracted_are_shown(processed_gw_spool, capsys):
 
 
 def test_retraction_marks_the_event_retracted(tmp_path):
-    from conftest import GW_ALERTS, FAST_CONFIG, make_spool
+    from support import GW_ALERTS, FAST_CONFIG, make_spool
 
     spool = make_spool(tmp_path / "spool", FAST_CONFIG)
     assert cli.main(["ingest", str(spool.root), str(GW_ALERTS / "MS181101ab-preliminary.json"),
@@ -106,7 +106,7 @@ def test_retraction_marks_the_event_retracted(tmp_path):
 
 
 def test_spool_config_overrides_defaults(tmp_path):
-    from conftest import make_spool
+    from support import make_spool
 
     spool = make_spool(tmp_path / "spool", {"skymap": {"flat_nside": 256}})
     settings = config.load(spool)
@@ -116,7 +116,7 @@ def test_spool_config_overrides_defaults(tmp_path):
 
 
 def test_init_writes_a_commented_config(tmp_path):
-    from conftest import make_spool
+    from support import make_spool
 
     spool = make_spool(tmp_path / "spool")
     text = spool.config_file.read_text()

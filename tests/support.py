@@ -1,0 +1,22 @@
+"""Test helpers: the corpus (read in place) and spools made with the real command line."""
+
+from pathlib import Path
+
+import yaml
+
+from skyspool import cli
+from skyspool.paths import Spool
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+GW_ALERTS = CORPUS / "gw" / "alerts"
+# Small resolutions keep the suite quick; areas and statistics come from the multi-order map.
+FAST_CONFIG = {"skymap": {"flat_nside": 128, "contour_nside": 128, "plot_nside": 64}}
+
+
+def make_spool(path: Path, config: dict | None = None) -> Spool:
+    """A fresh spool made by `skyspool init`, with ``config`` as its config.yaml."""
+    assert cli.main(["init", str(path)]) == 0
+    spool = Spool(path)
+    if config is not None:
+        spool.config_file.write_text(yaml.safe_dump(config))
+    return spool
