@@ -37,3 +37,9 @@ def notice_products(entry: Entry, config: dict) -> list[str]:
 
 for _kind in ("grb", "neutrino", "snews"):
     products_for(_kind)(notice_products)
+
+
+@products_for("frb")
+def frb_products(entry: Entry, config: dict) -> list[str]:
+    """CHIME/FRB and other FRB notices (VOEvent or JSON) get the notice products."""
+    return notice_products(entry, config) if entry.path.suffix in (".json", ".xml") else []
