@@ -138,6 +138,7 @@ def clear_stale_locks(spool: Spool) -> None:
         _note("locks-kept", logging.WARNING, reason="other processes work in the spool",
               pids=",".join(map(str, others)))
         return
+    # "--quiet=all" as one token: a bare --quiet would swallow the targets after it.
     workflow.run_snakemake(spool, [], extra=["--unlock", "--quiet=all"])
     _note("locks-cleared", dir=str(locks))
 
@@ -159,8 +160,11 @@ def _open_for_writing(path: Path) -> bool:
 # ----- Snakemake runs -----
 
 def _snakemake_extra(retries: int) -> list[str]:
-    # "--quiet=all" (one token): a bare --quiet would swallow the targets that follow.
-    return ["--retries", str(retries), "--quiet=all"]
+    # --nolock: the daemon's runs share the spool, and Snakemake 9's file persistence
+    # deletes the whole .snakemake/locks/ at the end of every run (_delete_locks), so
+    # concurrent runs fail to write or lose their locks. The daemon itself guarantees that
+    # no two of its runs touch the same entry, and holds the spool (hold_spool).
+    return ["--retries", str(retries), "--nolock"]
 
 
 def _warm_up(spool: Spool) -> None:
