@@ -53,10 +53,7 @@ rule gw_notice_json:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, gw.write_notice_json, input.alert,
-                   input.stats[0] if input.stats else None,
-                   input.coincidences[0] if input.coincidences else None,
-                   input.galaxies[0] if input.galaxies else None, output[0], params.sequence,
+        run_logged(log[0], rule, gw.write_notice_json, input, output[0], params.sequence,
                    config["galaxies"]["top_n"])
 
 
@@ -76,8 +73,7 @@ rule gw_notice_xml:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, gw.write_notice_xml, input.alert,
-                   input.stats[0] if input.stats else None, output[0], params.sequence,
+        run_logged(log[0], rule, gw.write_notice_xml, input, output[0], params.sequence,
                    config["notice"], params.role)
 
 
@@ -95,9 +91,7 @@ rule gw_circular:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, gw.write_circular, input.alert,
-                   input.stats[0] if input.stats else None,
-                   input.coincidences[0] if input.coincidences else None, output[0])
+        run_logged(log[0], rule, gw.write_circular, input, output[0])
 
 
 rule gw_classification:

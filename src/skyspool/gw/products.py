@@ -23,6 +23,12 @@ def _read_json(path: str | Path | None) -> dict | None:
     return json.loads(Path(path).read_text()) if path else None
 
 
+def _optional(inputs, name: str) -> str | None:
+    """The path of an optional named input (an input function gives [] when absent)."""
+    paths = getattr(inputs, name, None) or []
+    return paths[0] if paths else None
+
+
 def write_multiorder(alert_path: str, output: str) -> None:
     """The sky map exactly as received (multi-order FITS bytes)."""
     alert = read_alert(alert_path)
@@ -125,28 +131,30 @@ def _top_galaxies(galaxies_path: str, top_n: int) -> dict:
                                                  top_n)}
 
 
-def write_notice_json(alert_path: str, stats_path: str | None, coincidences_path: str | None,
-                      galaxies_path: str | None, output: str, sequence: int,
-                      galaxy_top_n: int) -> None:
-    alert = read_alert(alert_path)
+def write_notice_json(inputs, output: str, sequence: int, galaxy_top_n: int) -> None:
+    """``inputs``: ``alert``, and optionally ``stats``, ``coincidences``, ``galaxies``."""
+    coincidences_path, galaxies_path = _optional(inputs, "coincidences"), _optional(inputs, "galaxies")
     extra = coincidence.notice_extra(coincidences_path) if coincidences_path else {}
     if galaxies_path:
         extra.update(_top_galaxies(galaxies_path, galaxy_top_n))
-    atomic.write_json(output, notice.notice_dict(alert, sequence, _read_json(stats_path), extra))
+    atomic.write_json(output, notice.notice_dict(read_alert(inputs.alert), sequence,
+                                                 _read_json(_optional(inputs, "stats")), extra))
 
 
-def write_notice_xml(alert_path: str, stats_path: str | None, output: str, sequence: int,
-                     voevent_config: dict, role: str) -> None:
-    alert = read_alert(alert_path)
-    xml = notice.notice_voevent(alert, sequence, _read_json(stats_path),
+def write_notice_xml(inputs, output: str, sequence: int, voevent_config: dict, role: str) -> None:
+    """``inputs``: ``alert``, and optionally ``stats``."""
+    xml = notice.notice_voevent(read_alert(inputs.alert), sequence,
+                                _read_json(_optional(inputs, "stats")),
                                 stream=voevent_config["stream"],
                                 author_ivorn=voevent_config["author_ivorn"],
                                 contact_name=voevent_config["contact_name"], role=role)
     atomic.write_text(output, xml)
 
 
-def write_circular(alert_path: str, stats_path: str | None, coincidences_path: str | None,
-                   output: str) -> None:
+def write_circular(inputs, output: str) -> None:
+    """``inputs``: ``alert``, and optionally ``stats`` and ``coincidences``."""
+    coincidences_path = _optional(inputs, "coincidences")
     lines_after = coincidence.circular_lines(coincidences_path) if coincidences_path else None
-    atomic.write_text(output, notice.circular_text(read_alert(alert_path), _read_json(stats_path),
+    atomic.write_text(output, notice.circular_text(read_alert(inputs.alert),
+                                                   _read_json(_optional(inputs, "stats")),
                                                    lines_after=lines_after))
