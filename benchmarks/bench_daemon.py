@@ -1,0 +1,241 @@
+"""Benchmark of the watch daemon on real O4 alerts (prints figures; asserts nothing).
+
+    python benchmarks/bench_daemon.py [--alerts 10] [--burst 200] [--workdir DIR]
+
+With a daemon already running on a spool with the default configuration:
+
+1. latency: alerts dropped one at a time (renamed into the inbox), each a copy of a real O4
+   alert from ../shared/corpus/gw/alerts/ under a new superevent id; received (the rename)
+   -> notice.json written, and -> every product (the foundation set, and all products);
+2. the ligo.skymap command-line tools making the same sky-map products from the same alert,
+   one after another (ligo-skymap-stats, -contour, -contour-moc, -flatten --nside 512,
+   -plot), and the ratio to the daemon's received -> all;
+3. a burst of alerts dropped at once: time until every product of every one exists,
+   as alerts per minute; none may be lost.
+
+Then where the time goes: daemon start-up, per-product job times (from the rule logs),
+Snakemake runs' overhead, and the daemon's memory before and after the burst.
+Copies go to a temporary directory (or --workdir), never into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from skyspool import config, targets
+from skyspool.cli import main as skyspool_main
+from skyspool.paths import Spool
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "gw" / "alerts"
+O4_ALERTS = sorted(p for p in CORPUS.glob("S2305*.json"))
+FOUNDATION = {"skymap.multiorder.fits", "skymap.flat.fits.gz", "stats.json", "contours.geojson",
+              "moc50.fits", "moc90.fits", "skymap.png", "classification.json", "notice.json",
+              "notice.xml", "circular.txt"}
+
+
+def renamed_alerts(folder: Path, count: int, prefix: str) -> list[Path]:
+    """``count`` copies of the O4 alerts (in turn), each under a new superevent id."""
+    folder.mkdir(parents=True, exist_ok=True)
+    documents = [json.loads(path.read_text()) for path in O4_ALERTS]
+    made = []
+    for i in range(count):
+        document = documents[i % len(documents)]
+        # S + 6 digits + letters, as IGWN superevent ids
+        superevent = f"S{prefix}{i // 676:02d}" + chr(97 + i // 26 % 26) + chr(97 + i % 26)
+        document["superevent_id"] = superevent
+        path = folder / f"{superevent}-{document['alert_type'].lower()}.json"
+        path.write_text(json.dumps(document))
+        made.append(path)
+    return made
+
+
+def drop(spool: Spool, source: Path) -> float:
+    """Rename ``source`` into the inbox, as a complete file; the Unix time it appeared."""
+    temporary = spool.inbox / f".{source.name}.part"
+    shutil.copyfile(source, temporary)
+    received = time.time()
+    os.replace(temporary, spool.inbox / source.name)
+    return received
+
+
+def entry_of(spool: Spool, source: Path):
+    event_id = source.name.split("-")[0]
+    entries = spool.entries_of("gw", event_id)
+    return entries[0] if entries else None
+
+
+def product_times(spool: Spool, entry, settings: dict) -> dict[str, float] | None:
+    """Product name -> mtime, once every product of ``entry`` exists; else None."""
+    names = targets.product_names(entry, settings)
+    paths = {name: spool.product(entry, name) for name in names}
+    if not all(path.exists() for path in paths.values()):
+        return None
+    return {name: path.stat().st_mtime for name, path in paths.items()}
+
+
+def wait(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory (MB) of ``pid`` and its children."""
+    total = 0
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    for each in [pid, *map(int, children.split())]:
+        status = Path(f"/proc/{each}/status").read_text()
+        total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+    return total / 1024
+
+
+def cli_chain(multiorder: Path, workdir: Path) -> tuple[float, dict[str, float]]:
+    """The ligo.skymap tools, one after another, on one map: (total s, s per tool)."""
+    bin_dir = Path(sys.executable).parent
+    commands = {
+        "stats": ["ligo-skymap-stats", "-o", "stats.tsv", str(multiorder), "-p", "50", "90"],
+        "contour": ["ligo-skymap-contour", "--contour", "50", "90", "-o", "contours.geojson",
+                    str(multiorder)],
+        "contour-moc": ["ligo-skymap-contour-moc", "-c", "90", "-o", "moc90.fits",
+                        str(multiorder)],
+        "flatten": ["ligo-skymap-flatten", "--nside", "512", str(multiorder), "flat.fits.gz"],
+        "plot": ["ligo-skymap-plot", str(multiorder), "-o", "skymap.png", "--annotate",
+                 "--contour", "50", "90"],
+    }
+    times = {}
+    for name, command in commands.items():
+        started = time.perf_counter()
+        subprocess.run([str(bin_dir / command[0]), *command[1:]], cwd=workdir, check=True,
+                       capture_output=True)
+        times[name] = time.perf_counter() - started
+    return sum(times.values()), times
+
+
+def rule_times(spool: Spool) -> dict[str, list[float]]:
+    """Rule -> durations (s) of its successful jobs, from the rule logs."""
+    found = defaultdict(list)
+    for log in spool.logs.glob("gw/*/*/*.log"):
+        for match in re.finditer(r"^(\w+): done in ([\d.]+) s", log.read_text(), re.M):
+            found[match[1]].append(float(match[2]))
+    return found
+
+
+def daemon_steps(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=10, help="alerts for the latency figures")
+    parser.add_argument("--burst", type=int, default=200, help="alerts dropped at once")
+    parser.add_argument("--workdir", help="where the spool and copies go (default: a temp dir)")
+    args = parser.parse_args()
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-daemon-"))
+    spool = Spool(workdir / "spool")
+    skyspool_main(["init", str(spool.root)])
+    settings = config.load(spool)
+    log = workdir / "watch.log"
+    print(f"workdir {workdir}; cores {os.cpu_count()}; load {os.getloadavg()[0]:.1f}")
+
+    started = time.time()
+    with open(log, "w") as output:
+        daemon = subprocess.Popen([sys.executable, "-m", "skyspool.cli", "watch", str(spool.root),
+                                   "--log-format", "json"], stdout=output, stderr=output)
+    try:
+        wait(lambda: any(s["step"] == "watching" for s in daemon_steps(log)), 300, "daemon start")
+        print(f"daemon start-up (spawn, imports, warm-up): {time.time() - started:.1f} s")
+        measure(args, spool, settings, workdir, daemon, log)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        print(f"daemon exit code after SIGTERM: {daemon.wait(600)}")
+    if not args.workdir:
+        shutil.rmtree(workdir)
+    return 0
+
+
+def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path) -> None:
+    """Print the figures (the daemon is running)."""
+
+    # 1. latency, one alert at a time
+    notice_s, foundation_s, all_s = [], [], []
+    for source in renamed_alerts(workdir / "latency", args.alerts, "9901"):
+        received = drop(spool, source)
+        times = wait(lambda: (e := entry_of(spool, source)) and product_times(spool, e, settings),
+                     600, f"products of {source.name}")
+        notice_s.append(times["notice.json"] - received)
+        foundation_s.append(max(t for n, t in times.items() if n in FOUNDATION) - received)
+        all_s.append(max(times.values()) - received)
+    print(f"\nreceived -> notice.json, median of {args.alerts}: {statistics.median(notice_s):.2f} s "
+          f"(min {min(notice_s):.2f}, max {max(notice_s):.2f})")
+    print(f"received -> every foundation product, median: {statistics.median(foundation_s):.2f} s "
+          f"(min {min(foundation_s):.2f}, max {max(foundation_s):.2f})")
+    print(f"received -> every product (with volume.png, coincidences.json), median: "
+          f"{statistics.median(all_s):.2f} s")
+
+    # 2. the command-line tools on the same alert's map
+    multiorder = spool.product(entry_of(spool, source), "skymap.multiorder.fits")
+    chain_dir = workdir / "cli"
+    chain_dir.mkdir()
+    chain_s, per_tool = cli_chain(multiorder, chain_dir)
+    print(f"\nligo-skymap-* tools one after another: {chain_s:.1f} s ("
+          + ", ".join(f"{k} {v:.1f}" for k, v in per_tool.items()) + ")")
+    print(f"speed-up of the daemon (received -> foundation products): "
+          f"{chain_s / statistics.median(foundation_s):.1f}x")
+
+    # 3. burst
+    burst = renamed_alerts(workdir / "burst", args.burst, "9902")
+    memory_before = rss_mb(daemon.pid)
+    first = time.time()
+    for source in burst:
+        drop(spool, source)
+    dropped = time.time() - first
+
+    def all_done():
+        done = 0
+        for source in burst:
+            entry = entry_of(spool, source)
+            done += bool(entry and product_times(spool, entry, settings))
+        return done == len(burst)
+
+    wait(all_done, 7200, "the burst")
+    elapsed = max(max(product_times(spool, entry_of(spool, s), settings).values())
+                  for s in burst) - first
+    lost = len(burst) - sum(entry_of(spool, s) is not None for s in burst)
+    print(f"\nburst of {len(burst)} alerts (dropped in {dropped:.1f} s): all products in "
+          f"{elapsed:.0f} s = {len(burst) / elapsed * 60:.1f} alerts/minute; lost {lost}; "
+          f"quarantined {len(list(spool.quarantine.glob('*.reason.txt')))}")
+    print(f"daemon memory (with workers): {memory_before:.0f} MB before the burst, "
+          f"{rss_mb(daemon.pid):.0f} MB after")
+
+    # where the time goes
+    print("\nproduct jobs (median s, from the rule logs):")
+    for rule, values in sorted(rule_times(spool).items(), key=lambda kv: -statistics.median(kv[1])):
+        print(f"  {rule:24s} {statistics.median(values):6.2f}  (n={len(values)})")
+    steps = daemon_steps(log)
+    notices = [s["seconds"] for s in steps if s["step"] == "notice"]
+    print(f"daemon: {sum(s['step'] == 'notice-started' for s in steps)} notice runs, "
+          f"{sum(s['step'] == 'rest-started' for s in steps)} product runs; "
+          f"notice latency median over all {len(notices)} entries "
+          f"{statistics.median(notices):.2f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
