@@ -35,7 +35,6 @@ import os
 import queue
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -48,6 +47,11 @@ log = logging.getLogger("skyspool.watch")
 NOTICE_PRODUCTS = frozenset({"notice.json", "notice.xml", "circular.txt"})
 # Snakemake's own output (job tables, tracebacks of failed jobs) goes here, not to our log.
 SNAKEMAKE_LOG = "watch-snakemake.log"
+# Niceness of the worker processes (the daemon itself, building notices, stays at 0).
+WORKER_NICENESS = 10
+# Most files taken, and most entries in one notice run, per round of the main loop: the
+# first notices of a burst need not wait until all of it is stored.
+ROUND = 16
 # Entries stored up to this long (s) before the last checkpoint are re-examined anyway:
 # covers clock steps and entries stored while the checkpoint was being written.
 CHECKPOINT_MARGIN_S = 60.0
@@ -143,18 +147,20 @@ def clear_stale_locks(spool: Spool) -> None:
     _note("locks-cleared", dir=str(locks))
 
 
-def _open_for_writing(path: Path) -> bool:
-    """True when some process (that we may inspect) holds ``path`` open for writing."""
+def _written_in(folder: Path) -> set[Path]:
+    """Files in ``folder`` that some process (that we may inspect) holds open for writing."""
+    found = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         with contextlib.suppress(OSError):
             for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    if Path(os.readlink(f"/proc/{pid}/fd/{fd}")) == path:
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    path = Path(os.readlink(f"/proc/{pid}/fd/{fd}"))
+                    if path.parent == folder:
                         flags = int(Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
                                     .split("flags:")[1].split()[0], 8)
                         if flags & (os.O_WRONLY | os.O_RDWR):
-                            return True
-    return False
+                            found.add(path)
+    return found
 
 
 # ----- Snakemake runs -----
@@ -185,6 +191,8 @@ def _worker_init(root: str) -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() == 1:
         os._exit(1)
+    # Notices first: the daemon's notice runs take the CPU from the workers when both want it.
+    os.nice(WORKER_NICENESS)
     # SIGTERM/SIGINT are for the daemon, which lets running work finish.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -256,11 +264,15 @@ class Daemon:
         if path.parent == self.spool.inbox and not path.name.startswith("."):
             self.wakeups.put(path)
 
-    def _rescan(self, *, initial: bool = False) -> None:
-        """Queue inbox files whose size held still for ``settle_s`` and that nobody writes."""
+    def _rescan(self) -> None:
+        """Queue inbox files whose size held still for ``settle_s`` and that nobody writes.
+
+        This catches files that arrived while the daemon was down, and any that the
+        events missed; a file is seen twice, ``settle_s`` apart, before it is taken.
+        """
         now = time.monotonic()
         self.last_rescan = now
-        seen = {}
+        seen, settled = {}, []
         for path in ingest.inbox_files(self.spool):
             with contextlib.suppress(FileNotFoundError):
                 info = path.stat()
@@ -268,14 +280,18 @@ class Daemon:
                 key = (info.st_size, info.st_mtime)
                 since = first[2] if first and first[:2] == key else now
                 seen[path] = (*key, since)
-                if initial or now - since >= self.settle_s:
-                    if path not in self.arrived and not _open_for_writing(path):
-                        self.arrived[path] = None
+                if now - since >= self.settle_s and path not in self.arrived:
+                    settled.append(path)
+        if settled:
+            written = _written_in(self.spool.inbox)
+            self.arrived.update((path, None) for path in settled if path not in written)
         self.sizes = seen
 
     def _take(self) -> None:
-        """Ingest up to ``batch`` arrived files; queue their entries' notices."""
-        for path in list(self.arrived)[:max(self.batch, 1) * 4]:
+        """Ingest up to ``ROUND`` arrived files; queue their entries' notices."""
+        from skyspool import coincidence
+
+        for path in list(self.arrived)[:ROUND]:
             del self.arrived[path]
             started = time.time()
             try:
@@ -288,9 +304,10 @@ class Daemon:
                 _note("quarantined", logging.WARNING, file=outcome.source, reason=outcome.reason)
                 continue
             _note(outcome.status, file=outcome.source, entry=_entry_name(outcome.entry))
+            if outcome.status == "duplicate" and not targets.missing_targets(
+                    self.spool, [outcome.entry], self.config):
+                continue  # built already (a duplicate is built again only after a crash)
             self._schedule(outcome.entry, started)
-            from skyspool import coincidence
-
             for partner in coincidence.affected_entries(self.spool, outcome.entry, self.config):
                 _note("coincidence-update", entry=_entry_name(partner),
                       cause=_entry_name(outcome.entry))
@@ -340,7 +357,7 @@ class Daemon:
         chosen = {e: [t for t in targets.entry_targets(self.spool, e, self.config)
                       if t.name in NOTICE_PRODUCTS]
                   for e in list(self.notice_queue) if e not in self.busy}
-        chosen = dict(list(chosen.items())[:self.batch * 4])
+        chosen = dict(list(chosen.items())[:ROUND])
         if not chosen:
             return
         for entry in chosen:
@@ -519,7 +536,9 @@ class Daemon:
                 concurrent.futures.wait(warm)
                 _note("watching", dir=str(self.spool.root), workers=self.workers,
                       seconds=round(time.time() - started, 3))
-                self._rescan(initial=True)
+                self._rescan()
+                time.sleep(self.settle_s)
+                self._rescan()
                 self._catch_up()
                 self._loop()
         finally:
