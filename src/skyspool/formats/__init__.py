@@ -80,6 +80,21 @@ def identify(data: bytes, filename: str = "") -> Message:
                   f"(known formats: {', '.join(f.name for f in FORMATS)})")
 
 
+def load_json_object(data: bytes) -> dict:
+    """Parse ``data`` as a JSON object, or raise :class:`Refused` with the reason."""
+    import json
+
+    try:
+        record = json.loads(data)
+    except RecursionError:
+        raise Refused("JSON nested too deeply") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Refused(f"not valid JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise Refused("JSON is not an object")
+    return record
+
+
 def looks_like_json_object(data: bytes, filename: str) -> bool:
     """True when the first non-blank byte opens a JSON object."""
     return data.lstrip()[:1] == b"{"

@@ -14,7 +14,7 @@ import binascii
 import json
 import re
 
-from skyspool.formats import Message, Refused, looks_like_json_object, register
+from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register
 from skyspool import notices  # a module: skyspool.notices imports this package
 
 SCHEMA_PREFIX = "https://gcn.nasa.gov/schema/"
@@ -195,14 +195,7 @@ FAMILIES = {
 
 def to_notice(data: bytes) -> notices.Notice:
     """Parse a GCN JSON notice into a :class:`Notice`, or raise Refused."""
-    try:
-        record = json.loads(data)
-    except RecursionError:
-        raise Refused("JSON nested too deeply") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Refused(f"not valid JSON ({exc})") from None
-    if not isinstance(record, dict):
-        raise Refused("JSON is not an object")
+    record = load_json_object(data)
     match = SCHEMA_PATH.fullmatch(str(record.get("$schema", "")))
     if match is None:
         raise Refused(f"$schema {str(record.get('$schema'))[:80]!r} is not a GCN notice schema")

@@ -19,7 +19,7 @@ from pathlib import Path
 import fastavro
 import jsonschema
 
-from skyspool.formats import Message, Refused, looks_like_json_object, register
+from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register
 
 AVRO_MAGIC = b"Obj\x01"
 SKYMAP_FIELDS = (("event", "skymap"), ("external_coinc", "combined_skymap"))
@@ -81,14 +81,7 @@ def _check_multiorder_fits(data: bytes, what: str) -> None:
 
 
 def _decode_json(data: bytes) -> dict:
-    try:
-        record = json.loads(data)
-    except RecursionError:
-        raise Refused("JSON nested too deeply") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Refused(f"not valid JSON ({exc})") from None
-    if not isinstance(record, dict):
-        raise Refused("JSON is not an object")
+    record = load_json_object(data)
     problem = _schema_error(record)
     if problem:
         raise Refused(f"not a valid IGWN alert: {problem}")
