@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 
 from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register
