@@ -47,7 +47,7 @@ def test_contours_enclose_the_most_probable_pixel():
     for name in MAP_ALERTS:
         skymap = sm.read_multiorder(read_alert(GW_ALERTS / name).skymap)
         ra_deg, dec_deg = sm.most_probable_position_deg(skymap)
-        geojson = sm.contours_geojson(skymap, (50, 90), nside=128)
+        geojson = sm.contours_geojson(skymap, (50, 90), max_nside=256, min_pixels=1000)
         for feature, area_deg2 in zip(geojson["features"], sm.credible_areas_deg2(skymap)):
             lines = [np.array(line) for line in feature["geometry"]["coordinates"]]
             if area_deg2 > 20000 or any(np.ptp(line[:, 0]) > 300 for line in lines):
@@ -57,6 +57,21 @@ def test_contours_enclose_the_most_probable_pixel():
                 (name, feature["properties"])
             checked += 1
     assert checked >= 4
+
+
+def test_contour_resolution_follows_the_region_size(skymap):
+    """The 90% region is traced with at least min_pixels pixels unless max_nside stops it,
+    and with fewer than 4 x min_pixels (one step coarser would not have had enough)."""
+    import healpy as hp
+
+    (area90_deg2,) = sm.credible_areas_deg2(skymap, (0.9,))
+    nside = sm.contour_nside(skymap, max_nside=512, min_pixels=1000)
+    pixels = area90_deg2 / hp.nside2pixarea(nside, degrees=True)
+    assert 64 <= nside <= 512
+    assert pixels >= 1000 or nside == 512
+    assert pixels < 4000 or nside == 64
+    feature = sm.contours_geojson(skymap, (90,), max_nside=512)["features"][0]
+    assert feature["properties"]["healpix_nside"] == nside
 
 
 def test_distance_mean_is_the_header_value(skymap):

@@ -18,6 +18,7 @@ flat maps. Rates in Hz, times in s, areas in deg2.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import math
@@ -49,7 +50,9 @@ def _notice(path: Path) -> Notice:
 
 @functools.lru_cache(maxsize=512)
 def _alert(path: Path) -> GWAlert:
-    return read_alert(path)
+    """The alert's facts without its sky-map bytes (megabytes each: a long-lived daemon's
+    cache of them grew by gigabytes in a burst); :func:`_gw_map` reads the map."""
+    return dataclasses.replace(read_alert(path), skymap=None, combined_skymap=None)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -201,12 +204,14 @@ def combine(gw_map: Table, external_map: Table) -> tuple[Table, float]:
     return combined, overlap
 
 
-def _gw_map(alert: GWAlert) -> Table | None:
-    if alert.skymap is None:
+def _gw_map(alert_path: Path) -> Table | None:
+    """The multi-order sky map of the GW alert stored at ``alert_path``, if it has one."""
+    skymap = read_alert(alert_path).skymap
+    if skymap is None:
         return None
     from ligo.skymap.io import read_sky_map
 
-    return read_sky_map(io.BytesIO(alert.skymap), moc=True)
+    return read_sky_map(io.BytesIO(skymap), moc=True)
 
 
 # ----- joint FARs -----
@@ -261,14 +266,14 @@ def coincidences(spool: Spool, entry: Entry, config: dict) -> dict:
     """The content of ``coincidences.json`` of a GW or external entry."""
     if entry.kind == "gw":
         alert = _alert(entry.path)
-        gw_map = _gw_map(alert)
+        gw_map = _gw_map(entry.path)
         records = [coincidence_record(alert, partner, config, gw_map)
                    for partner in external_partners(spool, entry, config)]
     else:
         records = []
         for partner in gw_partners(spool, entry, config):
             alert = _alert(partner.path)
-            record = coincidence_record(alert, entry, config, _gw_map(alert))
+            record = coincidence_record(alert, entry, config, _gw_map(partner.path))
             record.update(gw_event_id=partner.event_id, gw_entry=partner.name)
             records.append(record)
     return {"event_id": entry.event_id, "kind": entry.kind, "entry": entry.name,
@@ -313,8 +318,8 @@ def write_combined(spool_root: str, event_id: str, entry_name: str, coincidences
         raise ValueError(f"{event_id}: no coincident external trigger has a sky map")
     notice_entry = spool.find_entry(preferred["kind"], preferred["trigger_id"], preferred["entry"])
     notice = _notice(notice_entry.path)
-    alert = _alert(spool.find_entry("gw", event_id, entry_name).path)
-    combined, _ = combine(_gw_map(alert), maps.notice_skymap(notice, config["notices"]["gbm_systematics"]))
+    gw_map = _gw_map(spool.find_entry("gw", event_id, entry_name).path)
+    combined, _ = combine(gw_map, maps.notice_skymap(notice, config["notices"]["gbm_systematics"]))
     instruments = sorted(set(combined.meta.get("instruments", [])) | {notice.mission})
     combined.meta.update(instruments=instruments, objid=event_id)
     combined.meta.setdefault("HISTORY", [])

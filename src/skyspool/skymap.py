@@ -117,14 +117,34 @@ def credible_levels(prob: np.ndarray) -> np.ndarray:
     return find_greedy_credible_levels(prob)
 
 
-def contours_geojson(skymap: Table, levels_percent=(50, 90), nside: int = 256) -> dict:
-    """Credible-region contours as a GeoJSON FeatureCollection (lon = RA, lat = Dec, deg)."""
+def contour_nside(skymap: Table, max_nside: int, min_pixels: int, level: float = 0.9) -> int:
+    """The nside at which to trace contours: the coarsest (from 64 up to ``max_nside``) at
+    which the ``level`` credible region covers at least ``min_pixels`` pixels.
+
+    Tracing time grows with the number of pixels along the boundary, so a fixed nside is
+    either slow for all-sky maps or coarse for well-localized ones; a resolution relative to
+    the region's size gives every map the same detail. ``max_nside`` bounds the cost.
+    """
+    (area_deg2,) = credible_areas_deg2(skymap, (level,))
+    nside = 64
+    while nside < max_nside and area_deg2 / (4 * math.pi * DEG2_PER_SR / (12 * nside**2)) < min_pixels:
+        nside *= 2
+    return nside
+
+
+def contours_geojson(skymap: Table, levels_percent=(50, 90), max_nside: int = 256,
+                     min_pixels: int = 1000) -> dict:
+    """Credible-region contours as a GeoJSON FeatureCollection (lon = RA, lat = Dec, deg).
+
+    Traced at :func:`contour_nside`; each feature records that nside as ``healpix_nside``.
+    """
     from ligo.skymap.postprocess import contour
 
+    nside = contour_nside(skymap, max_nside, min_pixels)
     cls_percent = 100 * credible_levels(flat_probabilities(skymap, nside))
     paths = contour(cls_percent, list(levels_percent), nest=True, degrees=True, simplify=True)
     features = [{"type": "Feature",
-                 "properties": {"credible_level": level},
+                 "properties": {"credible_level": level, "healpix_nside": nside},
                  "geometry": {"type": "MultiLineString",
                               "coordinates": [[[float(lon), float(lat)] for lon, lat in path]
                                               for path in level_paths]}}

@@ -26,15 +26,29 @@ def snakemake_argv(spool: Spool, targets: list[Path], *, cores: int = 2,
 
 def run_snakemake(spool: Spool, targets: list[Path], *, cores: int = 2,
                   extra: list[str] | None = None) -> bool:
-    """Build ``targets`` (or, with none, nothing); True when every job succeeded."""
-    from snakemake.cli import main as snakemake_main
+    """Build ``targets`` (or, with none, nothing); True when every job succeeded.
+
+    As ``snakemake.cli.main`` does, except that a local run has no job rate limit. The
+    command line always sets one (100 jobs/s), and Snakemake 9's scheduler then starts a
+    1 s re-evaluation timer on every pass, each of which starts another: passes grow with
+    the jobs finished so far, each one stat()s every ready job's inputs, and a run of a few
+    hundred jobs spent most of its CPU there (snakemake/snakemake#3744). Cluster executors
+    keep their limit: it protects the batch system.
+    """
+    from snakemake.cli import args_to_api, parse_args
+    from snakemake.exceptions import print_exception
 
     if not targets and not extra:
         return True
     argv = snakemake_argv(spool, targets, cores=cores, extra=extra)
     log.info("snakemake %d targets", len(targets))
     try:
-        snakemake_main(argv)
+        parser, args = parse_args(argv)
+        if args.executor in (None, "local"):
+            args.max_jobs_per_timespan = None
+        return bool(args_to_api(args, parser))
     except SystemExit as exit_:
         return exit_.code in (0, None)
-    return True
+    except Exception as error:  # what snakemake.cli.main reports before exiting 1
+        print_exception(error)
+        return False

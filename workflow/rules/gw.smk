@@ -134,13 +134,14 @@ rule gw_contours:
         "logs/gw/{event}/{entry}/contours.log",
     params:
         levels=config["skymap"]["credible_levels"],
-        nside=config["skymap"]["contour_nside"],
+        max_nside=config["skymap"]["contour_nside"],
+        min_pixels=config["skymap"]["contour_min_pixels"],
     resources:
         mem_mb=1000,
         runtime=10,
     run:
         run_logged(log[0], rule, gw.write_contours, input[0], output[0], params.levels,
-                   params.nside)
+                   params.max_nside, params.min_pixels)
 
 
 rule gw_moc:

@@ -1,7 +1,9 @@
 # Products of GCN notices: products/<kind>/<trigger_id>/<NNN>-<notice_type>/<product>
 # (kinds grb, neutrino, snews, frb), and the GW-external coincidence products under a GW
-# entry. Each rule calls one function of skyspool.notices.products or skyspool.coincidence.
+# entry. Each rule calls one function of skyspool.notices.products or skyspool.coincidence
+# (contours: the same function as GW maps).
 
+from skyspool.gw import products as gw
 from skyspool.notices import products as notice_products
 
 
@@ -76,13 +78,14 @@ rule notice_contours:
         "logs/{kind}/{event}/{entry}/contours.log",
     params:
         levels=config["skymap"]["credible_levels"],
-        nside=config["skymap"]["contour_nside"],
+        max_nside=config["skymap"]["contour_nside"],
+        min_pixels=config["skymap"]["contour_min_pixels"],
     resources:
         mem_mb=1000,
         runtime=10,
     run:
-        run_logged(log[0], rule, notice_products.write_contours, input[0], output[0],
-                   params.levels, params.nside)
+        run_logged(log[0], rule, gw.write_contours, input[0], output[0], params.levels,
+                   params.max_nside, params.min_pixels)
 
 
 rule notice_skymap_png:

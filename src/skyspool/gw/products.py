@@ -102,8 +102,11 @@ def write_stats(alert_path: str, multiorder_path: str, output: str) -> None:
     atomic.write_json(output, stats_dict(read_alert(alert_path), sm.read_multiorder(multiorder_path)))
 
 
-def write_contours(multiorder_path: str, output: str, levels_percent, nside: int) -> None:
-    geojson = sm.contours_geojson(sm.read_multiorder(multiorder_path), tuple(levels_percent), nside)
+def write_contours(multiorder_path: str, output: str, levels_percent, max_nside: int,
+                   min_pixels: int) -> None:
+    """Credible contours (GeoJSON), traced at a resolution fitting the region's size."""
+    geojson = sm.contours_geojson(sm.read_multiorder(multiorder_path), tuple(levels_percent),
+                                  max_nside, min_pixels)
     atomic.write_json(output, geojson)
 
 

@@ -70,11 +70,6 @@ def write_moc(skymap_path: str, output: str, level_percent: float) -> None:
     _save_moc(sm.credible_moc(sm.read_multiorder(skymap_path), level_percent / 100), output)
 
 
-def write_contours(skymap_path: str, output: str, levels_percent, nside: int) -> None:
-    atomic.write_json(output, sm.contours_geojson(sm.read_multiorder(skymap_path),
-                                                  tuple(levels_percent), nside))
-
-
 def write_skymap_png(skymap_path: str, stats_path: str, output: str, nside: int) -> None:
     stats = json.loads(Path(stats_path).read_text())
     error = (f"error {stats['error_radius_deg']:.3g} deg ({100 * stats['error_containment']:.0f}%)"
