@@ -16,18 +16,21 @@ observation without a stop entry again from where its stored chunks end.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import glob
 import logging
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Callable
 
 from skyspool import ingest
 from skyspool.frb.amber import AmberFormatError, chunk_end, chunk_mark, make_chunk
+from skyspool.frb.classify import milky_way_dm
 from skyspool.frb.observation import ObservationError, load_observation
 from skyspool.paths import Entry, Spool
 
@@ -71,6 +74,7 @@ class Follower:
 
     def __init__(self, spool: Spool, config: dict, wake: Callable[[], None]):
         follow = config.get("frb", {}).get("follow", {})
+        self.galactic_model = config.get("frb", {}).get("thresholds", {}).get("galactic_model", "ymw16")
         self.spool = spool
         self.timeout_s = float(follow.get("timeout_s", 600.0))
         self.poll_s = float(follow.get("poll_s", 1.0))
@@ -113,6 +117,14 @@ class Follower:
             offsets if offsets is not None else (known.offsets if known else {}), time.monotonic())
         log.info("follow-started observation=%s files=%s", observation.id, ",".join(observation.candidate_files))
         self._update_watches()
+        # The chunks' products run in this process (the daemon's notice runs): the Milky Way DM of
+        # each beam (pygedm: ~5 s to import and load on first use) is then cached before they need it.
+        threading.Thread(target=self._warm_up, args=(observation,), daemon=True).start()
+
+    def _warm_up(self, observation) -> None:
+        with contextlib.suppress(ValueError):
+            for cb in observation.beams:
+                milky_way_dm(observation, cb, self.galactic_model)
 
     def _end(self, obs_id: str, why: str) -> None:
         if self.followed.pop(obs_id, None) is not None:
