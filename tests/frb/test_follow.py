@@ -12,7 +12,7 @@ import pytest
 import voeventparse as vp
 import yaml
 
-from skyspool import cli, formats, ingest
+from skyspool import cli, coincidence, config, formats, ingest
 from skyspool.frb import lofar
 from skyspool.frb.amber import chunk_mark
 from skyspool.frb.synthetic import Burst, amber_text, sample_observation, synthetic_candidates
@@ -214,3 +214,13 @@ def test_frb_inputs_are_identified():
     chunk = b"#! skyspool-frb source=CB00_step1.trigger offset=0 observation=obs-1\n" + \
         (CORPUS / "frb" / "amber" / "CB00_step3.trigger").read_bytes()
     assert formats.identify(chunk, "CB00_step1.trigger") == formats.Message("frb", "obs-1", "candidates", "trigger")
+
+
+def test_gw_coincidences_pass_over_frb_observations(tmp_path):
+    spool = make_spool(tmp_path / "spool")
+    settings = config.load(spool)
+    observation = yaml.safe_dump(sample_observation("20240103-0003")).encode()
+    assert ingest.store_bytes(spool, observation, "obs.yaml").entry is not None
+    alert = ingest.store_bytes(spool, (CORPUS / "gw" / "alerts" / "S230520ae-Preliminary_alert.json").read_bytes(),
+                               "alert.json").entry
+    assert coincidence.external_partners(spool, alert, settings) == []
