@@ -77,7 +77,8 @@ def _current(spool: Spool, kind: str, event_id: str) -> Entry | None:
 def _best_notice_entry(spool: Spool, kind: str, event_id: str) -> Entry | None:
     """The latest entry of an external trigger that has a position, else its latest entry."""
     current = _current(spool, kind, event_id)
-    if current is None or _notice(current.path).retraction:
+    # FRB observations (AMBER chunks, YAML; skyspool.frb) share the frb kind but are no notices.
+    if current is None or current.path.suffix not in (".json", ".xml") or _notice(current.path).retraction:
         return None
     for entry in reversed(spool.entries_of(kind, event_id)):
         if maps.has_map(_notice(entry.path)):

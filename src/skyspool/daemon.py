@@ -39,12 +39,14 @@ import time
 from pathlib import Path
 
 from skyspool import atomic, ingest, targets, workflow
+from skyspool.frb.follow import Follower
 from skyspool.paths import Entry, Spool
 
 log = logging.getLogger("skyspool.watch")
 
 # What an outside reader waits for first: built before any other product of a new entry.
-NOTICE_PRODUCTS = frozenset({"notice.json", "notice.xml", "circular.txt"})
+NOTICE_PRODUCTS = frozenset({"notice.json", "notice.xml", "circular.txt",
+                             "triggers.json"})  # FRB: the job that writes the VOEvents
 # Snakemake's own output (job tables, tracebacks of failed jobs) goes here, not to our log.
 SNAKEMAKE_LOG = "watch-snakemake.log"
 # Niceness of the worker processes (the daemon itself, building notices, stays at 0).
@@ -208,6 +210,8 @@ def _worker_init(root: str) -> None:
 
 def _build(root: str, paths: list[str], cores: int, retries: int) -> bool:
     """Build ``paths`` of the spool at ``root`` with Snakemake in this (warm) process."""
+    if not paths:
+        return True  # an entry without products (Snakemake without targets would build "all")
     return workflow.run_snakemake(Spool(root), [Path(p) for p in paths], cores=cores,
                                   extra=_snakemake_extra(retries))
 
@@ -248,6 +252,8 @@ class Daemon:
         self.catch_up_bar = None
         self.checkpoint = spool.root / ".skyspool-watch.checkpoint"
         self.dirty = False
+        # FRB observations: growing AMBER files cut into spool entries (skyspool.frb.follow).
+        self.follower = Follower(spool, config, lambda: self.wakeups.put(None))
 
     # --- inbox ---
 
@@ -308,6 +314,8 @@ class Daemon:
                     self.spool, [outcome.entry], self.config):
                 continue  # built already (a duplicate is built again only after a crash)
             self._schedule(outcome.entry, started)
+            if self.follower.entry_stored(outcome.entry):
+                continue  # an FRB observation's own entry: no notice to coincide with
             for partner in coincidence.affected_entries(self.spool, outcome.entry, self.config):
                 _note("coincidence-update", entry=_entry_name(partner),
                       cause=_entry_name(outcome.entry))
@@ -328,6 +336,7 @@ class Daemon:
         with contextlib.suppress(OSError, ValueError):
             since = float(self.checkpoint.read_text()) - CHECKPOINT_MARGIN_S
         started = time.time()
+        self.follower.resume()
         recent = [e for e in self.spool.entries() if e.path.stat().st_mtime >= since]
         pending = [e for e in recent if targets.missing_targets(self.spool, [e], self.config)]
         for entry in pending:
@@ -495,7 +504,8 @@ class Daemon:
         """Sleep until a file arrives, a run ends, a signal comes or a rescan is due."""
         # Everything startable was started: only new files and ended runs (both come as
         # wake-ups), files left untaken by the last round, or a due rescan can change that.
-        timeout = 0 if self.arrived else max(0.0, self.last_rescan + self.rescan_s - time.monotonic())
+        timeout = 0 if self.arrived else max(0.0, min(self.last_rescan + self.rescan_s - time.monotonic(),
+                                                      self.follower.timeout()))
         items = []
         with contextlib.suppress(queue.Empty):
             items.append(self.wakeups.get(timeout=timeout) if timeout else self.wakeups.get_nowait())
@@ -522,6 +532,7 @@ class Daemon:
         observer = Observer()
         observer.schedule(_Handler(self._on_event), str(self.spool.inbox), recursive=False)
         observer.start()
+        self.follower.attach(observer)
         self.rest_pool = concurrent.futures.ProcessPoolExecutor(
             self.workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_init, initargs=(str(self.spool.root),))
@@ -560,6 +571,8 @@ class Daemon:
                 continue  # finish what is running, start nothing new
             if time.monotonic() - self.last_rescan >= self.rescan_s:
                 self._rescan()
+            for entry in self.follower.poll():  # before _take: lines written before a stop file
+                self._schedule(entry, time.time())
             self._take()
             if not any(kind == "notice" for kind, _ in self.runs.values()):
                 self._start_notices()

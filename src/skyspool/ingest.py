@@ -97,13 +97,19 @@ def _store(spool: Spool, message: formats.Message, data: bytes) -> tuple[str, En
         return "stored", Entry(message.kind, message.event_id, number, message.alert_type, path)
 
 
-def quarantine(spool: Spool, path: Path, reason: str, data: bytes | None = None) -> Path:
-    """Move ``path`` into quarantine beside a one-line ``.reason.txt``; return its new path."""
-    digest = hashlib.sha256(data if data is not None else path.name.encode()).hexdigest()[:12]
-    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", path.name)[:100].lstrip(".") or "unnamed"
+def _quarantine_place(spool: Spool, name: str, reason: str, data: bytes | None) -> Path:
+    """Where a refused file called ``name`` goes, with its one-line ``.reason.txt`` written."""
+    digest = hashlib.sha256(data if data is not None else name.encode()).hexdigest()[:12]
+    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100].lstrip(".") or "unnamed"
     target = spool.quarantine / f"{digest}-{safe_name}"
     one_line = " ".join(reason.split())
     atomic.write_text(target.with_name(target.name + ".reason.txt"), one_line + "\n")
+    return target
+
+
+def quarantine(spool: Spool, path: Path, reason: str, data: bytes | None = None) -> Path:
+    """Move ``path`` into quarantine beside a one-line ``.reason.txt``; return its new path."""
+    target = _quarantine_place(spool, path.name, reason, data)
     os.replace(path, target)
     return target
 
@@ -122,6 +128,20 @@ def ingest_file(spool: Spool, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES)
     path.unlink()
     log.info("%s %s as %s/%s/%s", status, path.name, entry.kind, entry.event_id, entry.path.name)
     return Outcome(path.name, status, entry)
+
+
+def store_bytes(spool: Spool, data: bytes, name: str) -> Outcome:
+    """Store bytes that skyspool made itself (a chunk of a followed file, a stop file) as the
+    inbox would take a file called ``name``; refused bytes are quarantined under that name."""
+    try:
+        message = formats.identify(data, name)
+    except formats.Refused as exc:
+        atomic.write_bytes(_quarantine_place(spool, name, str(exc), data), data)
+        log.warning("quarantined %s: %s", name, exc)
+        return Outcome(name, "quarantined", reason=str(exc))
+    status, entry = _store(spool, message, data)
+    log.info("%s %s as %s/%s/%s", status, name, entry.kind, entry.event_id, entry.path.name)
+    return Outcome(name, status, entry)
 
 
 def take_inbox(spool: Spool, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Outcome]:

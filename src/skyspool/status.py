@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 from skyspool import targets
+from skyspool.frb import targets as frb_targets
 from skyspool.paths import Entry, Spool
 
 
@@ -41,7 +42,7 @@ def entry_status(spool: Spool, entry: Entry, config: dict) -> EntryStatus:
                   if spool.product(entry, name).exists()}
     missing = [name for name in names if name not in done_times]
     failed = [name for name in missing if spool.failure_record(entry, name).exists()]
-    notice_time = done_times.get("notice.json")
+    notice_time = done_times.get("notice.json", done_times.get("triggers.json"))  # FRB: the VOEvents
     return EntryStatus(
         entry.kind, entry.event_id, entry.name, received, len(done_times), len(names), missing,
         failed,
@@ -57,8 +58,11 @@ def spool_status(spool: Spool, config: dict) -> list[dict]:
         entries = [entry_status(spool, entry, config) for entry in spool.entries_of(kind, event_id)]
         # An event stands retracted when its latest alert is a retraction.
         retracted = bool(entries) and "retraction" in entries[-1].flags
+        observation = frb_targets.observation_state(spool, event_id) if kind == "frb" else None
+        if observation:
+            entries[-1].flags.append("observation {state}: {chunks} chunks, {triggers} triggers".format(**observation))
         events.append({"kind": kind, "event_id": event_id, "retracted": retracted,
-                       "entries": [dataclasses.asdict(e) for e in entries]})
+                       "entries": [dataclasses.asdict(e) for e in entries], "observation": observation})
     return events
 
 

@@ -45,3 +45,4 @@ def missing_targets(spool: Spool, entries: list[Entry], config: dict) -> list:
 # The built-in kinds register their product lists on import.
 from skyspool.gw import targets as _gw_targets  # noqa: E402,F401
 from skyspool.notices import targets as _notice_targets  # noqa: E402,F401
+from skyspool.frb import targets as _frb_targets  # noqa: E402,F401

@@ -3,6 +3,7 @@
 from skyspool import coincidence
 from skyspool import config as skyspool_config
 from skyspool import targets
+from skyspool.frb import targets as frb_targets
 from skyspool.gw.targets import alert_has_skymap
 from skyspool.jobs import run_logged
 from skyspool.notices.targets import notice_products as notice_product_names
@@ -80,3 +81,41 @@ def notice_skymap_if_any(wildcards):
     if "skymap.multiorder.fits" not in notice_product_names(entry, config):
         return []
     return [f"products/{wildcards.kind}/{wildcards.event}/{wildcards.entry}/skymap.multiorder.fits"]
+
+
+def frb_observation(wildcards):
+    """The FRB observation description in force for the entry named by the wildcards."""
+    return str(frb_targets.observation_file(SPOOL, wildcards.event, wildcards.entry).relative_to(SPOOL.root))
+
+
+def frb_source_list(wildcards):
+    """The newest known-source list in the spool (none: no known sources)."""
+    return [str(p.relative_to(SPOOL.root)) for p in frb_targets.source_list_files(SPOOL)]
+
+
+def frb_previous_triggers(wildcards):
+    """triggers.json of the observation's previous chunk, whose trigger limits a chunk continues."""
+    chunks = frb_targets.previous_chunks(SPOOL, wildcards.event, wildcards.entry)
+    return [f"products/frb/{wildcards.event}/{chunks[-1].name}/triggers.json"] if chunks else []
+
+
+def frb_chunks(wildcards):
+    """The observation's candidate chunks stored before the entry named by the wildcards."""
+    return [str(e.path.relative_to(SPOOL.root)) for e in
+            frb_targets.previous_chunks(SPOOL, wildcards.event, wildcards.entry)]
+
+
+def frb_chunk_triggers(wildcards):
+    """triggers.json of every chunk stored before the entry named by the wildcards."""
+    return [f"products/frb/{wildcards.event}/{e.name}/triggers.json" for e in
+            frb_targets.previous_chunks(SPOOL, wildcards.event, wildcards.entry)]
+
+
+def frb_first_input(name):
+    """Params function: the first file of the rule's input ``name``, or None when it lists none."""
+    return lambda wildcards, input: (getattr(input, name) or [None])[0]
+
+
+def frb_plot_output(entry_dir):
+    """candidates.png among a rule's outputs when FRB plots are configured."""
+    return {"plot": f"{entry_dir}/candidates.png"} if config["frb"]["plot"] else {}

@@ -30,7 +30,7 @@ CANDIDATE_COLUMNS = ("cb", "beam", "time", "dm", "snr", "width")
 CHUNK_MARK = b"#! skyspool-frb"
 
 _CB_IN_NAME = re.compile(r"CB(\d{1,3})")
-_SOURCE = re.compile(r"source=(\S+)")
+_MARK_FIELD = re.compile(r"(source|offset|observation)=(\S+)")
 
 
 class AmberFormatError(ValueError):
@@ -51,9 +51,8 @@ def _header_names(text: str) -> list[str] | None:
 
 def _compound_beam(text_head: str, name: str | None) -> int:
     """Compound beam from the chunk's provenance line or the file name (``CB07_step1.trigger``), else 0."""
-    first = text_head.split("\n", 1)[0]
-    if first.startswith(CHUNK_MARK.decode()) and (source := _SOURCE.search(first)):
-        name = source.group(1)
+    mark = chunk_mark(text_head.encode("ascii", errors="replace"))
+    name = mark.get("source", name)
     match = _CB_IN_NAME.search(name or "")
     return int(match.group(1)) if match else 0
 
@@ -152,13 +151,14 @@ def read_new_lines(path: str | os.PathLike, offset: int) -> tuple[bytes, int]:
     return data[:end], offset + end
 
 
-def make_chunk(path: str | os.PathLike, offset: int) -> tuple[bytes, int]:
+def make_chunk(path: str | os.PathLike, offset: int, *, observation: str | None = None) -> tuple[bytes, int]:
     """Cut the complete lines appended to the AMBER file ``path`` since ``offset`` into a chunk.
 
     Returns ``(chunk, new_offset)``; ``chunk`` is empty when no new candidate line is complete
     (header or comment lines alone are consumed without making a chunk). A chunk is self-contained:
-    a provenance line ``#! skyspool-frb source=<file name> offset=<offset>``, the file's header line
-    (for offsets past it) and the new lines. Store it as ``spool/frb/<obs_id>/<NNN>-candidates.trigger``.
+    a provenance line ``#! skyspool-frb source=<file name> offset=<offset>`` (and ``observation=<id>``
+    when given), the file's header line (for offsets past it) and the new lines. Store it as
+    ``spool/frb/<obs_id>/<NNN>-candidates.trigger``.
     """
     lines, new_offset = read_new_lines(path, offset)
     if not any(line.strip() and not line.startswith(b"#") for line in lines.splitlines()):
@@ -171,5 +171,28 @@ def make_chunk(path: str | os.PathLike, offset: int) -> tuple[bytes, int]:
         if names is None:
             raise AmberFormatError(f"{Path(path).name} has no AMBER header line before offset {offset}")
         header = ("# " + " ".join(names) + "\n").encode()
-    mark = CHUNK_MARK + f" source={Path(path).name} offset={offset}\n".encode()
+    about = f" observation={observation}" if observation else ""
+    mark = CHUNK_MARK + f" source={Path(path).name} offset={offset}{about}\n".encode()
     return mark + header + lines, new_offset
+
+
+def chunk_mark(data: bytes) -> dict[str, str]:
+    """The fields of a chunk's provenance line (``source``, ``offset``, ``observation``), else {}."""
+    first = data.split(b"\n", 1)[0]
+    if not first.startswith(CHUNK_MARK):
+        return {}
+    return dict(_MARK_FIELD.findall(first.decode("ascii", errors="replace")))
+
+
+def chunk_end(data: bytes) -> int:
+    """The offset in its source file just past the lines of the chunk ``data`` (made by
+    :func:`make_chunk`): where following that file goes on."""
+    mark = chunk_mark(data)
+    try:
+        offset = int(mark["offset"])
+    except (KeyError, ValueError):
+        raise AmberFormatError("not a skyspool chunk: no provenance line with an offset") from None
+    body = data.split(b"\n", 1)[1] if b"\n" in data else b""
+    if offset > 0:  # the header line was copied in, not read from the file here
+        body = body.split(b"\n", 1)[1] if b"\n" in body else b""
+    return offset + len(body)

@@ -16,10 +16,15 @@ An observation description::
     beam_semi_minor_arcmin: 15.0
     beam_rotation_deg: 0.0
     source: B0329+54              # optional: the targeted source
+    candidate_files:              # optional: AMBER files the daemon follows (absolute; wildcards
+      - /data/20240101-0001/CB*_step*.trigger   #  in the file name only)
     test: false                   # optional: test observation (VOEvent role "test", LOFAR flag T)
     compound_beams:               # pointing of every compound beam, ICRS degrees
       0: {ra_deg: 53.2475, dec_deg: 54.5787}
       1: {ra_deg: 53.9, dec_deg: 54.6, mw_dm_max: 150.0}   # optional fixed Milky Way DM limit
+
+A stop file ends the following of an observation: ``stop: <observation id>`` and optionally
+``reason: <text>``.
 
 The known-source list (DARC's ``source_list.yaml``): ``pulsars`` and ``frbs`` map names to DM
 (pc cm^-3); ``aliases`` maps other names of a source to its name in those lists.
@@ -27,6 +32,7 @@ The known-source list (DARC's ``source_list.yaml``): ``pulsars`` and ``frbs`` ma
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 from dataclasses import dataclass, field
@@ -81,6 +87,7 @@ class Observation:
     beam_rotation_deg: float = 0.0
     source: str | None = None
     test: bool = False
+    candidate_files: tuple[str, ...] = ()
 
     @property
     def top_frequency_mhz(self) -> float:
@@ -145,18 +152,26 @@ class SourceList:
         return None
 
 
-def _load_yaml(path: str | os.PathLike, what: str) -> dict:
+def parse_yaml(data: bytes, what: str) -> dict:
+    """The YAML mapping in ``data``; ObservationError naming ``what`` if it is not one."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            doc = yaml.safe_load(handle)
-    except OSError as exc:
-        raise ObservationError(f"cannot read {what} {Path(path).name}: {exc.strerror}") from None
+        doc = yaml.safe_load(data.decode("utf-8"))
+    except RecursionError:
+        raise ObservationError(f"{what} is YAML nested too deeply") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         reason = str(exc).replace("\n", " ")[:160]
-        raise ObservationError(f"{what} {Path(path).name} is not valid YAML: {reason}") from None
+        raise ObservationError(f"{what} is not valid YAML: {reason}") from None
     if not isinstance(doc, dict):
-        raise ObservationError(f"{what} {Path(path).name} must be a YAML mapping")
+        raise ObservationError(f"{what} must be a YAML mapping")
     return doc
+
+
+def _load_yaml(path: str | os.PathLike, what: str) -> dict:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ObservationError(f"cannot read {what} {Path(path).name}: {exc.strerror}") from None
+    return parse_yaml(data, f"{what} {Path(path).name}")
 
 
 _REQUIRED = object()
@@ -191,9 +206,25 @@ def _beam(cb, spec) -> tuple[int, Beam]:
     return cb, Beam(ra, dec, mw)
 
 
+def _candidate_files(doc: dict) -> tuple[str, ...]:
+    patterns = doc.get("candidate_files", [])
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ObservationError("observation 'candidate_files' must list file paths")
+    for pattern in patterns:
+        path = Path(pattern)
+        if not path.is_absolute() or ".." in path.parts or glob.has_magic(str(path.parent)):
+            raise ObservationError(f"observation candidate file {pattern!r:.80} must be an absolute path "
+                                   "with wildcards in the file name only")
+    return tuple(patterns)
+
+
 def load_observation(path: str | os.PathLike) -> Observation:
     """Read and validate an observation description (YAML, see the module docstring)."""
-    doc = _load_yaml(path, "observation")
+    return observation_from_doc(_load_yaml(path, "observation"))
+
+
+def observation_from_doc(doc: dict) -> Observation:
+    """Validate a parsed observation description (see the module docstring)."""
     obs_id = check_event_id(str(doc["id"]) if "id" in doc else None)
     try:
         start = Time(doc["start"], scale="utc")
@@ -228,13 +259,26 @@ def load_observation(path: str | os.PathLike) -> Observation:
         beam_semi_major_arcmin=_number(doc, "beam_semi_major_arcmin", default=15.0),
         beam_semi_minor_arcmin=_number(doc, "beam_semi_minor_arcmin", default=15.0),
         beam_rotation_deg=_number(doc, "beam_rotation_deg", positive=False, default=0.0),
-        source=source, test=doc.get("test", False),
+        source=source, test=doc.get("test", False), candidate_files=_candidate_files(doc),
     )
 
 
-def load_source_list(path: str | os.PathLike) -> SourceList:
-    """Read and validate a known-source list (DARC's ``source_list.yaml`` layout)."""
-    doc = _load_yaml(path, "source list")
+def stop_from_doc(doc: dict) -> str:
+    """The observation id a parsed stop file ends (see the module docstring)."""
+    if set(doc) - {"stop", "reason"}:
+        raise ObservationError(f"stop file has unknown keys: {', '.join(sorted(map(str, set(doc) - {'stop', 'reason'})))}")
+    if "reason" in doc and not isinstance(doc["reason"], str):
+        raise ObservationError("stop file 'reason' must be text")
+    return check_event_id(str(doc.get("stop")) if doc.get("stop") is not None else None)
+
+
+def load_source_list(path: str | os.PathLike | None) -> SourceList:
+    """Read and validate a known-source list (DARC's ``source_list.yaml`` layout); None: an empty list."""
+    return source_list_from_doc(_load_yaml(path, "source list") if path is not None else {})
+
+
+def source_list_from_doc(doc: dict) -> SourceList:
+    """Validate a parsed known-source list."""
     unknown = set(doc) - {"pulsars", "frbs", "aliases"}
     if unknown:
         raise ObservationError(f"source list has unknown sections: {', '.join(sorted(map(str, unknown)))}")

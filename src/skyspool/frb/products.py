@@ -53,6 +53,8 @@ DEFAULT_CONFIG = {
     "lofar": {"send": False, "host": "127.0.0.1", "port": 31662},
     "email": None,
     "plot": True,
+    # Read by the daemon (skyspool.frb.follow), not by the products.
+    "follow": {"timeout_s": 600.0, "poll_s": 1.0},
 }
 
 
@@ -98,7 +100,7 @@ def _classified(candidates: pd.DataFrame, obs: Observation, known, cfg: dict) ->
 
 
 def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.PathLike,
-                  source_list_path: str | os.PathLike, out_dir: str | os.PathLike, config: dict | None = None,
+                  source_list_path: str | os.PathLike | None, out_dir: str | os.PathLike, config: dict | None = None,
                   *, previous_triggers: str | os.PathLike | None = None) -> dict:
     """Make the products of one candidate chunk (see the module docstring) in ``out_dir``.
 
@@ -150,7 +152,7 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
 
 
 def summarize_observation(chunk_paths: list[str | os.PathLike], trigger_paths: list[str | os.PathLike],
-                          observation_path: str | os.PathLike, source_list_path: str | os.PathLike,
+                          observation_path: str | os.PathLike, source_list_path: str | os.PathLike | None,
                           out_dir: str | os.PathLike, config: dict | None = None) -> dict:
     """Observation products in ``out_dir``: all chunks' candidates clustered and classified together
     (``clusters.csv``, ``candidates.png``), the triggers issued per chunk (``triggers.json``, from the

@@ -1,4 +1,5 @@
-"""The products of a GCN notice entry (kinds grb, neutrino, snews; frb for CHIME/FRB notices)."""
+"""The products of a GCN notice entry (kinds grb, neutrino, snews; skyspool.frb.targets uses them
+for CHIME/FRB notices)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,3 @@ def notice_products(entry: Entry, config: dict) -> list[str]:
 for _kind in ("grb", "neutrino", "snews"):
     products_for(_kind)(notice_products)
 
-
-@products_for("frb")
-def frb_products(entry: Entry, config: dict) -> list[str]:
-    """CHIME/FRB and other FRB notices (VOEvent or JSON) get the notice products."""
-    return notice_products(entry, config) if entry.path.suffix in (".json", ".xml") else []

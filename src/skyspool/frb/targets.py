@@ -1,0 +1,74 @@
+"""The products of ``frb`` entries, and which spool files each FRB product is made from.
+
+An FRB observation's entries (``spool/frb/<obs_id>/``): ``NNN-observation.yaml`` (no products),
+``NNN-candidates.trigger`` (chunk products: ``clusters.csv``, ``triggers.json`` with the
+``trigger-<n>.xml`` VOEvents and ``trigger-<n>.tbb`` LOFAR packets it lists, ``candidates.png``) and
+``NNN-stop.yaml`` (observation products: ``summary.html``, ``clusters.csv``, ``triggers.json``,
+``candidates.png``). Known-source lists (``spool/frb/known-sources/``) have no products. FRB notices
+(CHIME/FRB VOEvent or JSON) get the notice products.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from skyspool.formats.frb import SOURCE_LIST_EVENT
+from skyspool.notices.targets import notice_products
+from skyspool.paths import Entry, Spool
+from skyspool.targets import products_for
+
+CHUNK_PRODUCTS = ["clusters.csv", "triggers.json"]
+SUMMARY_PRODUCTS = ["summary.html", "clusters.csv", "triggers.json"]
+PLOT = "candidates.png"
+
+
+@products_for("frb")
+def frb_products(entry: Entry, config: dict) -> list[str]:
+    """Product names of an ``frb`` entry (see the module docstring)."""
+    if entry.path.suffix in (".json", ".xml"):
+        return notice_products(entry, config)
+    names = {"candidates": CHUNK_PRODUCTS, "stop": SUMMARY_PRODUCTS}.get(entry.alert_type, [])
+    return names + [PLOT] if names and config.get("frb", {}).get("plot", True) else list(names)
+
+
+def _before(spool: Spool, event_id: str, entry_name: str, alert_type: str) -> list[Entry]:
+    """The event's entries of ``alert_type`` that arrived before the entry ``entry_name``."""
+    number = int(entry_name.split("-", 1)[0])
+    return [e for e in spool.entries_of("frb", event_id) if e.alert_type == alert_type and e.number < number]
+
+
+def observation_file(spool: Spool, event_id: str, entry_name: str) -> Path:
+    """The observation description in force for an entry: the latest that arrived before it."""
+    described = _before(spool, event_id, entry_name, "observation")
+    if not described:
+        raise FileNotFoundError(f"FRB observation {event_id} has no description before {entry_name}")
+    return described[-1].path
+
+
+def source_list_files(spool: Spool) -> list[Path]:
+    """The newest known-source list of the spool, as a list of at most one path."""
+    lists = spool.entries_of("frb", SOURCE_LIST_EVENT)
+    return [lists[-1].path] if lists else []
+
+
+def previous_chunks(spool: Spool, event_id: str, entry_name: str) -> list[Entry]:
+    """The observation's candidate chunks that arrived before the entry ``entry_name``."""
+    return _before(spool, event_id, entry_name, "candidates")
+
+
+def observation_state(spool: Spool, event_id: str) -> dict | None:
+    """``state`` (``following`` or ``ended``), ``chunks`` and ``triggers`` (issued so far) of an FRB
+    observation, or None when the event is no observation (a notice, the known-source lists)."""
+    entries = spool.entries_of("frb", event_id)
+    described = [e for e in entries if e.alert_type == "observation"]
+    if not described:
+        return None
+    ended = any(e.alert_type == "stop" and e.number > described[-1].number for e in entries)
+    chunks = [e for e in entries if e.alert_type == "candidates"]
+    triggers = 0
+    for chunk in chunks:
+        with contextlib.suppress(OSError, ValueError):
+            triggers += len(json.loads(spool.product(chunk, "triggers.json").read_text())["triggers"])
+    return {"state": "ended" if ended else "following", "chunks": len(chunks), "triggers": triggers}

@@ -1,0 +1,60 @@
+# Products of FRB observations: products/frb/<obs_id>/<NNN>-candidates/ per chunk of candidates
+# cut from the followed AMBER files, products/frb/<obs_id>/<NNN>-stop/ for the whole observation.
+# Each rule calls one function of skyspool.frb.products.
+
+from skyspool.frb import products as frb_products
+
+
+rule frb_chunk:
+    input:
+        chunk=spool_entry("frb"),
+        observation=frb_observation,
+        sources=frb_source_list,
+        previous=frb_previous_triggers,
+    output:
+        clusters="products/frb/{event}/{entry}/clusters.csv",
+        triggers="products/frb/{event}/{entry}/triggers.json",
+        **frb_plot_output("products/frb/{event}/{entry}"),
+    log:
+        "logs/frb/{event}/{entry}/chunk.log",
+    wildcard_constraints:
+        entry=r"\d\d\d+-candidates",
+    params:
+        sources=frb_first_input("sources"),
+        previous=frb_first_input("previous"),
+        out="products/frb/{event}/{entry}",
+    priority: 50
+    resources:
+        mem_mb=500,
+        runtime=5,
+    run:
+        run_logged(log[0], rule, frb_products.process_chunk, input.chunk, input.observation,
+                   params.sources, params.out, config["frb"], previous_triggers=params.previous)
+
+
+rule frb_summary:
+    input:
+        stop=spool_entry("frb"),
+        observation=frb_observation,
+        sources=frb_source_list,
+        chunks=frb_chunks,
+        triggers=frb_chunk_triggers,
+    output:
+        summary="products/frb/{event}/{entry}/summary.html",
+        clusters="products/frb/{event}/{entry}/clusters.csv",
+        triggers="products/frb/{event}/{entry}/triggers.json",
+        **frb_plot_output("products/frb/{event}/{entry}"),
+    log:
+        "logs/frb/{event}/{entry}/summary.log",
+    wildcard_constraints:
+        entry=r"\d\d\d+-stop",
+    params:
+        sources=frb_first_input("sources"),
+        out="products/frb/{event}/{entry}",
+    priority: 40
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    run:
+        run_logged(log[0], rule, frb_products.summarize_observation, list(input.chunks),
+                   list(input.triggers), input.observation, params.sources, params.out, config["frb"])
