@@ -21,9 +21,11 @@ Copies go to a temporary directory (or --workdir), never into the repository.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -106,6 +108,21 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system, s) of ``pid`` and its live children and reaped children.
+
+    Unlike wall clock, this hardly depends on what else the machine runs, so the burst's
+    CPU per alert says what an idle machine would sustain."""
+    import psutil
+
+    process = psutil.Process(pid)
+    total = sum(process.cpu_times()[:4])  # user, system, children_user, children_system
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += sum(child.cpu_times()[:4])
+    return total
+
+
 def cli_chain(multiorder: Path, workdir: Path) -> tuple[float, dict[str, float]]:
     """The ligo.skymap tools, one after another, on one map: (total s, s per tool)."""
     bin_dir = Path(sys.executable).parent
@@ -120,12 +137,19 @@ def cli_chain(multiorder: Path, workdir: Path) -> tuple[float, dict[str, float]]
                  "--contour", "50", "90"],
     }
     times = {}
+    cpu_before = _children_cpu_s()
     for name, command in commands.items():
         started = time.perf_counter()
         subprocess.run([str(bin_dir / command[0]), *command[1:]], cwd=workdir, check=True,
                        capture_output=True)
         times[name] = time.perf_counter() - started
-    return sum(times.values()), times
+    times["cpu"] = _children_cpu_s() - cpu_before
+    return sum(t for name, t in times.items() if name != "cpu"), times
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def rule_times(spool: Spool) -> dict[str, list[float]]:
@@ -196,13 +220,15 @@ def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path
     chain_dir.mkdir()
     chain_s, per_tool = cli_chain(multiorder, chain_dir)
     print(f"\nligo-skymap-* tools one after another: {chain_s:.1f} s ("
-          + ", ".join(f"{k} {v:.1f}" for k, v in per_tool.items()) + ")")
+          + ", ".join(f"{k} {v:.1f}" for k, v in per_tool.items() if k != "cpu")
+          + f"; {per_tool['cpu']:.1f} s CPU)")
     print(f"speed-up of the daemon (received -> foundation products): "
           f"{chain_s / statistics.median(foundation_s):.1f}x")
 
     # 3. burst
     burst = renamed_alerts(workdir / "burst", args.burst, "9902")
     memory_before = rss_mb(daemon.pid)
+    cpu_before = cpu_s(daemon.pid)
     first = time.time()
     for source in burst:
         drop(spool, source)
@@ -216,12 +242,18 @@ def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path
         return done == len(burst)
 
     wait(all_done, 7200, "the burst")
+    cpu_per_alert = (cpu_s(daemon.pid) - cpu_before) / len(burst)
     elapsed = max(max(product_times(spool, entry_of(spool, s), settings).values())
                   for s in burst) - first
     lost = len(burst) - sum(entry_of(spool, s) is not None for s in burst)
     print(f"\nburst of {len(burst)} alerts (dropped in {dropped:.1f} s): all products in "
           f"{elapsed:.0f} s = {len(burst) / elapsed * 60:.1f} alerts/minute; lost {lost}; "
           f"quarantined {len(list(spool.quarantine.glob('*.reason.txt')))}")
+    cores = os.cpu_count()
+    print(f"CPU per alert (daemon and workers): {cpu_per_alert:.2f} s, so {cores} idle cores "
+          f"sustain {cores * 60 / cpu_per_alert:.0f} alerts/minute; the ligo-skymap-* chain "
+          f"used {per_tool['cpu']:.1f} s of CPU for one alert "
+          f"({per_tool['cpu'] / cpu_per_alert:.1f}x); load average now {os.getloadavg()[0]:.1f}")
     print(f"daemon memory (with workers): {memory_before:.0f} MB before the burst, "
           f"{rss_mb(daemon.pid):.0f} MB after")
 
