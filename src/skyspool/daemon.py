@@ -275,7 +275,7 @@ class Daemon:
         seen, settled = {}, []
         for path in ingest.inbox_files(self.spool):
             with contextlib.suppress(FileNotFoundError):
-                info = path.stat()
+                info = path.stat(follow_symlinks=False)  # a link is refused, not followed
                 first = self.sizes.get(path)
                 key = (info.st_size, info.st_mtime)
                 since = first[2] if first and first[:2] == key else now

@@ -97,11 +97,17 @@ def _store(spool: Spool, message: formats.Message, data: bytes) -> tuple[str, En
         return "stored", Entry(message.kind, message.event_id, number, message.alert_type, path)
 
 
+def quarantine_name(name: str, data: bytes | None) -> str:
+    """``<content hash>-<safe name>``: what a refused file is called in quarantine (a file
+    that was not read, such as a link, is hashed by its name)."""
+    digest = hashlib.sha256(data if data is not None else name.encode()).hexdigest()[:12]
+    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100].lstrip(".") or "unnamed"
+    return f"{digest}-{safe_name}"
+
+
 def quarantine(spool: Spool, path: Path, reason: str, data: bytes | None = None) -> Path:
     """Move ``path`` into quarantine beside a one-line ``.reason.txt``; return its new path."""
-    digest = hashlib.sha256(data if data is not None else path.name.encode()).hexdigest()[:12]
-    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", path.name)[:100].lstrip(".") or "unnamed"
-    target = spool.quarantine / f"{digest}-{safe_name}"
+    target = spool.quarantine / quarantine_name(path.name, data)
     one_line = " ".join(reason.split())
     atomic.write_text(target.with_name(target.name + ".reason.txt"), one_line + "\n")
     os.replace(path, target)
