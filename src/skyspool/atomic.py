@@ -9,9 +9,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+# Temporary names made by atomic_path: ".<name>." + mkstemp's 8 characters + ".tmp<suffixes>".
+TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[^/]*)?")
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of atomic writes under ``folder`` (left by a killed
+    writer: call only when no writer can be running there); return them."""
+    removed = []
+    for path in Path(folder).rglob(".*.tmp*"):
+        if TEMPORARY_NAME.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager

@@ -149,6 +149,16 @@ def clear_stale_locks(spool: Spool) -> None:
     _note("locks-cleared", dir=str(locks))
 
 
+def clear_stale_temporaries(spool: Spool) -> None:
+    """Remove temporary files of product writes killed with a previous daemon (kill -9),
+    unless another process works in the spool."""
+    if _processes_in(spool.root):
+        return
+    removed = atomic.remove_temporaries(spool.products)
+    if removed:
+        _note("temporaries-removed", count=len(removed))
+
+
 def _written_in(folder: Path) -> set[Path]:
     """Files in ``folder`` that some process (that we may inspect) holds open for writing."""
     found = set()
@@ -281,7 +291,7 @@ class Daemon:
         seen, settled = {}, []
         for path in ingest.inbox_files(self.spool):
             with contextlib.suppress(FileNotFoundError):
-                info = path.stat()
+                info = path.stat(follow_symlinks=False)  # a link is refused, not followed
                 first = self.sizes.get(path)
                 key = (info.st_size, info.st_mtime)
                 since = first[2] if first and first[:2] == key else now
@@ -305,6 +315,9 @@ class Daemon:
                                              max_bytes=self.config["max_input_bytes"])
             except FileNotFoundError:
                 continue  # taken meanwhile (an earlier event for the same file)
+            except OSError as exc:  # a full disk: the file stays, a rescan offers it again
+                _note("ingest-failed", logging.ERROR, file=path.name, error=str(exc))
+                continue
             self.sizes.pop(path, None)
             if outcome.entry is None:
                 _note("quarantined", logging.WARNING, file=outcome.source, reason=outcome.reason)
@@ -542,6 +555,7 @@ class Daemon:
                     contextlib.redirect_stdout(snakemake_output), \
                     contextlib.redirect_stderr(snakemake_output):
                 clear_stale_locks(self.spool)  # before any worker runs Snakemake
+                clear_stale_temporaries(self.spool)
                 warm = [self.rest_pool.submit(os.getpid) for _ in range(self.workers)]
                 _warm_up(self.spool)
                 concurrent.futures.wait(warm)

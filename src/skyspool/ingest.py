@@ -97,11 +97,17 @@ def _store(spool: Spool, message: formats.Message, data: bytes) -> tuple[str, En
         return "stored", Entry(message.kind, message.event_id, number, message.alert_type, path)
 
 
-def _quarantine_place(spool: Spool, name: str, reason: str, data: bytes | None) -> Path:
-    """Where a refused file called ``name`` goes, with its one-line ``.reason.txt`` written."""
+def quarantine_name(name: str, data: bytes | None) -> str:
+    """``<content hash>-<safe name>``: what a refused file is called in quarantine (a file
+    that was not read, such as a link, is hashed by its name)."""
     digest = hashlib.sha256(data if data is not None else name.encode()).hexdigest()[:12]
     safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100].lstrip(".") or "unnamed"
-    target = spool.quarantine / f"{digest}-{safe_name}"
+    return f"{digest}-{safe_name}"
+
+
+def _quarantine_place(spool: Spool, name: str, reason: str, data: bytes | None) -> Path:
+    """Where a refused file called ``name`` goes, with its one-line ``.reason.txt`` written."""
+    target = spool.quarantine / quarantine_name(name, data)
     one_line = " ".join(reason.split())
     atomic.write_text(target.with_name(target.name + ".reason.txt"), one_line + "\n")
     return target

@@ -5,7 +5,7 @@ from skyspool import config as skyspool_config
 from skyspool import targets
 from skyspool.frb import targets as frb_targets
 from skyspool.gw.targets import alert_has_skymap
-from skyspool.jobs import run_logged
+from skyspool.jobs import run_logged, set_time_limit as set_job_time_limit
 from skyspool.notices.targets import notice_products as notice_product_names
 from skyspool.paths import Spool
 
@@ -16,6 +16,8 @@ SPOOL = Spool(config["spool"])
 # config/config.yaml, overlaid by the spool's config.yaml, then by --config; validated
 # against workflow/schemas/config.schema.yaml with its defaults (the same loader as the CLI).
 config.update(skyspool_config.load(SPOOL, overrides=workflow.config_settings.overwrite_config))
+# Every product job is stopped after job_timeout_s (skyspool.jobs: it runs in a forked child).
+set_job_time_limit(config["job_timeout_s"])
 
 
 def all_targets():

@@ -12,6 +12,7 @@ Importing this package registers every built-in format.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 from skyspool import ids
@@ -73,23 +74,70 @@ def identify(data: bytes, filename: str = "") -> Message:
     """Return the :class:`Message` for ``data`` or raise :class:`Refused`."""
     if not data:
         raise Refused("empty file (0 bytes)")
+    if not data.strip():
+        raise Refused(f"empty file ({len(data)} bytes of blank space only)")
     for fmt in FORMATS:
         if fmt.sniff(data, filename):
             return fmt.parse(data)
-    raise Refused("not a recognised alert, notice or candidate file "
+    if data.lstrip()[:1] in (b"{", b"["):
+        load_json_object(data)  # refuses invalid JSON with the parser's reason
+        raise Refused("a JSON object that is neither an IGWN alert (no superevent_id) "
+                      "nor a GCN notice (no https://gcn.nasa.gov/schema/ $schema)")
+    raise Refused(f"not a recognised alert, notice or candidate file: {_looks_like(data)} "
                   f"(known formats: {', '.join(f.name for f in FORMATS)})")
 
 
+# What an unrecognised file looks like, by its first bytes: said in the reason.
+SIGNATURES = ((b"\x1f\x8b", "gzip-compressed data (send the file uncompressed)"),
+              (b"SIMPLE  =", "a FITS file on its own (send the alert or notice carrying it)"),
+              (b"\x89PNG", "a PNG image"), (b"\x7fELF", "an executable"))
+
+
+def _looks_like(data: bytes) -> str:
+    for magic, what in SIGNATURES:
+        if data.startswith(magic):
+            return what
+    head = data[:4096]
+    if b"\0" in head or (not head.isascii() and _undecodable(head)):
+        return "binary data"
+    return "text of an unknown format"
+
+
+def _undecodable(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < len(head) - 4  # not just a character cut at the end of the head
+    return False
+
+
+def _no_constant(name: str):
+    raise Refused(f"JSON with {name} (not valid JSON: numbers must be finite)")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise Refused(f"JSON number {text[:20]} is out of range (not finite)")
+    return number
+
+
 def load_json_object(data: bytes) -> dict:
-    """Parse ``data`` as a JSON object, or raise :class:`Refused` with the reason."""
+    """Parse ``data`` as a JSON object, or raise :class:`Refused` with the reason.
+
+    Python's json module would take NaN, Infinity and 1e999 (infinite); JSON has no such
+    numbers, and they would pass a schema's ``type: number`` into the products.
+    """
     import json
 
     try:
-        record = json.loads(data)
+        record = json.loads(data, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
         raise Refused("JSON nested too deeply") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Refused(f"not valid JSON ({exc})") from None
+    except Refused:
+        raise
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers of >4300 digits
+        raise Refused(f"not valid JSON ({exc})"[:200]) from None
     if not isinstance(record, dict):
         raise Refused("JSON is not an object")
     return record

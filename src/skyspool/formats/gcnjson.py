@@ -13,7 +13,7 @@ import base64
 import binascii
 import re
 
-from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register
+from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register, skymaps
 from skyspool import notices  # a module: skyspool.notices imports this package
 
 SCHEMA_PREFIX = "https://gcn.nasa.gov/schema/"
@@ -213,4 +213,7 @@ def to_notice(data: bytes) -> notices.Notice:
 @register("GCN JSON notice", sniff=lambda data, name: looks_like_json_object(data, name)
           and SCHEMA_PREFIX.encode() in data[:4096])
 def parse(data: bytes) -> Message:
-    return to_notice(data).message("json")
+    notice = to_notice(data)
+    if notice.skymap is not None:  # checked once, at ingest (the rules read it again)
+        skymaps.check_skymap(notice.skymap, "healpix_file", flat_ok=True)
+    return notice.message("json")

@@ -19,7 +19,7 @@ from pathlib import Path
 import fastavro
 import jsonschema
 
-from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register
+from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register, skymaps
 
 AVRO_MAGIC = b"Obj\x01"
 SKYMAP_FIELDS = (("event", "skymap"), ("external_coinc", "combined_skymap"))
@@ -60,24 +60,6 @@ def _schema_error(record: dict) -> str | None:
     where = "/".join(str(p) for p in error.absolute_path) or "top level"
     message = error.message if len(error.message) < 120 else error.message[:117] + "..."
     return f"{where}: {message}"
-
-
-def _check_multiorder_fits(data: bytes, what: str) -> None:
-    """Refuse bytes that are not a multi-order HEALPix FITS sky map."""
-    from astropy.io import fits  # deferred: only alerts with maps pay for it
-
-    try:
-        with fits.open(io.BytesIO(data)) as hdus:
-            if len(hdus) < 2 or not isinstance(hdus[1], fits.BinTableHDU):
-                raise Refused(f"{what} is FITS but has no binary table: not a sky map")
-            header, columns = hdus[1].header, set(hdus[1].columns.names)
-    except Refused:
-        raise
-    except Exception as exc:  # astropy raises many kinds for garbage
-        raise Refused(f"{what} is not a readable FITS file ({type(exc).__name__})") from None
-    if header.get("ORDERING") != "NUNIQ" or not {"UNIQ", "PROBDENSITY"} <= columns:
-        raise Refused(f"{what} is not a multi-order HEALPix sky map "
-                      "(needs ORDERING=NUNIQ with UNIQ and PROBDENSITY columns)")
 
 
 def _decode_json(data: bytes) -> dict:
@@ -135,7 +117,7 @@ def _accept(record: dict, extension: str) -> Message:
         raise Refused("CBC alert without a sky map")
     for field in ("skymap", "combined_skymap"):
         if getattr(alert, field) is not None:
-            _check_multiorder_fits(getattr(alert, field), field)
+            skymaps.check_skymap(getattr(alert, field), field)
     # Mock (MS...) and test (TS...) superevents are not real events.
     role = "test" if alert.superevent_id[:1] in ("M", "T") else "observation"
     return Message("gw", alert.superevent_id, alert.alert_type, extension, role)

@@ -20,6 +20,7 @@ from skyspool import notices  # a module: skyspool.notices imports this package
 GCN_IVORN = "ivo://nasa.gsfc.gcn/"
 SVOM_IVORN = "ivo://org.svom/"
 LVK_IVORN = "ivo://gwnet/"
+VOEVENT_NAMESPACES = ("http://www.ivoa.net/xml/VOEvent/v2.0", "http://www.ivoa.net/xml/VOEvent/v1.1")
 SECONDS_PER_YEAR = 365.25 * 86400
 # Fermi GBM SC_Geo_X/Y/Z are in units of 1/16 km (|r| / 16 = Fermi's ~6,900 km orbit radius).
 GBM_GEO_UNIT_KM = 1 / 16
@@ -67,12 +68,18 @@ def _parse_xml(data: bytes) -> objectify.ObjectifiedElement:
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise Refused("XML with a DOCTYPE or entity declarations is refused "
                       "(external entities and entity expansion are not allowed in VOEvents)")
+    if b"http://www.w3.org/2001/XInclude" in data:
+        raise Refused("XML with XInclude is refused (a VOEvent includes no other files)")
     try:
         root = objectify.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise Refused(f"not well-formed XML ({exc})"[:200]) from None
     if root.getroottree().docinfo.internalDTD is not None:
         raise Refused("XML with a DTD is refused")
+    namespace = etree.QName(root).namespace
+    if etree.QName(root).localname == "VOEvent" and namespace not in VOEVENT_NAMESPACES:
+        raise Refused("VOEvent without a namespace (expected VOEvent 2.0 or 1.1)" if namespace is None
+                      else f"VOEvent in namespace {namespace[:80]!r}, not VOEvent 2.0 or 1.1")
     # VOEvent 1.1 puts WhereWhen in the STC namespace; voevent-parse's attribute access
     # needs one namespace, so names are made local (a VOEvent's meaning does not change).
     for element in root.iter(tag=etree.Element):

@@ -121,8 +121,12 @@ def event_id(mission: str, trigger: str, role: str) -> str:
 
     The mission is not repeated when the trigger id already starts with it (SNEWS).
 
-    Characters an event id may not hold (spaces, colons) become ``_``.
+    Characters an event id may not hold (spaces, colons) become ``_``; a trigger id with
+    path separators, ``..`` or control characters is refused (a corrupt or hostile notice).
     """
+    if re.search(r"[\x00-\x1f\x7f/\\]", trigger) or ".." in trigger:
+        raise Refused(f"unsafe trigger id {trigger[:40]!r}: path separators, '..' and control "
+                      "characters are not allowed")
     name = trigger if trigger.startswith(mission) else f"{mission}-{trigger}"
     text = re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip("_.-")
     if role == "test":
