@@ -14,6 +14,10 @@ min_version("9.0")
 include: "workflow/rules/common.smk"
 
 
+# `snakemake --report` (or `skyspool report`): products annotated with workflow/report/ captions.
+report: "workflow/report/workflow.rst"
+
+
 # Products are written inside the spool; Snakemake's own state (.snakemake/) lives there too,
 # so two spools never share locks.
 workdir: str(SPOOL.root)

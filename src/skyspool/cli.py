@@ -1,4 +1,4 @@
-"""The ``skyspool`` command line: init, ingest, process, watch, status."""
+"""The ``skyspool`` command line: init, ingest, process, reprocess, report, watch, status."""
 
 from __future__ import annotations
 
@@ -60,6 +60,36 @@ def cmd_process(args) -> int:
     return 0 if ok else 1
 
 
+def _selected_entries(spool: Spool, args) -> list:
+    from skyspool import reprocess
+
+    return reprocess.select_entries(
+        spool, kind=args.kind, event=args.event,
+        since=args.since and reprocess.parse_time(args.since),
+        until=args.until and reprocess.parse_time(args.until))
+
+
+def cmd_reprocess(args) -> int:
+    from skyspool import config, reprocess
+
+    spool = _existing_spool(args.dir)
+    entries = _selected_entries(spool, args)
+    print(f"reprocessing {len(entries)} entries" + (f" (rule {args.rule})" if args.rule else ""))
+    ok = reprocess.reprocess(spool, entries, config.load(spool), rule=args.rule,
+                             cores=args.cores, extra=args.snakemake_args)
+    print("done" if ok else "some products failed: see skyspool status")
+    return 0 if ok else 1
+
+
+def cmd_report(args) -> int:
+    from skyspool import config, reprocess
+
+    spool = _existing_spool(args.dir)
+    ok = reprocess.report(spool, _selected_entries(spool, args), config.load(spool), args.file)
+    print(f"report in {args.file}" if ok else "snakemake could not write the report")
+    return 0 if ok else 1
+
+
 def cmd_watch(args) -> int:
     from skyspool import config, daemon
 
@@ -75,6 +105,14 @@ def cmd_status(args) -> int:
     events = status.spool_status(spool, config.load(spool))
     print(json.dumps(events, indent=2) if args.json else status.format_table(events))
     return 0
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    """Options choosing spool entries (see skyspool.reprocess.select_entries)."""
+    parser.add_argument("--kind", help="only entries of this kind (gw, grb, ...)")
+    parser.add_argument("--event", help="only entries of this event id")
+    parser.add_argument("--since", help="only entries stored at or after this ISO time (UTC)")
+    parser.add_argument("--until", help="only entries stored before this ISO time (UTC)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +135,23 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("dir")
     process.add_argument("--cores", type=int, default=2, help="cores for snakemake (default 2)")
     process.set_defaults(func=cmd_process)
+
+    reprocess = commands.add_parser(
+        "reprocess", help="rebuild chosen products of chosen entries (after a config or "
+        "code change)", description="Arguments after DIR that skyspool does not know go to "
+        "snakemake (e.g. --profile profiles/slurm).")
+    reprocess.add_argument("dir")
+    _add_selection(reprocess)
+    reprocess.add_argument("--rule", help="rebuild only this rule's products and those "
+                           "depending on them (default: every product)")
+    reprocess.add_argument("--cores", type=int, default=2, help="cores for snakemake (default 2)")
+    reprocess.set_defaults(func=cmd_reprocess)
+
+    report = commands.add_parser("report", help="Snakemake's HTML report of the built products")
+    report.add_argument("dir")
+    report.add_argument("file", help="the report to write: .html, or .zip for large ones")
+    _add_selection(report)
+    report.set_defaults(func=cmd_report)
 
     watch = commands.add_parser("watch", help="the daemon: catch up, then build the products "
                                 "of every file that lands in the inbox, until SIGTERM")
@@ -127,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         return catalog.main(argv[1:])
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command != "process":
+    if unknown and args.command not in ("process", "reprocess"):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.snakemake_args = unknown
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

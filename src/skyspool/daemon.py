@@ -218,12 +218,14 @@ def _worker_init(root: str) -> None:
     _warm_up(spool)
 
 
-def _build(root: str, paths: list[str], cores: int, retries: int) -> bool:
-    """Build ``paths`` of the spool at ``root`` with Snakemake in this (warm) process."""
+def _build(root: str, paths: list[str], cores: int, retries: int,
+           profile: str | None = None) -> bool:
+    """Build ``paths`` of the spool at ``root`` with Snakemake in this (warm) process, with
+    the jobs of the non-local rules on the cluster of ``profile`` when given."""
     if not paths:
         return True  # an entry without products (Snakemake without targets would build "all")
     return workflow.run_snakemake(Spool(root), [Path(p) for p in paths], cores=cores,
-                                  extra=_snakemake_extra(retries))
+                                  extra=_snakemake_extra(retries) + workflow.profile_args(profile))
 
 
 # ----- the daemon -----
@@ -420,7 +422,7 @@ class Daemon:
                 self.rest_queue.pop(entry, None)
             self._submit(self.rest_pool.submit(
                 _build, str(self.spool.root), [str(t) for ts in piece.values() for t in ts],
-                1, retries), "rest", piece)
+                1, retries, self.config.get("cluster_profile")), "rest", piece)
 
     def _split(self, entry: Entry, parts: int) -> list[list[Path]]:
         """The entry's missing non-notice products in ``parts`` groups for parallel runs.

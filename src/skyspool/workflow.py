@@ -24,6 +24,15 @@ def snakemake_argv(spool: Spool, targets: list[Path], *, cores: int = 2,
             "--cores", str(cores), *(extra or []), *relative]
 
 
+def profile_args(profile: str | None) -> list[str]:
+    """``--profile`` for a Snakemake profile given by name (a folder of ``profiles/``, e.g.
+    ``slurm``) or by path; nothing for None."""
+    if not profile:
+        return []
+    named = workflow_root() / "profiles" / profile
+    return ["--profile", str(named if named.is_dir() else Path(profile).expanduser().resolve())]
+
+
 def run_snakemake(spool: Spool, targets: list[Path], *, cores: int = 2,
                   extra: list[str] | None = None) -> bool:
     """Build ``targets`` (or, with none, nothing); True when every job succeeded.

@@ -1,8 +1,19 @@
 # Products of a GW alert: products/gw/<superevent_id>/<NNN>-<alert_type>/<product>.
 # Each rule calls one function of skyspool.gw.products; the notice path has the highest
-# priority so that it is written first.
+# priority so that it is written first. The notice path runs where Snakemake runs (never in a
+# batch queue); the rest may go to a cluster (profiles/slurm, profiles/htcondor). Images and
+# tables are annotated for `snakemake --report` (captions in workflow/report/).
 
 from skyspool.gw import products as gw
+
+
+localrules:
+    gw_skymap_multiorder,
+    gw_stats,
+    gw_notice_json,
+    gw_notice_xml,
+    gw_circular,
+    gw_classification,
 
 
 rule gw_skymap_multiorder:
@@ -25,7 +36,8 @@ rule gw_stats:
         alert=spool_entry("gw"),
         skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
     output:
-        "products/gw/{event}/{entry}/stats.json",
+        report("products/gw/{event}/{entry}/stats.json", caption="../report/stats.rst", category="{event}",
+               subcategory="{entry}", labels={"product": "statistics"}),
     log:
         "logs/gw/{event}/{entry}/stats.log",
     priority: 40
@@ -83,7 +95,8 @@ rule gw_circular:
         stats=gw_stats_if_map,
         coincidences=gw_coincidences_unless_retraction,
     output:
-        "products/gw/{event}/{entry}/circular.txt",
+        report("products/gw/{event}/{entry}/circular.txt", caption="../report/circular.rst", category="{event}",
+               subcategory="{entry}", labels={"product": "GCN Circular draft"}),
     log:
         "logs/gw/{event}/{entry}/circular.log",
     priority: 45
@@ -98,7 +111,8 @@ rule gw_classification:
     input:
         spool_entry("gw"),
     output:
-        "products/gw/{event}/{entry}/classification.json",
+        report("products/gw/{event}/{entry}/classification.json", caption="../report/classification.rst", category="{event}",
+               subcategory="{entry}", labels={"product": "classification"}),
     log:
         "logs/gw/{event}/{entry}/classification.log",
     priority: 30
@@ -165,7 +179,8 @@ rule gw_skymap_png:
         skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
         stats="products/gw/{event}/{entry}/stats.json",
     output:
-        "products/gw/{event}/{entry}/skymap.png",
+        report("products/gw/{event}/{entry}/skymap.png", caption="../report/skymap.rst", category="{event}",
+               subcategory="{entry}", labels={"product": "sky map"}),
     log:
         "logs/gw/{event}/{entry}/skymap_png.log",
     params:
@@ -183,7 +198,8 @@ rule gw_volume_png:
         skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
         stats="products/gw/{event}/{entry}/stats.json",
     output:
-        "products/gw/{event}/{entry}/volume.png",
+        report("products/gw/{event}/{entry}/volume.png", caption="../report/volume.rst", category="{event}",
+               subcategory="{entry}", labels={"product": "volume rendering"}),
     log:
         "logs/gw/{event}/{entry}/volume_png.log",
     priority: 10
@@ -199,7 +215,8 @@ rule gw_galaxies:
         skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
         catalog=config["galaxies"]["catalog"] or [],
     output:
-        "products/gw/{event}/{entry}/galaxies.ecsv",
+        report("products/gw/{event}/{entry}/galaxies.ecsv", caption="../report/galaxies.rst", category="{event}",
+               subcategory="{entry}", labels={"product": "galaxy list"}),
     log:
         "logs/gw/{event}/{entry}/galaxies.log",
     priority: 20

@@ -6,6 +6,16 @@
 from skyspool.gw import products as gw
 from skyspool.notices import products as notice_products
 
+# The notice path (see gw.smk) runs where Snakemake runs.
+
+
+localrules:
+    notice_json,
+    notice_skymap,
+    notice_stats,
+    notice_coincidences,
+    gw_coincidences,
+
 
 rule notice_json:
     input:
@@ -93,7 +103,8 @@ rule notice_skymap_png:
         skymap="products/{kind}/{event}/{entry}/skymap.multiorder.fits",
         stats="products/{kind}/{event}/{entry}/stats.json",
     output:
-        "products/{kind}/{event}/{entry}/skymap.png",
+        report("products/{kind}/{event}/{entry}/skymap.png", caption="../report/skymap.rst",
+               category="{event}", subcategory="{entry}", labels={"product": "sky map"}),
     log:
         "logs/{kind}/{event}/{entry}/skymap_png.log",
     params:
@@ -193,7 +204,8 @@ rule gw_combined_png:
         combined="products/gw/{event}/{entry}/combined.multiorder.fits",
         coincidences="products/gw/{event}/{entry}/coincidences.json",
     output:
-        "products/gw/{event}/{entry}/combined.png",
+        report("products/gw/{event}/{entry}/combined.png", caption="../report/combined.rst",
+               category="{event}", subcategory="{entry}", labels={"product": "combined sky map"}),
     log:
         "logs/gw/{event}/{entry}/combined_png.log",
     params:

@@ -1,0 +1,105 @@
+"""The cluster profiles: a spool built on a real one-node SLURM cluster gives the products
+of a local run; the HTCondor profile plans the right jobs (no HTCondor pool can run here).
+
+CI starts the cluster (.ci/run runs ../shared/recipes/slurm-single-node/start.sh)."""
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from skyspool import config
+from support import FAST_CONFIG, make_spool
+
+REPO = config.workflow_root()
+# Three events, one preliminary alert each, as the session's local run stored them.
+EVENTS = ("S230520ae", "S230522a", "S230525a")
+# Stamped with the time they were written: equal once the stamp is left out.
+STAMPED = {"notice.json": lambda text: {k: v for k, v in json.loads(text).items()
+                                        if k != "time_issued"},
+           "notice.xml": lambda text: [line for line in text.decode().splitlines()
+                                       if "<Date>" not in line]}
+
+
+def slurm_is_up() -> bool:
+    try:
+        states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                                timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "idle" in states or "mix" in states or "alloc" in states
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    if not slurm_is_up():
+        message = ("no SLURM cluster answers sinfo: start one with "
+                   "../shared/recipes/slurm-single-node/start.sh (as .ci/run does)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def copy_events(source, target, events):
+    """A new spool holding the spool entries (not the products) of ``events``."""
+    for event in events:
+        shutil.copytree(source.spool / "gw" / event, target.spool / "gw" / event)
+
+
+def same_product(name, local, remote) -> bool:
+    """Byte-identical, except the issue time of notices and the gzip header time stamp of
+    the flattened map (its FITS content is compared)."""
+    if name in STAMPED:
+        return STAMPED[name](local.read_bytes()) == STAMPED[name](remote.read_bytes())
+    if name.endswith(".gz"):
+        return gzip.decompress(local.read_bytes()) == gzip.decompress(remote.read_bytes())
+    return local.read_bytes() == remote.read_bytes()
+
+
+def test_slurm_profile_builds_the_products_of_a_local_run(slurm, processed_gw_spool, tmp_path):
+    local = processed_gw_spool
+    spool = make_spool(tmp_path / "spool", FAST_CONFIG)
+    copy_events(local, spool, EVENTS)
+    # This test cluster keeps no accounting (no sacct): job states come from squeue.
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/slurm",
+                          "--slurm-status-command", "squeue", "--config", f"spool={spool.root}"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    # The heavy products went through SLURM (one group job per alert's products), the
+    # notice path ran locally.
+    assert "has been submitted with SLURM jobid" in run.stderr
+    assert "localrule gw_notice_json" in run.stderr
+    compared = 0
+    for entry in spool.entries():
+        built = sorted(p.name for p in spool.products_dir(entry).iterdir())
+        expected = sorted(p.name for p in local.products_dir(entry).iterdir())
+        assert built == expected
+        for name in built:
+            assert same_product(name, local.product(entry, name), spool.product(entry, name)), name
+            compared += 1
+    assert compared >= 3 * 12
+
+
+def test_htcondor_profile_loads_and_plans_every_product(processed_gw_spool, tmp_path):
+    spool = make_spool(tmp_path / "spool", FAST_CONFIG)
+    copy_events(processed_gw_spool, spool, EVENTS[:2])
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/htcondor",
+                          "--dry-run", "--config", f"spool={spool.root}"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout + run.stderr
+    assert "Using profiles profiles/htcondor" in out
+    counts = {}
+    for line in out.split("Job stats:")[1].splitlines()[3:]:
+        if not line.strip() or line.startswith("total"):
+            break
+        rule, count = line.split()
+        counts[rule] = int(count)
+    assert counts == {"gw_skymap_multiorder": 2, "gw_stats": 2, "gw_classification": 2,
+                      "gw_coincidences": 2, "gw_notice_json": 2, "gw_notice_xml": 2,
+                      "gw_circular": 2, "gw_skymap_flat": 2, "gw_contours": 2, "gw_moc": 4,
+                      "gw_skymap_png": 2, "gw_volume_png": 2, "all": 1}
