@@ -80,3 +80,13 @@ def notice_skymap_if_any(wildcards):
     if "skymap.multiorder.fits" not in notice_product_names(entry, config):
         return []
     return [f"products/{wildcards.kind}/{wildcards.event}/{wildcards.entry}/skymap.multiorder.fits"]
+
+
+def candidate_entry(wildcards):
+    """The gwcand spool entry named by the wildcards."""
+    return SPOOL.find_entry("gwcand", wildcards.event, wildcards.entry)
+
+
+def dq_segment_lists(wildcards):
+    """Input function: every data-quality segment list in the spool (a new one is a new input)."""
+    return [str(entry.path.relative_to(SPOOL.root)) for entry in SPOOL.entries("gwdq")]
