@@ -1,4 +1,4 @@
-"""The ``skyspool`` command line: init, ingest, process, reprocess, report, watch, status."""
+"""The ``skyspool`` command line: init, ingest, process, reprocess, report, watch, status, send."""
 
 from __future__ import annotations
 
@@ -51,11 +51,15 @@ def cmd_process(args) -> int:
 
     spool = _existing_spool(args.dir)
     settings = config.load(spool)
-    for outcome in ingest.take_inbox(spool, max_bytes=settings["max_input_bytes"]):
-        print(outcome)
-    missing = targets.missing_targets(spool, spool.entries(), settings)
-    print(f"building {len(missing)} missing products")
-    ok = workflow.run_snakemake(spool, missing, cores=args.cores, extra=args.snakemake_args)
+    ok = True
+    while True:
+        for outcome in ingest.take_inbox(spool, max_bytes=settings["max_input_bytes"]):
+            print(outcome)
+        missing = targets.missing_targets(spool, spool.entries(), settings)
+        print(f"building {len(missing)} missing products")
+        ok = workflow.run_snakemake(spool, missing, cores=args.cores, extra=args.snakemake_args) and ok
+        if not ingest.inbox_files(spool):
+            break  # else the build put alerts the orchestrator sent there: take them too
     print(f"products in {spool.products}" if ok else "some products failed: see skyspool status")
     return 0 if ok else 1
 
@@ -115,6 +119,19 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="only entries stored before this ISO time (UTC)")
 
 
+def cmd_send(args) -> int:
+    from skyspool import config, orchestrator
+
+    spool = _existing_spool(args.dir)
+    try:
+        sent = orchestrator.send_by_hand(spool, args.superevent, args.alert_type, config.load(spool))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"skyspool: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.superevent} {args.alert_type} sent: {sent['json']} (in the inbox as {sent['inbox']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skyspool", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
@@ -166,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("catalog", help="build or synthesize a galaxy catalog "
                         "(skyspool catalog --help)", add_help=False)
+
+    send = commands.add_parser("send", help="send an initial, update or retraction alert for a "
+                               "superevent the pipeline formed (a person's decision)")
+    send.add_argument("dir")
+    send.add_argument("superevent")
+    send.add_argument("alert_type", choices=("initial", "update", "retraction"))
+    send.set_defaults(func=cmd_send)
 
     status = commands.add_parser("status", help="events, products and failures")
     status.add_argument("dir")

@@ -387,6 +387,8 @@ class Daemon:
         for entry in chosen:
             self.rest_queue[entry] = self.notice_queue.pop(entry)
         paths = [str(t) for ts in chosen.values() for t in ts]
+        if not paths:
+            return  # no notices (pipeline candidates): a run without targets would build `all`
         self._submit(self.notice_pool.submit(_build, str(self.spool.root), paths, 2, self.retries),
                      "notice", chosen)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-KINDS = ("gw", "grb", "neutrino", "snews", "frb")
+# gwcand: GW pipeline candidates, gwdq: data-quality segment lists (inputs of the orchestrator).
+KINDS = ("gw", "grb", "neutrino", "snews", "frb", "gwcand", "gwdq")
 
 EVENT_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
 ALERT_TYPE_PATTERN = r"[a-z][a-z0-9_]{0,31}"

@@ -8,6 +8,9 @@
     DIR/products/<kind>/<event_id>/<NNN>-<type>/      products of one entry
     DIR/quarantine/<name>, <name>.reason.txt          refused files and why
     DIR/logs/                                         rule logs, daemon log, failure records
+    DIR/superevents/<superevent_id>/                  superevents formed from pipeline candidates:
+                                                      superevent.json and label files (DQV, ...)
+    DIR/outgoing/<superevent_id>/<NNN>-<type>.*       alerts the orchestrator sent (JSON, Avro)
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class Spool:
         self.logs = self.root / "logs"
         self.config_file = self.root / "config.yaml"
         self.ingest_lock = self.spool / ".ingest.lock"
+        self.superevents = self.root / "superevents"
+        self.outgoing = self.root / "outgoing"
 
     def exists(self) -> bool:
         return all((self.root / name).is_dir() for name in SUBDIRS)
@@ -65,6 +70,12 @@ class Spool:
 
     def product(self, entry: Entry, product: str) -> Path:
         return self.products_dir(entry) / product
+
+    def superevent_dir(self, superevent_id: str) -> Path:
+        return self.superevents / ids.check_event_id(superevent_id)
+
+    def outgoing_alert(self, superevent_id: str, number: int, alert_type: str, ext: str) -> Path:
+        return self.outgoing / ids.check_event_id(superevent_id) / f"{number:03d}-{alert_type}.{ext}"
 
     def failure_record(self, entry: Entry, product: str) -> Path:
         """Where a product that failed for good is reported."""

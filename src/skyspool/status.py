@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from skyspool import targets
+from skyspool import superevents, targets
 from skyspool.frb import targets as frb_targets
 from skyspool.paths import Entry, Spool
 
@@ -29,6 +29,14 @@ def _flags(spool: Spool, entry: Entry) -> list[str]:
     flags = []
     if entry.alert_type == "retraction":
         flags.append("retraction")
+    if entry.kind == "gw":  # a superevent the pipeline formed: its labels (DQV, SIGNIF_LOCKED...)
+        flags += superevents.labels(spool, entry.event_id)
+    decision_path = spool.product(entry, "orchestrator.json")
+    if decision_path.exists():
+        decision = json.loads(decision_path.read_text())
+        sent = decision["sent"]
+        flags.append(f"{decision['superevent_id']}: " + (f"sent {sent['alert_type']}" if sent
+                                                         else decision["reason"]))
     stats_path = spool.product(entry, "stats.json")
     if stats_path.exists() and json.loads(stats_path.read_text()).get("significant") is False:
         flags.append("less-significant")

@@ -43,6 +43,7 @@ def missing_targets(spool: Spool, entries: list[Entry], config: dict) -> list:
 
 
 # The built-in kinds register their product lists on import.
+from skyspool import candidates as _candidates  # noqa: E402,F401
 from skyspool.gw import targets as _gw_targets  # noqa: E402,F401
 from skyspool.notices import targets as _notice_targets  # noqa: E402,F401
 from skyspool.frb import targets as _frb_targets  # noqa: E402,F401

@@ -121,3 +121,11 @@ def frb_first_input(name):
 def frb_plot_output(entry_dir):
     """candidates.png among a rule's outputs when FRB plots are configured."""
     return {"plot": f"{entry_dir}/candidates.png"} if config["frb"]["plot"] else {}
+def candidate_entry(wildcards):
+    """The gwcand spool entry named by the wildcards."""
+    return SPOOL.find_entry("gwcand", wildcards.event, wildcards.entry)
+
+
+def dq_segment_lists(wildcards):
+    """Input function: every data-quality segment list in the spool (a new one is a new input)."""
+    return [str(entry.path.relative_to(SPOOL.root)) for entry in SPOOL.entries("gwdq")]

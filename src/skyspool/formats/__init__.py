@@ -151,3 +151,4 @@ def looks_like_json_object(data: bytes, filename: str) -> bool:
 from skyspool.formats import gwalert  # noqa: E402,F401  (registers the formats)
 from skyspool.formats import gcnjson, voevent  # noqa: E402,F401  (GCN notices)
 from skyspool.formats import frb  # noqa: E402,F401  (FRB observations: AMBER chunks, YAML)
+from skyspool.formats import coinc, dqsegments  # noqa: E402,F401  (GW pipeline candidates)

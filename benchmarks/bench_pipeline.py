@@ -1,0 +1,90 @@
+"""Benchmark: a pipeline candidate dropped in the inbox -> the preliminary notice.json
+(prints figures; asserts nothing).
+
+    python benchmarks/bench_pipeline.py [--timeout-s 1] [--workdir DIR]
+
+A `skyspool watch` daemon runs on a fresh spool (orchestrator_timeout_s from --timeout-s);
+ligo.skymap's bundled candidate G197392 (with a design-sensitivity model PSD) is renamed into
+the inbox. Reported: drop -> products/gw/<superevent>/001-preliminary/notice.json, and
+BAYESTAR's share of it (its job time from the rule log), the settling wait, and the rest
+(ingest, superevent decision, outgoing alert, its products). For comparison, the same
+BAYESTAR localization run alone in a fresh Python (what a user would run by hand,
+`bayestar-localize-coincs`-like: imports + localize + write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from skyspool import samples
+from skyspool.cli import main as skyspool_main
+from skyspool.paths import Spool
+
+
+def _wait_for(pattern: str, root: Path, limit_s: float) -> Path:
+    deadline = time.time() + limit_s
+    while time.time() < deadline:
+        found = sorted(root.glob(pattern))
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {pattern}")
+
+
+def _job_seconds(log: Path) -> float:
+    return float(re.findall(r"done in ([0-9.]+) s", log.read_text())[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timeout-s", type=float, default=1.0, help="orchestrator_timeout_s")
+    parser.add_argument("--workdir", default=None)
+    args = parser.parse_args()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-pipeline-"))
+    spool = Spool(workdir / "spool")
+    skyspool_main(["init", str(spool.root)])
+    spool.config_file.write_text(yaml.safe_dump({"orchestrator": {
+        "orchestrator_timeout_s": args.timeout_s, "second_preliminary_delay_s": 5}}))
+    bundle = samples.candidate_bundle(samples.candidate_files()[0].read_bytes(), samples.model_psd())
+    daemon = subprocess.Popen([sys.executable, "-m", "skyspool.cli", "watch", str(spool.root)],
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(15)  # start-up and warm-up
+        staging = spool.inbox / ".G197392.tar.part"
+        staging.write_bytes(bundle)
+        dropped = time.time()
+        os.replace(staging, spool.inbox / "G197392.tar")
+        notice = _wait_for("products/gw/*/001-preliminary/notice.json", spool.root, 1800)
+        latency = notice.stat().st_mtime - dropped
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=600)
+    bayestar = _job_seconds(next(spool.logs.glob("gwcand/*/*/bayestar.log")))
+    alone_input = workdir / "G197392.tar"
+    alone_input.write_bytes(bundle)
+    started = time.time()
+    subprocess.run([sys.executable, "-c", "import sys; from skyspool import candidates; "
+                    "candidates.write_bayestar(sys.argv[1], sys.argv[1] + '.fits', "
+                    "{'waveform': 'TaylorF2threePointFivePN', 'f_low_hz': 30}, 2)",
+                    str(alone_input)], check=True, stderr=subprocess.DEVNULL)
+    alone = time.time() - started
+    print(f"drop -> preliminary notice.json: {latency:.1f} s")
+    print(f"  BAYESTAR job: {bayestar:.1f} s ({100 * bayestar / latency:.0f}% of it)")
+    print(f"  settling wait (orchestrator_timeout_s): {args.timeout_s:.1f} s")
+    print(f"  everything else: {latency - bayestar - args.timeout_s:.1f} s")
+    print(f"BAYESTAR alone in a fresh Python (imports included): {alone:.1f} s; "
+          f"pipeline latency / that = {latency / alone:.2f}")
+
+
+if __name__ == "__main__":
+    main()

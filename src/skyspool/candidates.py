@@ -1,0 +1,48 @@
+"""Products of a GW pipeline candidate: ``products/gwcand/<candidate>/<NNN>-coinc/``.
+
+``bayestar.multiorder.fits`` (BAYESTAR localization), ``classification.json`` (p_astro
+and source properties), then the superevent steps of :mod:`skyspool.orchestrator`:
+``superevent.json``, ``settled.json``, ``orchestrator.json``, ``second_preliminary.json``.
+"""
+
+from __future__ import annotations
+
+import io
+
+from skyspool import atomic, classify
+from skyspool.formats.coinc import bayestar_event, read_candidate
+from skyspool.paths import Entry
+from skyspool.targets import products_for
+
+LOCALIZATION = "bayestar.multiorder.fits"
+CLASSIFICATION = "classification.json"
+DECISIONS = ["superevent.json", "settled.json", "orchestrator.json", "second_preliminary.json"]
+
+
+@products_for("gwcand")
+def candidate_products(entry: Entry, config: dict) -> list[str]:
+    return [LOCALIZATION, CLASSIFICATION, *DECISIONS]
+
+
+@products_for("gwdq")
+def segment_list_products(entry: Entry, config: dict) -> list[str]:
+    return []  # read by the orchestrator; nothing to make
+
+
+def write_bayestar(candidate_path: str, output: str, settings: dict, threads: int) -> None:
+    """BAYESTAR sky map of the candidate (multi-order FITS), with ``threads`` OpenMP threads."""
+    from ligo.skymap import omp
+    from ligo.skymap.bayestar import localize
+    from ligo.skymap.io import write_sky_map
+
+    omp.num_threads = threads
+    skymap = localize(bayestar_event(candidate_path), waveform=settings["waveform"],
+                      f_low=settings["f_low_hz"])
+    skymap.meta["objid"] = read_candidate(candidate_path).candidate_id
+    buffer = io.BytesIO()
+    write_sky_map(buffer, skymap, moc=True)
+    atomic.write_bytes(output, buffer.getvalue())
+
+
+def write_classification(candidate_path: str, output: str, settings: dict) -> None:
+    atomic.write_json(output, classify.classification_dict(read_candidate(candidate_path), settings))

@@ -1,0 +1,144 @@
+"""Source classification of a pipeline candidate: p_astro and HasNS / HasRemnant / HasMassGap.
+
+p_astro (BNS / NSBH / BBH / Terrestrial): the pipeline's own ``p_astro.json`` when it
+sent one, else a rate model (config ``pipeline.p_astro``): astrophysical candidates
+above the SNR threshold arrive at ``rates_per_year[class]`` per year, with an SNR
+distribution falling as SNR^-4 (sources uniform in volume), so the rate of astrophysical
+candidates at least as loud as this one is ``R * (snr_threshold / snr)^3``; terrestrial
+ones at least as significant arrive at the FAR. The class is the chirp-mass bin::
+
+    p_astro(class) = R_class (rho_th/rho)^3 / (sum_c R_c (rho_th/rho)^3 + FAR * 1 yr)
+
+with only the candidate's own chirp-mass class counted in the sum.
+
+Source properties: ``ligo.em-bright`` when it is installed and its trained data files are
+in the local astropy download cache (it downloads them on import; skyspool never lets it).
+An operator puts them there on a machine with internet access, with the same astropy::
+
+    python -c "import ligo.em_bright"            # downloads into ~/.astropy/cache
+    python -c "from astropy.utils.data import export_download_cache as e; e('em-bright.zip')"
+
+then, on the skyspool machine, ``import_download_cache('em-bright.zip')``
+(``astropy.utils.data``). Otherwise an analytic method from the template's masses and
+spins: the masses are drawn around the template (chirp mass to ``mchirp_sigma_frac``,
+mass ratio to ``mass_ratio_sigma``), and over the draws HasNS = P(m2 <= max NS mass),
+HasMassGap = P(either mass in the gap), HasRemnant = P(remnant mass > 0) from the fit of
+Foucart, Hinderer & Nissanke 2018 (PRD 98, 081501) with the NS compactness of a fixed
+radius (the EOS: ``ns_radius_km``). ``classification.json`` names the method used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+
+import numpy as np
+
+from skyspool.formats.coinc import Candidate
+
+SECONDS_PER_YEAR = 365.25 * 86400
+# G Msun / c^2 in km
+MSUN_KM = 1.4766250614
+# Foucart et al. 2018, eq. (4)
+FOUCART = {"alpha": 0.406, "beta": 0.139, "gamma": 0.255, "delta": 1.761}
+
+
+def p_astro_model(candidate: Candidate, settings: dict) -> dict:
+    """p_astro of the four classes from FAR, SNR and chirp mass (see the module doc)."""
+    edges = settings["chirp_mass_edges_msun"]
+    astro_class = ("BNS" if candidate.mchirp < edges[0] else
+                   "NSBH" if candidate.mchirp < edges[1] else "BBH")
+    loudness = (settings["snr_threshold"] / max(candidate.snr, settings["snr_threshold"])) ** 3
+    astro_rate = settings["rates_per_year"][astro_class] * loudness
+    terrestrial_rate = candidate.far_hz * SECONDS_PER_YEAR
+    total = astro_rate + terrestrial_rate
+    result = {name: 0.0 for name in ("BNS", "NSBH", "BBH")}
+    result[astro_class] = astro_rate / total if total else 0.0
+    result["Terrestrial"] = terrestrial_rate / total if total else 1.0
+    return result
+
+
+def _kerr_isco(chi):
+    """ISCO radius in units of the BH mass, for aligned spin ``chi`` (Bardeen et al. 1972)."""
+    z1 = 1 + np.cbrt(1 - chi ** 2) * (np.cbrt(1 + chi) + np.cbrt(1 - chi))
+    z2 = np.sqrt(3 * chi ** 2 + z1 ** 2)
+    return 3 + z2 - np.sign(chi) * np.sqrt((3 - z1) * (3 + z1 + 2 * z2))
+
+
+def remnant_mass(m_bh, m_ns, chi_bh, ns_radius_km):
+    """Baryon mass (Msun) outside the BH after an NSBH merger (Foucart et al. 2018)."""
+    compactness = MSUN_KM * m_ns / ns_radius_km
+    baryon_mass = m_ns * (1 + 0.6 * compactness / (1 - 0.5 * compactness))  # Lattimer & Prakash 2001
+    eta = m_bh * m_ns / (m_bh + m_ns) ** 2
+    f = FOUCART
+    core = (f["alpha"] * (1 - 2 * compactness) / np.cbrt(eta)
+            - f["beta"] * _kerr_isco(chi_bh) * compactness / eta + f["gamma"])
+    return baryon_mass * np.maximum(core, 0) ** f["delta"]
+
+
+def _mass_draws(candidate: Candidate, settings: dict, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(m1, m2) drawn around the template: chirp mass well measured, mass ratio poorly."""
+    n = settings["samples"]
+    mchirp = candidate.mchirp * (1 + settings["mchirp_sigma_frac"] * rng.standard_normal(n))
+    q0 = min(candidate.mass1, candidate.mass2) / max(candidate.mass1, candidate.mass2)
+    q = np.clip(q0 + settings["mass_ratio_sigma"] * rng.standard_normal(n), 0.05, 1.0)
+    # m1 from the chirp mass and q = m2/m1: Mc = m1 q^(3/5) / (1 + q)^(1/5)
+    m1 = mchirp * (1 + q) ** 0.2 / q ** 0.6
+    return m1, q * m1
+
+
+def properties_analytic(candidate: Candidate, settings: dict) -> dict:
+    """HasNS, HasRemnant, HasMassGap from the masses and spins (see the module doc)."""
+    rng = np.random.default_rng(settings["seed"])
+    m1, m2 = _mass_draws(candidate, settings, rng)
+    max_ns = settings["max_ns_mass_msun"]
+    gap_low, gap_high = settings["mass_gap_msun"]
+    chi1 = candidate.spin1z if candidate.mass1 >= candidate.mass2 else candidate.spin2z
+    has_ns = m2 <= max_ns
+    remnant = np.where(m1 <= max_ns, 1.0, remnant_mass(m1, m2, chi1, settings["ns_radius_km"]))
+    in_gap = ((m1 >= gap_low) & (m1 <= gap_high)) | ((m2 >= gap_low) & (m2 <= gap_high))
+    return {"HasNS": float(has_ns.mean()), "HasRemnant": float((has_ns & (remnant > 0)).mean()),
+            "HasMassGap": float(in_gap.mean())}
+
+
+def em_bright_available() -> bool:
+    """True when ligo.em-bright imports without downloading (its data files are cached)."""
+    if importlib.util.find_spec("ligo.em_bright") is None:
+        return False
+    from astropy.utils.data import conf
+
+    with conf.set_temp("allow_internet", False), contextlib.suppress(Exception):
+        import ligo.em_bright.em_bright  # noqa: F401
+
+        return True
+    return False
+
+
+def properties(candidate: Candidate, settings: dict) -> tuple[dict, str]:
+    """(HasNS/HasRemnant/HasMassGap, the method that made them)."""
+    if em_bright_available():
+        from ligo.em_bright import em_bright
+
+        has_ns, has_remnant, has_mass_gap = em_bright.source_classification(
+            candidate.mass1, candidate.mass2, candidate.spin1z, candidate.spin2z, candidate.snr)
+        return ({"HasNS": float(has_ns), "HasRemnant": float(has_remnant),
+                 "HasMassGap": float(has_mass_gap)}, "ligo.em-bright")
+    return (properties_analytic(candidate, settings),
+            f"analytic: masses around the template, max NS mass {settings['max_ns_mass_msun']} Msun, "
+            f"Foucart et al. 2018 remnant fit with NS radius {settings['ns_radius_km']} km")
+
+
+def classification_dict(candidate: Candidate, settings: dict) -> dict:
+    """The content of a candidate's ``classification.json``."""
+    props, method = properties(candidate, settings["em_bright"])
+    if candidate.p_astro is not None:
+        p_astro, p_astro_method = candidate.p_astro, f"{candidate.pipeline} p_astro.json"
+    else:
+        p_astro, p_astro_method = (p_astro_model(candidate, settings["p_astro"]),
+                                   "model: FAR, SNR and chirp mass (pipeline.p_astro)")
+    return {"candidate_id": candidate.candidate_id, "group": candidate.group,
+            "p_astro": p_astro, "p_astro_method": p_astro_method,
+            "properties": props, "properties_method": method,
+            "template": {"mass1_msun": candidate.mass1, "mass2_msun": candidate.mass2,
+                         "spin1z": candidate.spin1z, "spin2z": candidate.spin2z,
+                         "mchirp_msun": candidate.mchirp}}

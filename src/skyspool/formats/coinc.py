@@ -1,0 +1,241 @@
+"""GW pipeline candidates: a LIGO-LW ``coinc.xml`` as the search pipelines upload it.
+
+Accepted as dropped in the inbox:
+
+- a LIGO-LW document (plain or gzipped) with the coinc tables (``coinc_event``,
+  ``coinc_inspiral``, ``sngl_inspiral``, ...) and the detectors' PSDs in the same document;
+- or a tar archive holding that ``coinc.xml[.gz]`` and, alongside, optionally
+  ``psd.xml[.gz]`` (the PSDs), ``<pipeline>.p_astro.json`` (the pipeline's own p_astro)
+  and ``candidate.json`` (what GraceDB would know besides the file: ``offline``,
+  ``search``, ``category`` = production/test/mdc, ``pipeline``).
+
+A candidate is stored as ``spool/gwcand/<pipeline>-<GPS time>/<NNN>-coinc.<ext>``: a
+pipeline that uploads the same candidate again adds an entry to the same event.
+Burst candidates (cWB ``multi_burst`` tables) are not read yet: they are refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import io
+import json
+import tarfile
+from pathlib import Path
+
+from skyspool.formats import Message, Refused, register
+
+# LIGO-LW process ``program`` -> pipeline name of the IGWN alerts.
+PIPELINES = {"pycbc": "pycbc", "pycbc_live": "pycbc", "gstlal_inspiral": "gstlal",
+             "gstlal_inspiral_coinc_extractor": "gstlal", "MBTAOnline": "MBTA",
+             "gstlal_inspiral_postcohspiir_online": "spiir",
+             "bayestar_realize_coincs": "bayestar-realize-coincs",
+             "bayestar-realize-coincs": "bayestar-realize-coincs"}
+CATEGORIES = ("production", "test", "mdc")
+META_KEYS = {"offline": bool, "search": str, "category": str, "pipeline": str}
+SEARCHES = ("AllSky", "EarlyWarning", "SSM", "BBH", "IMBH", "MDC")
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """The facts of one pipeline candidate (GPS seconds, Hz, solar masses)."""
+
+    candidate_id: str
+    pipeline: str
+    program: str
+    group: str                  # CBC (Burst: not read yet)
+    search: str
+    category: str               # production, test or mdc: kept apart
+    offline: bool
+    gps_time: float
+    far_hz: float
+    snr: float
+    instruments: tuple[str, ...]
+    mass1: float
+    mass2: float
+    spin1z: float
+    spin2z: float
+    mchirp: float
+    p_astro: dict | None        # the pipeline's own p_astro.json
+    duration_s: float | None = None
+
+    def facts(self) -> dict:
+        return dataclasses.asdict(self) | {"instruments": list(self.instruments)}
+
+
+def _content_handler():
+    from igwn_ligolw.ligolw import LIGOLWContentHandler
+    from ligo.skymap.util import ilwd
+
+    # Older pipelines' files (O1-O3) write ids as ilwd:char: read them too.
+    @ilwd.use_in
+    class ContentHandler(LIGOLWContentHandler):
+        pass
+
+    return ContentHandler
+
+
+_HANDLER = functools.cache(_content_handler)
+
+
+def _load_ligolw(data: bytes, what: str):
+    from igwn_ligolw.utils import load_fileobj
+
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise Refused(f"{what}: broken gzip ({exc})") from None
+    try:
+        return load_fileobj(io.BytesIO(data), contenthandler=_HANDLER())
+    except Exception as exc:  # expat and igwn_ligolw raise many kinds
+        raise Refused(f"{what}: not a readable LIGO-LW document ({type(exc).__name__})") from None
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    """The files of a tar bundle by base name (regular files only, no paths followed)."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            return {Path(m.name).name: tar.extractfile(m).read() for m in tar.getmembers()
+                    if m.isfile()}
+    except tarfile.TarError as exc:
+        raise Refused(f"not a readable tar bundle ({exc})") from None
+
+
+def split_bundle(data: bytes) -> tuple[bytes, bytes | None, bytes | None, dict]:
+    """(coinc bytes, psd bytes or None, p_astro.json bytes or None, candidate.json dict)."""
+    if not is_tar(data):
+        return data, None, None, {}
+    files = _members(data)
+    coinc = files.get("coinc.xml.gz") or files.get("coinc.xml")
+    if coinc is None:
+        raise Refused("candidate bundle without coinc.xml or coinc.xml.gz")
+    psd = files.get("psd.xml.gz") or files.get("psd.xml")
+    p_astro = next((v for k, v in sorted(files.items()) if k.endswith("p_astro.json")), None)
+    meta = {}
+    if "candidate.json" in files:
+        try:
+            meta = json.loads(files["candidate.json"])
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise Refused(f"candidate.json is not valid JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise Refused("candidate.json is not a JSON object")
+        for key, value in meta.items():
+            if key not in META_KEYS or not isinstance(value, META_KEYS[key]):
+                raise Refused(f"candidate.json: unknown key or wrong type: {key}")
+    return coinc, psd, p_astro, meta
+
+
+def _table(doc, name: str):
+    from igwn_ligolw import ligolw
+
+    try:
+        return ligolw.Table.get_table(doc, name)
+    except ValueError:
+        return None
+
+
+def _p_astro(data: bytes | None) -> dict | None:
+    if data is None:
+        return None
+    try:
+        values = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Refused(f"p_astro.json is not valid JSON ({exc})") from None
+    if (not isinstance(values, dict) or not values
+            or not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values.values())):
+        raise Refused("p_astro.json must map source classes to probabilities in [0, 1]")
+    return {str(k): float(v) for k, v in values.items()}
+
+
+def candidate_from_bytes(data: bytes) -> Candidate:
+    """Read a candidate's facts, or raise :class:`Refused` with the reason."""
+    coinc_bytes, psd_bytes, p_astro_bytes, meta = split_bundle(data)
+    doc = _load_ligolw(coinc_bytes, "coinc.xml")
+    if _table(doc, "multi_burst") is not None:
+        raise Refused("burst candidates (multi_burst table) are not supported yet")
+    coinc_inspiral, singles = _table(doc, "coinc_inspiral"), _table(doc, "sngl_inspiral")
+    process, coinc_event = _table(doc, "process"), _table(doc, "coinc_event")
+    if not coinc_inspiral or not singles or not process or not coinc_event:
+        raise Refused("coinc.xml lacks coinc_event, coinc_inspiral, sngl_inspiral or process rows")
+    if len(coinc_inspiral) != 1:
+        raise Refused(f"coinc.xml must hold one candidate, found {len(coinc_inspiral)}")
+    if psd_bytes is None and not _has_psd(doc):
+        raise Refused("no PSD: put the PSDs in coinc.xml or psd.xml.gz beside it in a tar bundle")
+    if psd_bytes is not None:
+        _load_ligolw(psd_bytes, "psd.xml")
+    row = coinc_inspiral[0]
+    # The pipeline is the program of the process that made the coinc.
+    program = {p.process_id: p.program for p in process}.get(coinc_event[0].process_id) or "unknown"
+    pipeline = meta.get("pipeline") or PIPELINES.get(program, program)
+    search = meta.get("search", "AllSky")
+    category = meta.get("category", "mdc" if search == "MDC" else "production")
+    if category not in CATEGORIES:
+        raise Refused(f"candidate.json: category must be one of {', '.join(CATEGORIES)}")
+    if search not in SEARCHES:
+        raise Refused(f"candidate.json: search must be one of {', '.join(SEARCHES)}")
+    first = singles[0]
+    gps_time = float(row.end_time) + 1e-9 * float(row.end_time_ns)
+    far_hz = float(row.combined_far) if row.combined_far is not None else float("nan")
+    if not far_hz >= 0:
+        raise Refused("coinc_inspiral has no valid combined_far")
+    instruments = tuple(sorted({s.ifo for s in singles}))
+    return Candidate(
+        candidate_id=f"{pipeline}-{gps_time:.4f}", pipeline=pipeline, program=program,
+        group="CBC", search=search, category=category, offline=bool(meta.get("offline", False)),
+        gps_time=gps_time, far_hz=far_hz, snr=float(row.snr), instruments=instruments,
+        mass1=float(first.mass1), mass2=float(first.mass2), spin1z=float(first.spin1z or 0),
+        spin2z=float(first.spin2z or 0), mchirp=float(row.mchirp or first.mchirp),
+        p_astro=_p_astro(p_astro_bytes))
+
+
+def _has_psd(doc) -> bool:
+    from igwn_ligolw.ligolw import LIGO_LW
+
+    return any(elem.Name == "REAL8FrequencySeries" for elem in doc.getElementsByTagName(LIGO_LW.tagName)
+               if elem.hasAttribute("Name"))
+
+
+def is_tar(data: bytes) -> bool:
+    return data[257:262] == b"ustar"
+
+
+def _looks_like_coinc(data: bytes, filename: str) -> bool:
+    if is_tar(data):
+        return True
+    head = data[:4096]
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = gzip.GzipFile(fileobj=io.BytesIO(data)).read(4096)
+        except (OSError, EOFError):
+            return filename.endswith((".xml.gz", ".xml"))
+    return b"LIGO_LW" in head
+
+
+@register("GW pipeline candidate (LIGO-LW coinc)", sniff=_looks_like_coinc)
+def parse_coinc(data: bytes) -> Message:
+    candidate = candidate_from_bytes(data)
+    extension = "tar" if is_tar(data) else ("xml.gz" if data[:2] == b"\x1f\x8b" else "xml")
+    role = "observation" if candidate.category == "production" else "test"
+    return Message("gwcand", candidate.candidate_id, "coinc", extension, role)
+
+
+def read_candidate(path: str | Path) -> Candidate:
+    """The facts of a spooled candidate."""
+    return candidate_from_bytes(Path(path).read_bytes())
+
+
+def bayestar_event(path: str | Path):
+    """The candidate as a ligo.skymap event (for BAYESTAR), PSDs from the file or bundle."""
+    from lalinspiral.thinca import InspiralCoincDef
+    from ligo.skymap.io.events.ligolw import LigoLWEventSource
+
+    coinc_bytes, psd_bytes, _, _ = split_bundle(Path(path).read_bytes())
+    doc = _load_ligolw(coinc_bytes, "coinc.xml")
+    psd = _load_ligolw(psd_bytes, "psd.xml") if psd_bytes is not None else doc
+    # The inspiral coinc (bayestar-realize-coincs adds a sim-inspiral one); older pipelines'
+    # files (G197392) define theirs differently: then the only coinc there is.
+    source = (LigoLWEventSource(doc, psd_file=psd, coinc_def=InspiralCoincDef)
+              or LigoLWEventSource(doc, psd_file=psd, coinc_def=None))
+    return next(iter(source.values()))

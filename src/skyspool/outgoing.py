@@ -1,0 +1,86 @@
+"""Outgoing IGWN alerts: the JSON of GCN Kafka (base64 sky map) and the Avro of SCiMMA.
+
+An alert the orchestrator sends is written to ``DIR/outgoing/<superevent_id>/`` in both
+formats, checked by the very parser that takes received alerts, and its JSON is put in the
+inbox: it becomes a spool entry like any received alert, and the gw rules make its sky-map
+products, ``notice.json``, the VOEvent 2.0 ``notice.xml`` and the Circular draft.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import functools
+import importlib.resources
+import io
+import json
+
+import fastavro
+
+from skyspool import atomic, formats, ingest
+from skyspool.paths import Spool
+
+ALERT_TYPES = {"early_warning": "EARLYWARNING", "preliminary": "PRELIMINARY", "initial": "INITIAL",
+               "update": "UPDATE", "retraction": "RETRACTION"}
+
+
+@functools.cache
+def _avro_schema():
+    text = (importlib.resources.files("igwn_gwalert_schema") / "igwn.alerts.Alert.avsc").read_text()
+    return fastavro.parse_schema(json.loads(text))
+
+
+def _iso_from_gps(gps_time: float) -> str:
+    from astropy.time import Time
+
+    return Time(gps_time, format="gps").utc.isot[:23] + "Z"
+
+
+def alert_record(superevent_id: str, alert_type: str, *, member: dict | None,
+                 classification: dict | None, skymap: bytes | None, significant: bool,
+                 gracedb_url: str) -> dict:
+    """An IGWN alert (``igwn.gwalert`` JSON); ``member`` None makes a retraction."""
+    event = None
+    if member is not None:
+        cbc = member["group"] == "CBC"
+        event = {
+            "time": _iso_from_gps(member["gps_time"]), "far": member["far_hz"],
+            "significant": significant, "instruments": sorted(member["instruments"]),
+            "group": member["group"], "pipeline": member["pipeline"], "search": member["search"],
+            "classification": (classification or {}).get("p_astro", {}) if cbc else {},
+            "properties": (classification or {}).get("properties", {}),
+            "duration": None if cbc else member.get("duration_s"),
+            "central_frequency": None if cbc else member.get("central_frequency_hz"),
+            "skymap": None if skymap is None else base64.b64encode(skymap).decode()}
+    return {"alert_type": ALERT_TYPES[alert_type],
+            "time_created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "superevent_id": superevent_id,
+            "urls": {"gracedb": gracedb_url.format(superevent_id=superevent_id)},
+            "event": event, "external_coinc": None}
+
+
+def avro_bytes(record: dict) -> bytes:
+    """The alert as a one-record Avro container (sky map as bytes), as SCiMMA sends it."""
+    binary = json.loads(json.dumps(record))
+    if binary["event"] and binary["event"]["skymap"] is not None:
+        binary["event"]["skymap"] = base64.b64decode(binary["event"]["skymap"])
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, _avro_schema(), [binary])
+    return buffer.getvalue()
+
+
+def send(spool: Spool, record: dict, number: int) -> dict:
+    """Write the alert (JSON and Avro), check both with the ingest parsers, put the JSON in
+    the inbox. Returns where they went."""
+    sid, alert_type = record["superevent_id"], record["alert_type"].lower()
+    alert_type = {"earlywarning": "early_warning"}.get(alert_type, alert_type)
+    json_data = json.dumps(record).encode()
+    avro_data = avro_bytes(record)
+    for data, name in ((json_data, "json"), (avro_data, "avro")):
+        message = formats.identify(data, f"alert.{name}")  # raises Refused: a bug of ours
+        if (message.event_id, message.alert_type) != (sid, alert_type):
+            raise ValueError(f"outgoing {name} alert reads back as {message}")
+    json_path = atomic.write_bytes(spool.outgoing_alert(sid, number, alert_type, "json"), json_data)
+    avro_path = atomic.write_bytes(spool.outgoing_alert(sid, number, alert_type, "avro"), avro_data)
+    inbox_path = ingest.put_in_inbox(spool, json_path)
+    return {"json": str(json_path), "avro": str(avro_path), "inbox": inbox_path.name}

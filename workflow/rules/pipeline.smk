@@ -1,0 +1,108 @@
+# GW pipeline candidates (spool/gwcand/): BAYESTAR, classification, then the orchestrator's
+# steps (skyspool.orchestrator). The steps that change a superevent hold the `superevent`
+# resource (one at a time, as GWCelery's single superevent worker; the default profile
+# sets its limit to 1) and the decision lock. Alerts they send land in the inbox and
+# become gw spool entries, whose products the gw rules make.
+
+from skyspool import candidates, orchestrator
+
+
+rule gw_candidate_bayestar:
+    input:
+        spool_entry("gwcand"),
+    output:
+        "products/gwcand/{event}/{entry}/bayestar.multiorder.fits",
+    log:
+        "logs/gwcand/{event}/{entry}/bayestar.log",
+    threads: config["pipeline"]["bayestar"]["threads"]
+    priority: 60
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    run:
+        run_logged(log[0], rule, candidates.write_bayestar, input[0], output[0],
+                   config["pipeline"]["bayestar"], threads)
+
+
+rule gw_candidate_classification:
+    input:
+        spool_entry("gwcand"),
+    output:
+        "products/gwcand/{event}/{entry}/classification.json",
+    log:
+        "logs/gwcand/{event}/{entry}/classification.log",
+    priority: 60
+    resources:
+        mem_mb=300,
+        runtime=5,
+    run:
+        run_logged(log[0], rule, candidates.write_classification, input[0], output[0],
+                   config["pipeline"])
+
+
+rule gw_candidate_superevent:
+    input:
+        spool_entry("gwcand"),
+    output:
+        "products/gwcand/{event}/{entry}/superevent.json",
+    log:
+        "logs/gwcand/{event}/{entry}/superevent.log",
+    priority: 70
+    resources:
+        superevent=1,
+        mem_mb=300,
+        runtime=5,
+    run:
+        run_logged(log[0], rule, orchestrator.write_step, orchestrator.assign, SPOOL,
+                   candidate_entry(wildcards), output[0], config)
+
+
+rule gw_candidate_settle:
+    input:
+        "products/gwcand/{event}/{entry}/superevent.json",
+    output:
+        "products/gwcand/{event}/{entry}/settled.json",
+    log:
+        "logs/gwcand/{event}/{entry}/settled.log",
+    priority: 70
+    resources:
+        mem_mb=100,
+        runtime=30,
+    run:
+        run_logged(log[0], rule, orchestrator.write_settled, input[0], output[0], config)
+
+
+rule gw_candidate_orchestrate:
+    input:
+        assignment="products/gwcand/{event}/{entry}/superevent.json",
+        settled="products/gwcand/{event}/{entry}/settled.json",
+        skymap="products/gwcand/{event}/{entry}/bayestar.multiorder.fits",
+        classification="products/gwcand/{event}/{entry}/classification.json",
+        segments=dq_segment_lists,
+    output:
+        "products/gwcand/{event}/{entry}/orchestrator.json",
+    log:
+        "logs/gwcand/{event}/{entry}/orchestrator.log",
+    priority: 70
+    resources:
+        superevent=1,
+        mem_mb=300,
+        runtime=5,
+    run:
+        run_logged(log[0], rule, orchestrator.write_step, orchestrator.decide, SPOOL,
+                   candidate_entry(wildcards), output[0], config)
+
+
+rule gw_candidate_second_preliminary:
+    input:
+        "products/gwcand/{event}/{entry}/orchestrator.json",
+    output:
+        "products/gwcand/{event}/{entry}/second_preliminary.json",
+    log:
+        "logs/gwcand/{event}/{entry}/second_preliminary.log",
+    resources:
+        mem_mb=100,
+        runtime=30,
+    run:
+        run_logged(log[0], rule, orchestrator.write_step, orchestrator.second_preliminary,
+                   SPOOL, candidate_entry(wildcards), output[0], config)
