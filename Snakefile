@@ -28,6 +28,7 @@ wildcard_constraints:
 
 include: "workflow/rules/gw.smk"
 include: "workflow/rules/notices.smk"
+include: "workflow/rules/dashboard.smk"
 
 
 rule all:

@@ -3,6 +3,7 @@
 from skyspool import coincidence
 from skyspool import config as skyspool_config
 from skyspool import targets
+from skyspool import dashboard, ids
 from skyspool.gw.targets import alert_has_skymap
 from skyspool.jobs import run_logged
 from skyspool.notices.targets import notice_products as notice_product_names
@@ -80,3 +81,18 @@ def notice_skymap_if_any(wildcards):
     if "skymap.multiorder.fits" not in notice_product_names(entry, config):
         return []
     return [f"products/{wildcards.kind}/{wildcards.event}/{wildcards.entry}/skymap.multiorder.fits"]
+
+
+# Every kind (the global wildcard constraint leaves out gw, whose rules name it literally).
+ANY_KIND = "|".join(ids.KINDS)
+
+
+def dashboard_event_inputs(wildcards):
+    """Input function: the files an event page is made from (those there are now)."""
+    return [str(path.relative_to(SPOOL.root))
+            for path in dashboard.event_inputs(SPOOL, wildcards.kind, wildcards.event)]
+
+
+def dashboard_summaries(wildcards):
+    """Input function: event.json of every event in the spool."""
+    return [f"products/{kind}/{event}/{dashboard.SUMMARY}" for kind, event in SPOOL.events()]
