@@ -155,7 +155,8 @@ th { background: #eee; }
 td.num, td:first-child { white-space: nowrap; }
 td.num { text-align: right; }
 tr.retracted td { text-decoration: line-through; color: #777; }
-.failed, tr.failed td.state { color: #c00; font-weight: bold; }
+tr.failed td { color: #c00; }
+span.failed, li.failed { color: #c00; font-weight: bold; }
 .pending { color: #777; }
 ul.products { margin: 0; padding-left: 1.2em; }
 img.thumb { display: block; max-width: 200px; height: auto; }
