@@ -8,13 +8,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint system-deps clean
+.PHONY: demo test lint system-deps test-deps clean
 
 # pygedm (Milky Way DM for FRBs) compiles against f2c; Debian ships it as libf2c2-dev.
 system-deps:
 	@dpkg -s libf2c2-dev >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libf2c2-dev; \
 	  else echo "please install Debian's libf2c2-dev (sudo apt-get install libf2c2-dev)"; exit 1; fi; }
+
+# The dashboard tests drive Debian's chromium, headless, with Playwright (never a downloaded browser).
+test-deps:
+	@dpkg -s chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "please install Debian's chromium (sudo apt-get install chromium)"; exit 1; fi; }
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(MAKE) system-deps
@@ -26,7 +32,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 demo: $(INSTALLED)
 	$(BIN)/python -m skyspool.demo demo
 
-test: $(INSTALLED)
+test: $(INSTALLED) test-deps
 	$(BIN)/python -m pytest -q
 
 lint: $(INSTALLED)

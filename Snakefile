@@ -34,6 +34,7 @@ include: "workflow/rules/gw.smk"
 include: "workflow/rules/notices.smk"
 include: "workflow/rules/frb.smk"
 include: "workflow/rules/pipeline.smk"
+include: "workflow/rules/dashboard.smk"
 
 
 rule all:

@@ -1,4 +1,5 @@
-"""The ``skyspool`` command line: init, ingest, process, reprocess, report, watch, status, send."""
+"""The ``skyspool`` command line: init, ingest, process, reprocess, report, watch, status, send,
+serve."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_process(args) -> int:
-    from skyspool import config, ingest, targets, workflow
+    from skyspool import config, dashboard, ingest, targets, workflow
 
     spool = _existing_spool(args.dir)
     settings = config.load(spool)
@@ -60,6 +61,7 @@ def cmd_process(args) -> int:
         ok = workflow.run_snakemake(spool, missing, cores=args.cores, extra=args.snakemake_args) and ok
         if not ingest.inbox_files(spool):
             break  # else the build put alerts the orchestrator sent there: take them too
+    ok = dashboard.refresh(spool.root) and ok  # after the products: the pages show them
     print(f"products in {spool.products}" if ok else "some products failed: see skyspool status")
     return 0 if ok else 1
 
@@ -132,6 +134,13 @@ def cmd_send(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from skyspool import dashboard
+
+    dashboard.serve(_existing_spool(args.dir), port=args.port, bind=args.bind)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skyspool", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
@@ -195,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("dir")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
+
+    serve = commands.add_parser("serve", help="serve the spool's dashboard (products/index.html) "
+                                "over HTTP on this machine")
+    serve.add_argument("dir")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0: any free)")
+    serve.add_argument("--bind", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

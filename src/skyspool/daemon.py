@@ -38,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from skyspool import atomic, ingest, targets, workflow
+from skyspool import atomic, dashboard, ingest, targets, workflow
 from skyspool.frb.follow import Follower
 from skyspool.paths import Entry, Spool
 
@@ -266,6 +266,7 @@ class Daemon:
         self.dirty = False
         # FRB observations: growing AMBER files cut into spool entries (skyspool.frb.follow).
         self.follower = Follower(spool, config, lambda: self.wakeups.put(None))
+        self.dashboard_due = False  # an entry was reported since the last dashboard refresh
 
     # --- inbox ---
 
@@ -399,7 +400,7 @@ class Daemon:
         still missing is then built in one run with the remaining retries (see ``_split``),
         so every product gets ``retries + 1`` attempts either way.
         """
-        idle = self.workers - sum(1 for kind, _ in self.runs.values() if kind == "rest")
+        idle = self.workers - sum(1 for kind, _ in self.runs.values() if kind != "notice")
         ready = [e for e in self.rest_queue if e not in self.busy]
         runs = [({e: targets.entry_targets(self.spool, e, self.config)}, self.retries - 1)
                 for e in ready if e in self.final][:max(idle, 0)]
@@ -449,7 +450,7 @@ class Daemon:
         future.add_done_callback(lambda _: self.wakeups.put(None))
         _note(f"{kind}-started", entries=len(piece),
               targets=sum(len(t) for t in piece.values()),
-              first=_entry_name(next(iter(piece))))
+              first=_entry_name(next(iter(piece))) if piece else "-")
 
     def _finish(self, future) -> None:
         """Account for a finished run: latencies, leftovers, failure records."""
@@ -488,6 +489,7 @@ class Daemon:
     def _report(self, entry: Entry, missing: list[Path]) -> None:
         """Log the entry's outcome; record products that failed for good, clear others."""
         self.final.discard(entry)
+        self.dashboard_due = True
         received = self.received[entry]
         if entry not in self.notice_queue and entry not in self.rest_queue:
             del self.received[entry]
@@ -595,6 +597,11 @@ class Daemon:
             if not any(kind == "notice" for kind, _ in self.runs.values()):
                 self._start_notices()
             self._start_rest()
+            if self.dashboard_due and all(kind != "dashboard" for kind, _ in self.runs.values()):
+                # In a worker, one at a time: the pages never hold up a notice.
+                self.dashboard_due = False
+                self._submit(self.rest_pool.submit(dashboard.refresh, str(self.spool.root)),
+                             "dashboard", {})
             if self.dirty and not (self.arrived or self.notice_queue or self.rest_queue
                                    or self.runs):
                 self._write_checkpoint()

@@ -59,19 +59,22 @@ def entry_status(spool: Spool, entry: Entry, config: dict) -> EntryStatus:
         _flags(spool, entry))
 
 
+def event_status(spool: Spool, kind: str, event_id: str, config: dict) -> dict:
+    """One event: its entries' statuses in arrival order, and whether it stands retracted."""
+    entries = [entry_status(spool, entry, config) for entry in spool.entries_of(kind, event_id)]
+    # An event stands retracted when its latest alert is a retraction.
+    retracted = bool(entries) and "retraction" in entries[-1].flags
+    observation = frb_targets.observation_state(spool, event_id) if kind == "frb" else None
+    if observation:
+        entries[-1].flags.append("observation {state}: {chunks} chunks, {triggers} triggers"
+                                 .format(**observation))
+    return {"kind": kind, "event_id": event_id, "retracted": retracted,
+            "entries": [dataclasses.asdict(e) for e in entries], "observation": observation}
+
+
 def spool_status(spool: Spool, config: dict) -> list[dict]:
-    """One dict per event: its entries' statuses, and whether it stands retracted."""
-    events = []
-    for kind, event_id in spool.events():
-        entries = [entry_status(spool, entry, config) for entry in spool.entries_of(kind, event_id)]
-        # An event stands retracted when its latest alert is a retraction.
-        retracted = bool(entries) and "retraction" in entries[-1].flags
-        observation = frb_targets.observation_state(spool, event_id) if kind == "frb" else None
-        if observation:
-            entries[-1].flags.append("observation {state}: {chunks} chunks, {triggers} triggers".format(**observation))
-        events.append({"kind": kind, "event_id": event_id, "retracted": retracted,
-                       "entries": [dataclasses.asdict(e) for e in entries], "observation": observation})
-    return events
+    """One dict per event (see ``event_status``)."""
+    return [event_status(spool, kind, event_id, config) for kind, event_id in spool.events()]
 
 
 def _seconds(value: float | None) -> str:

@@ -28,7 +28,9 @@ def products_for(kind: str) -> Callable[[ProductLister], ProductLister]:
 def product_names(entry: Entry, config: dict) -> list[str]:
     """The product file names of ``entry`` under the given (validated) configuration."""
     lister = _LISTERS.get(entry.kind)
-    return lister(entry, config) if lister else []
+    names = lister(entry, config) if lister else []
+    # Every sky-map plot gets the dashboard's thumbnail (skyspool.dashboard).
+    return names + ["skymap.thumb.png"] if "skymap.png" in names else names
 
 
 def entry_targets(spool: Spool, entry: Entry, config: dict) -> list:

@@ -3,6 +3,7 @@
 from skyspool import coincidence
 from skyspool import config as skyspool_config
 from skyspool import targets
+from skyspool import dashboard, ids
 from skyspool.frb import targets as frb_targets
 from skyspool.gw.targets import alert_has_skymap
 from skyspool.jobs import run_logged, set_time_limit as set_job_time_limit
@@ -121,6 +122,8 @@ def frb_first_input(name):
 def frb_plot_output(entry_dir):
     """candidates.png among a rule's outputs when FRB plots are configured."""
     return {"plot": f"{entry_dir}/candidates.png"} if config["frb"]["plot"] else {}
+
+
 def candidate_entry(wildcards):
     """The gwcand spool entry named by the wildcards."""
     return SPOOL.find_entry("gwcand", wildcards.event, wildcards.entry)
@@ -129,3 +132,18 @@ def candidate_entry(wildcards):
 def dq_segment_lists(wildcards):
     """Input function: every data-quality segment list in the spool (a new one is a new input)."""
     return [str(entry.path.relative_to(SPOOL.root)) for entry in SPOOL.entries("gwdq")]
+
+
+# Every kind (the global wildcard constraint leaves out gw, whose rules name it literally).
+ANY_KIND = "|".join(ids.KINDS)
+
+
+def dashboard_event_inputs(wildcards):
+    """Input function: the files an event page is made from (those there are now)."""
+    return [str(path.relative_to(SPOOL.root))
+            for path in dashboard.event_inputs(SPOOL, wildcards.kind, wildcards.event)]
+
+
+def dashboard_summaries(wildcards):
+    """Input function: event.json of every event in the spool."""
+    return [f"products/{kind}/{event}/{dashboard.SUMMARY}" for kind, event in SPOOL.events()]

@@ -1,0 +1,411 @@
+"""The dashboard: a static web site of a spool, rebuilt as alerts arrive.
+
+::
+
+    products/index.html                          every event, newest first
+    products/<kind>/<event_id>/index.html        one page per event: every entry and its products
+    products/<kind>/<event_id>/event.json        what the pages show of the event (the index reads it)
+    products/<kind>/<event_id>/<entry>/skymap.thumb.png   thumbnail of skymap.png
+
+Pages are plain HTML with inline CSS, no scripts and relative links only, so they work from
+``file://`` and from ``skyspool serve DIR`` alike and load nothing from the network. Every
+value shown comes from a spool entry or a product and is escaped: event ids and notice
+texts come from outside.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import html
+import http.server
+import json
+import math
+from pathlib import Path
+from urllib.parse import quote
+
+from skyspool import atomic, ids, status, targets, workflow
+from skyspool.paths import Spool
+
+INDEX = "index.html"
+SUMMARY = "event.json"
+THUMBNAIL = "skymap.thumb.png"
+THUMBNAIL_PX = 320  # longest side of a thumbnail (pixels)
+# The rules that make the pages. A refresh runs only these: it reads the products there are
+# and never builds one (nor retries a failed one, nor touches one another run is writing).
+RULES = ("dashboard_event", "dashboard_index")
+SECONDS_PER_YEAR = 365.25 * 86400
+
+
+# ----- what the pages show, gathered from the spool -----
+
+def _json_object(path: Path) -> dict:
+    """A JSON product as a dict; {} when it is absent or not a JSON object."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value) -> float | None:
+    """``value`` when it is a finite real number, else None (products hold outside data)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _top_class(classification: dict) -> dict | None:
+    """The most probable source class of a ``classification.json``: name and probability."""
+    p_astro = classification.get("p_astro")
+    if not isinstance(p_astro, dict):
+        return None
+    numbers = {str(name): _number(p) for name, p in p_astro.items() if _number(p) is not None}
+    if not numbers:
+        return None
+    name = max(numbers, key=numbers.get)
+    return {"class": name, "probability": numbers[name]}
+
+
+def _partner(record) -> dict | None:
+    """The other event of one coincidence record (None unless its id is safe) and the joint
+    FAR (Hz): space-time when there is one, else temporal."""
+    if not isinstance(record, dict):
+        return None
+    if "gw_event_id" in record:  # the record of an external entry names the GW event
+        kind, event_id = "gw", record.get("gw_event_id")
+    else:
+        kind, event_id = record.get("kind"), record.get("trigger_id")
+    try:
+        ids.check_kind(kind)
+        ids.check_event_id(event_id)
+    except (ids.InvalidId, TypeError):
+        return None
+    joint = _number(record.get("spacetime_far_hz"))
+    return {"kind": kind, "event_id": event_id,
+            "time_difference_s": _number(record.get("time_difference_s")),
+            "joint_far_hz": joint if joint is not None else _number(record.get("temporal_far_hz"))}
+
+
+def _done(name: str, products: list[dict]) -> bool:
+    return any(p["name"] == name and p["state"] == "done" for p in products)
+
+
+def event_summary(spool: Spool, kind: str, event_id: str, config: dict) -> dict:
+    """What the pages show of one event (the content of ``event.json``), entries newest first.
+
+    Each entry has its ``skyspool status`` fields (latencies in s) plus the values of its
+    products: ``time`` (event or trigger time, ISO), ``far_hz``, ``significant``,
+    ``area50_deg2``, ``area90_deg2``, ``distmean_mpc``, ``diststd_mpc``, ``classification``,
+    ``coincidences`` and ``products`` (name, state done/failed/pending, failure reason).
+    """
+    event = status.event_status(spool, kind, event_id, config)
+    for entry, state in zip(spool.entries_of(kind, event_id), event["entries"]):
+        stats = _json_object(spool.product(entry, "stats.json"))
+        notice = _json_object(spool.product(entry, "notice.json"))
+        coincidences = _json_object(spool.product(entry, "coincidences.json")).get("coincidences")
+        products = []
+        for name in targets.product_names(entry, config):
+            product = {"name": name, "state": "pending" if name in state["missing"] else "done"}
+            if name in state["failed"]:
+                product.update(state="failed", reason=spool.failure_record(entry, name)
+                               .read_text(errors="replace").strip())
+            products.append(product)
+        time = stats.get("event_time") or stats.get("trigger_time") or notice.get("trigger_time")
+        significant = stats.get("significant")
+        state.update(
+            alert_type=entry.alert_type, source=entry.path.name,
+            time=time if isinstance(time, str) else None,
+            significant=significant if isinstance(significant, bool) else None,
+            **{key: _number(stats.get(key)) for key in
+               ("far_hz", "area50_deg2", "area90_deg2", "distmean_mpc", "diststd_mpc")},
+            classification=_top_class(_json_object(spool.product(entry, "classification.json"))),
+            coincidences=[p for p in map(_partner, coincidences if isinstance(coincidences, list) else [])
+                          if p is not None],
+            products=products, skymap=_done("skymap.png", products),
+            thumbnail=_done(THUMBNAIL, products))
+    event["received"] = max((e["received"] for e in event["entries"]), default=0.0)
+    event["entries"].reverse()
+    return event
+
+
+def event_inputs(spool: Spool, kind: str, event_id: str) -> list[Path]:
+    """The files an event page is made from: spool entries, products, failure records.
+
+    Only files that exist: a page shows what there is and never waits for a product (a
+    failed one would hold it back for good).
+    """
+    found = []
+    for entry in spool.entries_of(kind, event_id):
+        found.append(entry.path)
+        for folder in (spool.products_dir(entry), spool.failure_record(entry, THUMBNAIL).parent):
+            if folder.is_dir():
+                found += sorted(path for path in folder.iterdir()
+                                if not path.name.startswith(".") and path.is_file())
+    return found
+
+
+# ----- HTML -----
+
+STYLE = """
+body { font: 14px/1.4 sans-serif; margin: 1em; color: #222; }
+table { border-collapse: collapse; }
+th, td { border-bottom: 1px solid #ccc; padding: 4px 6px; text-align: left; vertical-align: top; }
+th { background: #eee; }
+td.num, td:first-child { white-space: nowrap; }
+td.num { text-align: right; }
+tr.retracted td { text-decoration: line-through; color: #777; }
+tr.failed td { color: #c00; }
+span.failed, li.failed { color: #c00; font-weight: bold; }
+.pending { color: #777; }
+ul.products { margin: 0; padding-left: 1.2em; }
+img.thumb { display: block; max-width: 200px; height: auto; }
+"""
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _href(*parts: str) -> str:
+    """A relative link from path segments, each percent-encoded, escaped for an attribute."""
+    return _e("/".join(quote(part, safe="") for part in parts))
+
+
+def _page(title: str, body: str) -> str:
+    made = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    # The empty icon spares the browser a request for /favicon.ico (a 404 in the console).
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f'<link rel="icon" href="data:,">\n<title>{_e(title)}</title>\n'
+            f'<style>{STYLE}</style>\n</head>\n<body>\n{body}\n'
+            f'<p class="pending">made {made} by skyspool</p>\n</body>\n</html>\n')
+
+
+def _utc(unix_s: float | None) -> str:
+    if unix_s is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(unix_s, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _far(far_hz: float | None, significant: bool | None = None) -> str:
+    text = "-" if far_hz is None else f"{far_hz:.2g} Hz"
+    if far_hz:
+        text += f" (1 per {1 / (far_hz * SECONDS_PER_YEAR):.3g} yr)"
+    if significant is not None:
+        text += "<br>significant" if significant else "<br>less significant"
+    return text
+
+
+def _areas(entry: dict) -> str:
+    if entry["area90_deg2"] is None:
+        return "-"
+    return f"{_area(entry['area50_deg2'])} / {_area(entry['area90_deg2'])}"
+
+
+def _area(deg2: float | None) -> str:
+    return "-" if deg2 is None else f"{deg2:,.0f}" if deg2 >= 100 else f"{deg2:.3g}"
+
+
+def _distance(entry: dict) -> str:
+    if entry["distmean_mpc"] is None:
+        return "-"
+    spread = "" if entry["diststd_mpc"] is None else f" ± {entry['diststd_mpc']:.0f}"
+    return f"{entry['distmean_mpc']:.0f}{spread}"
+
+
+def _classification(entry: dict) -> str:
+    top = entry["classification"]
+    return "-" if top is None else f"{_e(top['class'])} {100 * top['probability']:.0f}%"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def _coincidences(partners: list[dict], to_products: str) -> str:
+    """Links to the coinciding events' pages; ``to_products``: relative path to products/."""
+    items = []
+    for partner in partners:
+        offset = "" if partner["time_difference_s"] is None else f" Δt {partner['time_difference_s']:+.1f} s"
+        far = "" if partner["joint_far_hz"] is None else f", joint FAR {partner['joint_far_hz']:.2g} Hz"
+        link = _href(*filter(None, [to_products, partner["kind"], partner["event_id"], INDEX]))
+        items.append(f'<a href="{link}">{_e(partner["kind"])} {_e(partner["event_id"])}</a>{offset}{far}')
+    return "<br>".join(items) or "-"
+
+
+def _thumbnail(entry: dict, *folder: str) -> str:
+    """The thumbnail linking to the full-size skymap.png (``folder``: the entry's, relative)."""
+    if entry["thumbnail"] and entry["skymap"]:
+        return (f'<a href="{_href(*folder, "skymap.png")}"><img class="thumb" '
+                f'src="{_href(*folder, THUMBNAIL)}" alt="sky map {_e(entry["entry"])}"></a>')
+    if entry["skymap"]:
+        return f'<a href="{_href(*folder, "skymap.png")}">sky map</a>'
+    return ""
+
+
+def _state(entries: list[dict], retracted: bool) -> str:
+    """Failed products (with the entry when an event has several), pending ones, flags."""
+    notes = ["retracted"] if retracted else []
+    for entry in entries:
+        failed = [p["name"] for p in entry["products"] if p["state"] == "failed"]
+        if failed:
+            notes.append(f'<span class="failed">{_e(entry["entry"])} failed: {_e(", ".join(failed))}</span>')
+    pending = sum(p["state"] == "pending" for e in entries for p in e["products"])
+    if pending:
+        notes.append(f'<span class="pending">{pending} pending</span>')
+    flags = {flag for e in entries[:1] for flag in e["flags"] if flag != "retraction"}
+    return "<br>".join(notes + sorted(flags)) or "ok"
+
+
+def _row_class(event: dict, entries: list[dict]) -> str:
+    classes = ["retracted"] if event["retracted"] else []
+    if any(p["state"] == "failed" for e in entries for p in e["products"]):
+        classes.append("failed")
+    return f' class="{" ".join(classes)}"' if classes else ""
+
+
+def _products(entry: dict, kind: str, event_id: str) -> str:
+    """Links to every product of an entry (and its received message), failures in red."""
+    items = [f'<li><a href="{_href("..", "..", "..", "spool", kind, event_id, entry["source"])}">'
+             f'received: {_e(entry["source"])}</a></li>']
+    for product in entry["products"]:
+        name = _e(product["name"])
+        if product["state"] == "done":
+            items.append(f'<li><a href="{_href(entry["entry"], product["name"])}">{name}</a></li>')
+        elif product["state"] == "failed":
+            items.append(f'<li class="failed">{name}: {_e(product["reason"])}</li>')
+        else:
+            items.append(f'<li class="pending">{name} (pending)</li>')
+    return f'<ul class="products">{"".join(items)}</ul>'
+
+
+def _latest(entries: list[dict], key: str) -> dict:
+    """The newest entry with a value for ``key`` (else the newest entry)."""
+    return next((e for e in entries if e[key] is not None), entries[0])
+
+
+def index_page(events: list[dict]) -> str:
+    """``products/index.html``: one row per event (``event_summary`` dicts), newest first.
+
+    Values are the latest known: a retraction keeps the area of the alert before it.
+    """
+    rows = []
+    for event in sorted(events, key=lambda e: (e["received"], e["kind"], e["event_id"]), reverse=True):
+        entries = event["entries"]
+        if not entries:
+            continue
+        kind, event_id, newest = event["kind"], event["event_id"], entries[0]
+        located = _latest(entries, "area90_deg2")
+        shown = next((e for e in entries if e["thumbnail"] or e["skymap"]), None)
+        partners = {(p["kind"], p["event_id"]): p for e in reversed(entries) for p in e["coincidences"]}
+        rows.append(
+            f'<tr{_row_class(event, entries)}>'
+            f'<td><a href="{_href(kind, event_id, INDEX)}">{_e(event_id)}</a></td>'
+            f'<td>{_e(kind)}</td><td>{_e(newest["alert_type"])}</td>'
+            f'<td>{_e(_latest(entries, "time")["time"] or "-")}</td>'
+            f'<td class="num">{_utc(newest["received"])}</td>'
+            f'<td class="num">{_far(_latest(entries, "far_hz")["far_hz"], _latest(entries, "significant")["significant"])}</td>'
+            f'<td class="num">{_areas(located)}</td>'
+            f'<td class="num">{_distance(_latest(entries, "distmean_mpc"))}</td>'
+            f'<td>{_classification(_latest(entries, "classification"))}</td>'
+            f'<td class="num">{_seconds(newest["notice_latency_s"])}</td>'
+            f'<td class="num">{_seconds(newest["all_latency_s"])}</td>'
+            f'<td>{_coincidences(list(partners.values()), "")}</td>'
+            f'<td>{_thumbnail(shown, kind, event_id, shown["entry"]) if shown else ""}</td>'
+            f'<td class="state">{_state(entries, event["retracted"])}</td></tr>')
+    header = ("event", "kind", "latest alert", "time (UTC)", "received (UTC)", "FAR / significance",
+              "50% / 90% area (deg²)", "distance (Mpc)", "classification", "received → notice",
+              "received → all", "coincidences", "sky map", "state")
+    body = (f'<h1>skyspool: {len(rows)} events</h1>\n'
+            f'<table>\n<tr>{"".join(f"<th>{h}</th>" for h in header)}</tr>\n'
+            + "\n".join(rows) + "\n</table>")
+    return _page("skyspool events", body)
+
+
+def event_page(event: dict) -> str:
+    """``products/<kind>/<event_id>/index.html``: every entry of one event, newest first."""
+    kind, event_id = event["kind"], event["event_id"]
+    rows = []
+    for entry in event["entries"]:
+        rows.append(
+            f'<tr{_row_class({"retracted": False}, [entry])}><td>{_e(entry["entry"])}</td>'
+            f'<td>{_e(entry["time"] or "-")}</td><td class="num">{_utc(entry["received"])}</td>'
+            f'<td class="num">{_far(entry["far_hz"], entry["significant"])}</td>'
+            f'<td class="num">{_areas(entry)}</td><td class="num">{_distance(entry)}</td>'
+            f'<td>{_classification(entry)}</td>'
+            f'<td class="num">{_seconds(entry["notice_latency_s"])}</td>'
+            f'<td class="num">{_seconds(entry["all_latency_s"])}</td>'
+            f'<td>{_coincidences(entry["coincidences"], "../..")}</td>'
+            f'<td>{_thumbnail(entry, entry["entry"])}</td>'
+            f'<td>{_products(entry, kind, event_id)}</td></tr>')
+    header = ("entry", "time (UTC)", "received (UTC)", "FAR / significance", "50% / 90% area (deg²)",
+              "distance (Mpc)", "classification", "received → notice", "received → all",
+              "coincidences", "sky map", "products")
+    title = f"<s>{_e(event_id)}</s> (retracted)" if event["retracted"] else _e(event_id)
+    body = (f'<p><a href="{_href("..", "..", INDEX)}">all events</a></p>\n'
+            f'<h1>{_e(kind)} {title}</h1>\n'
+            f'<table>\n<tr>{"".join(f"<th>{h}</th>" for h in header)}</tr>\n'
+            + "\n".join(rows) + "\n</table>")
+    return _page(f"{kind} {event_id}", body)
+
+
+# ----- writing the pages (what the rules call) -----
+
+def write_event(spool_root: str, kind: str, event_id: str, config: dict, page: str, summary: str) -> None:
+    """Write an event's ``event.json`` and page."""
+    event = event_summary(Spool(spool_root), kind, event_id, config)
+    atomic.write_json(summary, event)
+    atomic.write_text(page, event_page(event))
+
+
+def write_index(summaries: list[str], output: str) -> None:
+    """Write ``products/index.html`` from the events' ``event.json`` files."""
+    atomic.write_text(output, index_page([_json_object(path) for path in summaries]))
+
+
+def write_thumbnail(png: str, output: str, size_px: int = THUMBNAIL_PX) -> None:
+    """A PNG at most ``size_px`` pixels on its longest side, antialiased (Pillow)."""
+    from PIL import Image
+
+    with Image.open(png) as image, atomic.atomic_path(output) as tmp:
+        image.thumbnail((size_px, size_px))
+        image.save(tmp, format="PNG", optimize=True)
+
+
+def refresh(spool_root: str | Path) -> bool:
+    """Remake the pages whose inputs changed, and the index (with Snakemake, in this process).
+
+    Only the page rules run (``RULES``), so a refresh may run beside product runs: it
+    writes nothing else, and writes atomically.
+    """
+    spool = Spool(spool_root)
+    # --nolock ends the list of --allowed-rules (which would swallow the target).
+    return workflow.run_snakemake(spool, [spool.products / INDEX], cores=1,
+                                  extra=["--allowed-rules", *RULES, "--nolock"])
+
+
+# ----- serving -----
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Files of the spool; ``/`` goes to the dashboard."""
+
+    def do_GET(self):
+        if self.path == "/":
+            self.send_response(302)
+            self.send_header("Location", f"/products/{INDEX}")
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+def serve(spool: Spool, port: int = 8000, bind: str = "127.0.0.1") -> None:
+    """Serve the spool directory over HTTP until interrupted (port 0: any free port)."""
+    handler = functools.partial(_Handler, directory=str(spool.root))
+    with http.server.ThreadingHTTPServer((bind, port), handler) as server:
+        host, port = server.server_address[:2]
+        print(f"dashboard at http://{host}:{port}/products/{INDEX} (Ctrl-C stops)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
