@@ -8,6 +8,7 @@
     DIR/products/<kind>/<event_id>/<NNN>-<type>/      products of one entry
     DIR/quarantine/<name>, <name>.reason.txt          refused files and why
     DIR/logs/                                         rule logs, daemon log, failure records
+    DIR/logs/received/<inbox name>.json               where a listener got a message (Kafka topic, ...)
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ class Spool:
 
     def product(self, entry: Entry, product: str) -> Path:
         return self.products_dir(entry) / product
+
+    def received_record(self, inbox_name: str) -> Path:
+        """Where a listener notes the origin (topic, partition, offset, time) of an inbox file."""
+        return self.logs / "received" / f"{inbox_name}.json"
 
     def failure_record(self, entry: Entry, product: str) -> Path:
         """Where a product that failed for good is reported."""
