@@ -104,6 +104,15 @@ def cmd_watch(args) -> int:
     return daemon.watch(spool, config.load(spool), workers=args.workers, batch=args.batch)
 
 
+def cmd_listen(args) -> int:
+    from skyspool import config, listen
+
+    spool = _existing_spool(args.dir)
+    logging.getLogger("skyspool.listen").setLevel(logging.INFO)
+    return listen.listen(spool, config.load(spool), sources=args.source,
+                         replay=listen.parse_replay(args.replay))
+
+
 def cmd_status(args) -> int:
     from skyspool import config, status
 
@@ -189,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--batch", type=int, default=4,
                        help="most entries per Snakemake run of a worker (default 4)")
     watch.set_defaults(func=cmd_watch)
+
+    listen = commands.add_parser("listen", help="write Kafka alerts (GCN, SCiMMA) into the "
+                                 "inbox, until SIGTERM")
+    listen.add_argument("dir")
+    listen.add_argument("--source", action="append", choices=("gcn", "scimma"),
+                        help="only this source (repeatable; default: the enabled ones)")
+    listen.add_argument("--from", dest="replay", metavar="earliest|TIME",
+                        help="replay what the broker holds, from the start or an ISO 8601 time")
+    listen.set_defaults(func=cmd_listen)
 
     commands.add_parser("catalog", help="build or synthesize a galaxy catalog "
                         "(skyspool catalog --help)", add_help=False)

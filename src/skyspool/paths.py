@@ -11,6 +11,7 @@
     DIR/superevents/<superevent_id>/                  superevents formed from pipeline candidates:
                                                       superevent.json and label files (DQV, ...)
     DIR/outgoing/<superevent_id>/<NNN>-<type>.*       alerts the orchestrator sent (JSON, Avro)
+    DIR/logs/received/<inbox name>.json               where a listener got a message (Kafka topic, ...)
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ class Spool:
 
     def outgoing_alert(self, superevent_id: str, number: int, alert_type: str, ext: str) -> Path:
         return self.outgoing / ids.check_event_id(superevent_id) / f"{number:03d}-{alert_type}.{ext}"
+    def received_record(self, inbox_name: str) -> Path:
+        """Where a listener notes the origin (topic, partition, offset, time) of an inbox file."""
+        return self.logs / "received" / f"{inbox_name}.json"
 
     def failure_record(self, entry: Entry, product: str) -> Path:
         """Where a product that failed for good is reported."""

@@ -1,0 +1,237 @@
+"""Kafka listeners (``skyspool listen DIR``): GCN Kafka and SCiMMA/hopskotch into the inbox.
+
+Every message is written into the spool's inbox atomically (renamed in, so the daemon takes
+it whole), its origin (topic, partition, offset, timestamp) into ``logs/received/``, and
+only then is its offset committed: a crash re-delivers at most the messages not yet
+committed, and the spool drops their identical bytes. The consumer group is fixed (the
+broker remembers what this spool took), and static membership lets a restarted listener
+take its partitions back at once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+import os
+import re
+import socket
+import threading
+from pathlib import Path
+
+import yaml
+
+from skyspool import atomic
+from skyspool.paths import Spool
+
+log = logging.getLogger("skyspool.listen")
+
+AVRO_MAGIC = b"Obj\x01"
+# Settings whose values are secrets: never logged.
+SECRET_KEYS = re.compile(r"secret|password|token", re.IGNORECASE)
+
+
+def extension(data: bytes) -> str:
+    """File extension for a message body: json, avro, xml, or bin."""
+    head = data.lstrip()[:1]
+    if data.startswith(AVRO_MAGIC):
+        return "avro"
+    return {b"{": "json", b"<": "xml"}.get(head, "bin")
+
+
+def inbox_name(source: str, topic: str, partition: int, offset: int, data: bytes) -> str:
+    """A name unique to the message (a re-delivery gets the same name)."""
+    safe_topic = re.sub(r"[^A-Za-z0-9_.-]", "_", topic)
+    return f"{source}-{safe_topic}-{partition}-{offset}.{extension(data)}"
+
+
+def redacted(settings: dict) -> dict:
+    """``settings`` with secret values replaced, for logs."""
+    return {key: "***" if SECRET_KEYS.search(key) else value for key, value in settings.items()}
+
+
+def credentials(source: str, credentials_file: str | None) -> dict:
+    """Credentials of ``source`` from the environment, else from the credentials file.
+
+    GCN: ``GCN_KAFKA_CLIENT_ID``/``GCN_KAFKA_CLIENT_SECRET`` or the file's
+    ``gcn: {client_id, client_secret}``; SCiMMA: ``HOP_USERNAME``/``HOP_PASSWORD`` or
+    ``scimma: {username, password}``. Empty when none are given.
+    """
+    names = {"gcn": ("client_id", "GCN_KAFKA_CLIENT_ID", "client_secret", "GCN_KAFKA_CLIENT_SECRET"),
+             "scimma": ("username", "HOP_USERNAME", "password", "HOP_PASSWORD")}[source]
+    user_key, user_env, secret_key, secret_env = names
+    if os.environ.get(user_env):
+        return {user_key: os.environ[user_env], secret_key: os.environ.get(secret_env)}
+    if credentials_file:
+        data = yaml.safe_load(Path(credentials_file).expanduser().read_text()) or {}
+        found = data.get(source) or {}
+        if found.get(user_key):
+            return {user_key: found[user_key], secret_key: found.get(secret_key)}
+    return {}
+
+
+def default_group_id(spool: Spool) -> str:
+    """A consumer group fixed for this spool on this host."""
+    digest = hashlib.sha256(str(spool.root).encode()).hexdigest()[:8]
+    return f"skyspool-{socket.gethostname()}-{digest}"
+
+
+def consumer_settings(spool: Spool, config: dict, source: str) -> dict:
+    """librdkafka settings of ``source``'s consumer (secrets included: do not log)."""
+    listen = config["listen"]
+    group = listen["group_id"] or default_group_id(spool)
+    settings = {"group.id": group, "group.instance.id": f"{group}-{source}",
+                "enable.auto.commit": False, "auto.offset.reset": listen["start"],
+                "logger": logging.getLogger("skyspool.listen.kafka")}
+    found = credentials(source, listen["credentials_file"])
+    if source == "scimma":
+        settings.update({"bootstrap.servers": listen["scimma"]["bootstrap"],
+                         "security.protocol": "sasl_ssl", "sasl.mechanisms": "SCRAM-SHA-512"})
+        if found:
+            settings.update({"sasl.username": found["username"], "sasl.password": found["password"]})
+    else:
+        settings["domain"] = listen["gcn"]["domain"]
+        if found:
+            settings.update(found)
+    settings.update(listen[source]["kafka"])
+    return settings
+
+
+def make_consumer(settings: dict):
+    """A consumer: gcn-kafka's for GCN settings (OIDC when a client id is given)."""
+    if "domain" in settings:
+        import gcn_kafka
+
+        return gcn_kafka.Consumer(dict(settings))
+    import confluent_kafka
+
+    return confluent_kafka.Consumer(dict(settings))
+
+
+def write_message(spool: Spool, source: str, message) -> Path:
+    """Write one Kafka message into the inbox and its origin into ``logs/received/``, durably."""
+    data = message.value() or b""
+    name = inbox_name(source, message.topic(), message.partition(), message.offset(), data)
+    kind, stamp_ms = message.timestamp()
+    origin = {"source": source, "topic": message.topic(), "partition": message.partition(),
+              "offset": message.offset(), "timestamp_ms": stamp_ms if kind else None,
+              "received": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    atomic.write_json(spool.received_record(name), origin)
+    target = atomic.write_bytes(spool.inbox / name, data)
+    # The rename must survive a crash too before the offset is committed.
+    folder = os.open(spool.inbox, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+    return target
+
+
+def parse_replay(value: str | None) -> str | int | None:
+    """``earliest``, or an ISO 8601 time as Unix milliseconds, or None."""
+    if value in (None, "earliest"):
+        return value
+    stamp = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return int(stamp.timestamp() * 1000)
+
+
+class Listener:
+    """Consume ``source``'s topics into ``spool``'s inbox until ``stop`` is set.
+
+    ``replay``: None (resume from the committed offsets), ``"earliest"`` (everything the
+    broker holds) or Unix milliseconds (messages from that time on).
+    """
+
+    def __init__(self, spool: Spool, config: dict, source: str, replay=None):
+        self.spool = spool
+        self.source = source
+        self.settings = consumer_settings(spool, config, source)
+        self.topics = list(config["listen"][source]["topics"])
+        self.replay = replay
+        self.replayed: set[tuple[str, int]] = set()
+        self.consumer = None
+
+    def _on_assign(self, consumer, partitions) -> None:
+        """Start each partition where it should: replay, committed offset, or the policy."""
+        import confluent_kafka
+
+        fresh = [p for p in partitions if (p.topic, p.partition) not in self.replayed]
+        self.replayed.update((p.topic, p.partition) for p in fresh)
+        if self.replay == "earliest":
+            for p in fresh:
+                p.offset = confluent_kafka.OFFSET_BEGINNING
+        elif isinstance(self.replay, int) and fresh:
+            asked = [confluent_kafka.TopicPartition(p.topic, p.partition, self.replay) for p in fresh]
+            for p, found in zip(fresh, consumer.offsets_for_times(asked, timeout=10)):
+                # Brokers that cannot look times up answer -1: read all, skip older ones.
+                p.offset = found.offset if found.offset >= 0 else confluent_kafka.OFFSET_BEGINNING
+        else:
+            committed = consumer.committed(partitions, timeout=10)
+            first = []
+            for p, known in zip(partitions, committed):
+                if known.offset < 0:
+                    low, high = consumer.get_watermark_offsets(p, timeout=10)
+                    p.offset = low if self.settings["auto.offset.reset"] == "earliest" else high
+                    first.append(confluent_kafka.TopicPartition(p.topic, p.partition, p.offset))
+            if first:
+                # Remember the start at once: a crash before the first message loses nothing.
+                consumer.commit(offsets=first, asynchronous=False)
+        consumer.assign(partitions)
+        log.info("assigned source=%s partitions=%s", self.source,
+                 ",".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions))
+
+    def _handle(self, message) -> None:
+        kind, stamp_ms = message.timestamp()
+        if isinstance(self.replay, int) and kind and stamp_ms < self.replay:
+            self.consumer.commit(message=message, asynchronous=False)
+            return
+        path = write_message(self.spool, self.source, message)
+        log.info("received source=%s topic=%s partition=%d offset=%d file=%s", self.source,
+                 message.topic(), message.partition(), message.offset(), path.name)
+        try:
+            self.consumer.commit(message=message, asynchronous=False)
+        except Exception as exc:  # broker away: a later commit covers this offset
+            log.warning("commit failed source=%s offset=%d: %s", self.source, message.offset(), exc)
+
+    def run(self, stop: threading.Event) -> None:
+        import confluent_kafka
+
+        log.info("listening source=%s topics=%s settings=%s", self.source, ",".join(self.topics),
+                 {k: v for k, v in redacted(self.settings).items() if k != "logger"})
+        self.consumer = make_consumer(self.settings)
+        self.consumer.subscribe(self.topics, on_assign=self._on_assign)
+        try:
+            while not stop.is_set():
+                message = self.consumer.poll(0.5)
+                if message is None:
+                    continue
+                if message.error():
+                    if message.error().code() != confluent_kafka.KafkaError._PARTITION_EOF:
+                        log.warning("kafka source=%s: %s", self.source, message.error())
+                    continue
+                self._handle(message)
+        finally:
+            self.consumer.close()
+
+
+def listen(spool: Spool, config: dict, *, sources: list[str] | None = None, replay=None) -> int:
+    """Run a listener per enabled source, each in a thread, until SIGTERM/SIGINT."""
+    import signal
+
+    chosen = sources or [name for name in ("gcn", "scimma") if config["listen"][name]["enabled"]]
+    if not chosen:
+        raise SystemExit("skyspool: no listener source enabled (listen.gcn / listen.scimma)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threads = [threading.Thread(target=Listener(spool, config, name, replay).run, args=(stop,),
+                                name=f"listen-{name}") for name in chosen]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.5)
+    log.info("stopped")
+    return 0
