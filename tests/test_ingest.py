@@ -139,3 +139,15 @@ def test_files_being_written_are_left_alone(tmp_path):
     (spool.inbox / ".partial.json.part").write_bytes(b'{"superevent_id": "S1"')
     assert ingest.take_inbox(spool) == []
     assert (spool.inbox / ".partial.json.part").exists()
+
+
+def test_corrupt_gzip_is_refused_by_every_sniffer():
+    """A gzip stream broken inside (zlib.error, not OSError) gets a reason, whatever its name:
+    the coinc sniffer once let it escape and stop the daemon."""
+    import gzip
+
+    intact = gzip.compress(b"<?xml version='1.0'?><LIGO_LW>" + b"x" * 100_000)
+    broken = intact[:20] + bytes(b ^ 0x55 for b in intact[20:200]) + intact[200:]
+    for name in ("coinc.xml.gz", "alert.json", "noname"):
+        with pytest.raises(formats.Refused, match="gzip"):
+            formats.identify(broken, name)

@@ -130,6 +130,11 @@ def ingest_file(spool: Spool, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES)
         quarantine(spool, path, str(exc), data)
         log.warning("quarantined %s: %s", path.name, exc)
         return Outcome(path.name, "quarantined", reason=str(exc))
+    except Exception as exc:  # a parser's bug must not stop the daemon or lose the file
+        reason = f"could not be read (a skyspool bug, please report): {type(exc).__name__}: {exc}"
+        quarantine(spool, path, reason, data)
+        log.exception("quarantined %s: %s", path.name, reason)
+        return Outcome(path.name, "quarantined", reason=reason)
     status, entry = _store(spool, message, data)
     path.unlink()
     log.info("%s %s as %s/%s/%s", status, path.name, entry.kind, entry.event_id, entry.path.name)

@@ -22,6 +22,7 @@ import gzip
 import io
 import json
 import tarfile
+import zlib
 from pathlib import Path
 
 from skyspool.formats import Message, Refused, register
@@ -85,7 +86,7 @@ def _load_ligolw(data: bytes, what: str):
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise Refused(f"{what}: broken gzip ({exc})") from None
     try:
         return load_fileobj(io.BytesIO(data), contenthandler=_HANDLER())
@@ -208,7 +209,7 @@ def _looks_like_coinc(data: bytes, filename: str) -> bool:
     if head[:2] == b"\x1f\x8b":
         try:
             head = gzip.GzipFile(fileobj=io.BytesIO(data)).read(4096)
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):
             return filename.endswith((".xml.gz", ".xml"))
     return b"LIGO_LW" in head
 
