@@ -102,4 +102,5 @@ def test_htcondor_profile_loads_and_plans_every_product(processed_gw_spool, tmp_
     assert counts == {"gw_skymap_multiorder": 2, "gw_stats": 2, "gw_classification": 2,
                       "gw_coincidences": 2, "gw_notice_json": 2, "gw_notice_xml": 2,
                       "gw_circular": 2, "gw_skymap_flat": 2, "gw_contours": 2, "gw_moc": 4,
-                      "gw_skymap_png": 2, "gw_volume_png": 2, "all": 1}
+                      "gw_skymap_png": 2, "gw_volume_png": 2, "dashboard_thumbnail": 2,
+                      "all": 1}
