@@ -122,7 +122,7 @@ def test_a_second_daemon_on_the_same_spool_is_refused(spool):
     second = subprocess.run([sys.executable, "-m", "skyspool.cli", "watch", str(spool.root)],
                             capture_output=True, text=True, timeout=TIMEOUT_S)
     assert second.returncode != 0
-    assert "another skyspool watch" in second.stderr
+    assert "skyspool watch (pid " in second.stderr and "is building products" in second.stderr
     assert watch.stop() == 0
 
 
@@ -260,3 +260,18 @@ def test_a_failing_product_is_retried_then_reported_and_the_rest_goes_on(spool, 
     table = subprocess.run([sys.executable, "-m", "skyspool.cli", "status", str(spool.root)],
                            capture_output=True, text=True, check=True).stdout
     assert "FAILED: volume.png" in table
+
+
+def test_process_and_reprocess_refuse_a_spool_being_built(tmp_path, capsys):
+    """While one skyspool process holds a spool's build lock (here: as a daemon would), a
+    `skyspool process` or `reprocess` says who holds it and builds nothing."""
+    from skyspool.daemon import hold_spool
+
+    skyspool_main(["init", str(tmp_path / "spool")])
+    spool = Spool(tmp_path / "spool")
+    with hold_spool(spool, "skyspool watch"):
+        for command in (["process"], ["reprocess"]):
+            with pytest.raises(SystemExit, match=rf"skyspool watch \(pid {os.getpid()}\) is building"):
+                skyspool_main([*command, str(spool.root)])
+    assert not list(spool.products.iterdir())
+    assert skyspool_main(["process", str(spool.root)]) == 0  # free again

@@ -48,10 +48,16 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_process(args) -> int:
-    from skyspool import config, dashboard, ingest, targets, workflow
+    from skyspool import config, daemon
 
     spool = _existing_spool(args.dir)
-    settings = config.load(spool)
+    with daemon.hold_spool(spool, "skyspool process"):
+        return _process(spool, config.load(spool), args)
+
+
+def _process(spool: Spool, settings: dict, args) -> int:
+    from skyspool import dashboard, ingest, targets, workflow
+
     ok = True
     while True:
         for outcome in ingest.take_inbox(spool, max_bytes=settings["max_input_bytes"]):
@@ -76,13 +82,14 @@ def _selected_entries(spool: Spool, args) -> list:
 
 
 def cmd_reprocess(args) -> int:
-    from skyspool import config, reprocess
+    from skyspool import config, daemon, reprocess
 
     spool = _existing_spool(args.dir)
     entries = _selected_entries(spool, args)
     print(f"reprocessing {len(entries)} entries" + (f" (rule {args.rule})" if args.rule else ""))
-    ok = reprocess.reprocess(spool, entries, config.load(spool), rule=args.rule,
-                             cores=args.cores, extra=args.snakemake_args)
+    with daemon.hold_spool(spool, "skyspool reprocess"):
+        ok = reprocess.reprocess(spool, entries, config.load(spool), rule=args.rule,
+                                 cores=args.cores, extra=args.snakemake_args)
     print("done" if ok else "some products failed: see skyspool status")
     return 0 if ok else 1
 

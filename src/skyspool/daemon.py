@@ -97,20 +97,20 @@ def _entry_name(entry: Entry) -> str:
 # ----- holding the spool -----
 
 @contextlib.contextmanager
-def hold_spool(spool: Spool):
-    """Hold ``DIR/.skyspool-watch.lock`` for the daemon's lifetime; refuse a second daemon."""
-    path = spool.root / ".skyspool-watch.lock"
-    with open(path, "a+") as handle:
+def hold_spool(spool: Spool, holder: str = "skyspool watch"):
+    """Hold the spool's build lock while ``holder`` (a command) runs; refuse when another
+    skyspool process holds it, so that two never build the same products at once."""
+    with open(spool.build_lock, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise SystemExit(f"skyspool: another skyspool watch (pid {holder}) is running on "
-                             f"{spool.root}; stop it first") from None
+            pid, _, other = handle.read().strip().partition(" ")
+            raise SystemExit(f"skyspool: {other or 'skyspool watch'} (pid {pid or '?'}) is building "
+                             f"products in {spool.root}; stop it first, or drop files in its inbox")
         handle.seek(0)
         handle.truncate()
-        handle.write(f"{os.getpid()}\n")
+        handle.write(f"{os.getpid()} {holder}\n")
         handle.flush()
         yield
 

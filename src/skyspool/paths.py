@@ -54,6 +54,8 @@ class Spool:
         self.logs = self.root / "logs"
         self.config_file = self.root / "config.yaml"
         self.ingest_lock = self.spool / ".ingest.lock"
+        # Held by the one process building products: `skyspool watch`, `process` or `reprocess`.
+        self.build_lock = self.root / ".skyspool-watch.lock"
         self.superevents = self.root / "superevents"
         self.outgoing = self.root / "outgoing"
 
