@@ -53,8 +53,8 @@ def test_reprocess_one_rule_of_one_event(built_spool):
     after = mtimes(spool, EVENTS[0])
     rebuilt = {name for name in after if after[name] != before[EVENTS[0]][name]}
     # stats.json and what is made from it; nothing else, and nothing of the other event.
-    assert {"stats.json", "skymap.png", "volume.png", "notice.json", "notice.xml",
-            "circular.txt"} == rebuilt
+    assert {"stats.json", "skymap.png", "skymap.thumb.png", "volume.png", "notice.json",
+            "notice.xml", "circular.txt"} == rebuilt
     assert mtimes(spool, EVENTS[1]) == before[EVENTS[1]]
 
 
