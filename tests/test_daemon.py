@@ -227,18 +227,20 @@ def test_broken_files_are_quarantined_and_good_ones_built(spool):
         assert len(reason.read_text().splitlines()) == 1
 
 
-def test_a_failing_product_is_retried_then_reported_and_the_rest_goes_on(spool, tmp_path):
-    # Fault injection from outside: every Python the daemon starts (itself and its
-    # workers) imports this sitecustomize, which makes volume.png fail.
-    inject = tmp_path / "inject"
-    inject.mkdir()
-    (inject / "sitecustomize.py").write_text(
+def failing_volume_png_env(folder: Path) -> dict:
+    """Fault injection from outside: every Python started with this environment (a daemon
+    and its workers) imports a sitecustomize from ``folder`` that makes volume.png fail."""
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(
         "import skyspool.gw.products as products\n"
         "def _fail(*args, **kwargs):\n"
         "    raise RuntimeError('injected failure')\n"
         "products.write_volume_png = _fail\n")
-    path = os.pathsep.join(filter(None, [str(inject), os.environ.get("PYTHONPATH")]))
-    watch = Watch(spool, env={"PYTHONPATH": path})
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
+
+
+def test_a_failing_product_is_retried_then_reported_and_the_rest_goes_on(spool, tmp_path):
+    watch = Watch(spool, env=failing_volume_png_env(tmp_path / "inject"))
     drop(spool, O4_ALERT)
     drop(spool, RETRACTION)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html.parser
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -190,19 +189,11 @@ def test_corpus_pages_have_a_row_per_event_newest_first(processed_gw_spool, brow
 @pytest.fixture(scope="module")
 def watched_spool(tmp_path_factory):
     """A spool fed to `skyspool watch`, with volume.png failing; the daemon is stopped after."""
-    from test_daemon import Watch, wait_for
+    from test_daemon import Watch, failing_volume_png_env, wait_for
 
     root = tmp_path_factory.mktemp("dashboard")
     spool = make_spool(root / "spool", {**FAST_CONFIG, "retries": 0})
-    inject = root / "inject"
-    inject.mkdir()
-    (inject / "sitecustomize.py").write_text(
-        "import skyspool.gw.products as products\n"
-        "def _fail(*args, **kwargs):\n"
-        "    raise RuntimeError('injected failure')\n"
-        "products.write_volume_png = _fail\n")
-    path = os.pathsep.join(filter(None, [str(inject), os.environ.get("PYTHONPATH")]))
-    watch = Watch(spool, env={"PYTHONPATH": path})
+    watch = Watch(spool, env=failing_volume_png_env(root / "inject"))
     try:
         shutil.copy(GW_ALERTS / "S230518h-Preliminary_alert.json", spool.inbox / "gw.json")
         shutil.copy(GW_ALERTS / "MS181101ab-preliminary.json", spool.inbox / "mock.json")
