@@ -117,6 +117,27 @@ def test_alerts_get_their_products_and_sigterm_exits_zero(spool, tmp_path):
     assert not list((spool.root / ".snakemake" / "locks").glob("*"))
 
 
+def test_a_burst_keeps_every_worker_busy_and_each_alert_gets_one_notice(spool):
+    """While the notice run works through a burst, idle workers build the newest alerts
+    whole (notices first): every alert still gets its products and exactly one notice."""
+    document = json.loads(O4_ALERT.read_text())
+    superevents = [f"S2305{i:02d}zz" for i in range(24)]
+    watch = Watch(spool, "--log-format", "json")
+    for superevent in superevents:  # renamed in, as a listener writes them
+        document["superevent_id"] = superevent
+        partial = spool.inbox / f".{superevent}.part"
+        partial.write_text(json.dumps(document))
+        partial.rename(spool.inbox / f"{superevent}-preliminary.json")
+    wait_for(lambda: all_built(spool, len(superevents)), "products of the burst", timeout=3 * TIMEOUT_S)
+    assert watch.stop() == 0
+
+    lines = [json.loads(line) for line in watch.text().splitlines() if line.startswith("{")]
+    notices = [line for line in lines if line["step"] == "notice"]
+    assert sorted(line["entry"].split("/")[1] for line in notices) == superevents
+    assert {line["built_by"] for line in notices} == {"notice", "rest"}
+    assert visible_files(spool.quarantine) == [] and hidden_files(spool.products) == []
+
+
 def test_a_second_daemon_on_the_same_spool_is_refused(spool):
     watch = Watch(spool)
     second = subprocess.run([sys.executable, "-m", "skyspool.cli", "watch", str(spool.root)],

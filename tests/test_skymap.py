@@ -91,15 +91,20 @@ def test_most_probable_position_is_the_densest_pixel(skymap):
 
 @pytest.mark.parametrize("nside", [8, 128])
 def test_flat_fits_reads_back_as_ligo_skymap_writes_it(skymap, nside, tmp_path):
-    """The fast flat-map writer gives what write_sky_map's file gives, to ligo.skymap and healpy."""
+    """The fast flat-map writer gives what write_sky_map's file gives, to ligo.skymap and
+    healpy, and the same bytes every time (no time stamp in the gzip header)."""
     import healpy as hp
     from ligo.skymap.io import read_sky_map, write_sky_map
 
-    from skyspool.gw.products import flat_fits_bytes
+    from skyspool.gw.products import write_flat
 
-    flat = sm.flatten(skymap, nside)
-    ours, theirs = tmp_path / "ours.fits", tmp_path / "theirs.fits"
-    ours.write_bytes(flat_fits_bytes(flat, nside))
+    multiorder = tmp_path / "skymap.multiorder.fits"
+    write_sky_map(str(multiorder), skymap)
+    flat = sm.flatten(sm.read_multiorder(multiorder), nside)
+    ours, again, theirs = (tmp_path / name for name in ("ours.fits.gz", "again.fits.gz", "theirs.fits"))
+    write_flat(str(multiorder), str(ours), nside)
+    write_flat(str(multiorder), str(again), nside)
+    assert ours.read_bytes() == again.read_bytes()
     write_sky_map(str(theirs), flat.copy(), nest=True)
     our_layers, our_meta = read_sky_map(str(ours), nest=True, distances=True)
     their_layers, their_meta = read_sky_map(str(theirs), nest=True, distances=True)

@@ -36,6 +36,7 @@ import queue
 import signal
 import sys
 import time
+import typing
 from pathlib import Path
 
 from skyspool import atomic, dashboard, ingest, targets, workflow
@@ -57,6 +58,12 @@ ROUND = 16
 # Entries stored up to this long (s) before the last checkpoint are re-examined anyway:
 # covers clock steps and entries stored while the checkpoint was being written.
 CHECKPOINT_MARGIN_S = 60.0
+# While products are being built the dashboard is refreshed at most this often (s): a
+# refresh takes a worker, and during a burst it would take one after every entry.
+DASHBOARD_BUSY_INTERVAL_S = 60.0
+# Kinds whose notice products depend on another entry's (an FRB chunk continues the
+# previous chunk's triggers): only the notice run builds those, in arrival order.
+CHAINED_KINDS = frozenset({"frb"})
 
 
 # ----- logging: one line per event and step -----
@@ -256,8 +263,9 @@ class Daemon:
         self.received: dict[Entry, float] = {}
         self.busy: dict[Entry, int] = {}             # entry -> runs holding it
         self.split: set[Entry] = set()               # entries whose rest runs in pieces
+        self.whole: set[Entry] = set()               # entries built whole by a worker
         self.final: set[Entry] = set()               # ... and then once more, whole
-        self.runs: dict[concurrent.futures.Future, tuple[str, dict[Entry, list[Path]]]] = {}
+        self.runs: dict[concurrent.futures.Future, Run] = {}
         self.stopping = False
         self.last_rescan = 0.0
         self.sizes: dict[Path, tuple[int, float, float]] = {}
@@ -267,6 +275,7 @@ class Daemon:
         # FRB observations: growing AMBER files cut into spool entries (skyspool.frb.follow).
         self.follower = Follower(spool, config, lambda: self.wakeups.put(None))
         self.dashboard_due = False  # an entry was reported since the last dashboard refresh
+        self.dashboard_last = 0.0   # time.monotonic() of the last refresh's start
 
     # --- inbox ---
 
@@ -394,18 +403,21 @@ class Daemon:
                      "notice", chosen)
 
     def _start_rest(self) -> None:
-        """Give each idle worker a batch of entries, or pieces of one entry when too few.
+        """Give each idle worker a batch of entries, or pieces of one entry when too few;
+        when even those are too few, entries still waiting for their notices (``_steal``).
 
         An entry built in pieces has its first attempt there, without retries; what is
         still missing is then built in one run with the remaining retries (see ``_split``),
         so every product gets ``retries + 1`` attempts either way.
         """
-        idle = self.workers - sum(1 for kind, _ in self.runs.values() if kind != "notice")
+        idle = self.workers - sum(1 for run in self.runs.values() if run.kind != "notice")
         ready = [e for e in self.rest_queue if e not in self.busy]
         runs = [({e: targets.entry_targets(self.spool, e, self.config)}, self.retries - 1)
                 for e in ready if e in self.final][:max(idle, 0)]
         ready = [e for e in ready if e not in self.final]
         free = idle - len(runs)
+        if free > len(ready):
+            ready += self._steal(free * self.batch - len(ready))
         if free > 0 and len(ready) >= free:
             size = min(self.batch, math.ceil(len(ready) / free))
             runs += [({e: targets.entry_targets(self.spool, e, self.config)
@@ -413,6 +425,10 @@ class Daemon:
                      for i in range(0, free * size, size)]
         elif free > 0:
             for entry in ready:
+                if entry in self.whole:  # its notice products are still to make: one run
+                    runs.append(({entry: targets.entry_targets(self.spool, entry, self.config)},
+                                 self.retries))
+                    continue
                 groups = self._split(entry, max(1, free // len(ready)))
                 if len(groups) > 1 and self.retries > 0:
                     self.split.add(entry)
@@ -426,6 +442,22 @@ class Daemon:
             self._submit(self.rest_pool.submit(
                 _build, str(self.spool.root), [str(t) for ts in piece.values() for t in ts],
                 1, retries, self.config.get("cluster_profile")), "rest", piece)
+
+    def _steal(self, count: int) -> list[Entry]:
+        """Up to ``count`` entries still waiting for the notice run, for idle workers.
+
+        In a burst the one notice run at a time falls behind while workers idle; a worker
+        then builds an entry whole, notices first (the rules' priorities). The notice run
+        takes the oldest entries, so workers take the newest.
+        """
+        if not any(run.kind == "notice" for run in self.runs.values()):
+            return []  # the notice run starts on them at once
+        stolen = [e for e in reversed(self.notice_queue)
+                  if e not in self.busy and e.kind not in CHAINED_KINDS][:count]
+        for entry in stolen:
+            self.rest_queue[entry] = self.notice_queue.pop(entry)
+            self.whole.add(entry)
+        return stolen
 
     def _split(self, entry: Entry, parts: int) -> list[list[Path]]:
         """The entry's missing non-notice products in ``parts`` groups for parallel runs.
@@ -446,7 +478,7 @@ class Daemon:
     def _submit(self, future, kind: str, piece: dict[Entry, list[Path]]) -> None:
         for entry in piece:
             self.busy[entry] = self.busy.get(entry, 0) + 1
-        self.runs[future] = (kind, piece)
+        self.runs[future] = Run(kind, piece, time.monotonic())
         future.add_done_callback(lambda _: self.wakeups.put(None))
         _note(f"{kind}-started", entries=len(piece),
               targets=sum(len(t) for t in piece.values()),
@@ -454,24 +486,27 @@ class Daemon:
 
     def _finish(self, future) -> None:
         """Account for a finished run: latencies, leftovers, failure records."""
-        kind, piece = self.runs.pop(future)
+        kind, piece, started = self.runs.pop(future)
         try:
             ok = future.result()
         except Exception as exc:  # a worker died: its entries are built again
             _note(f"{kind}-crashed", logging.ERROR, error=repr(exc))
             ok = False
-        now = time.time()
+        _note(f"{kind}-finished", entries=len(piece), ok=ok,
+              seconds=round(time.monotonic() - started, 3))
         for entry, paths in piece.items():
             self.busy[entry] -= 1
             if self.busy[entry]:
                 continue
             del self.busy[entry]
-            if kind == "notice":
+            if kind == "notice" or entry in self.whole:
+                self.whole.discard(entry)
                 notice = self.spool.product(entry, "notice.json")
                 if notice.exists():
-                    _note("notice", entry=_entry_name(entry),
+                    _note("notice", entry=_entry_name(entry), built_by=kind,
                           seconds=round(notice.stat().st_mtime - self.received[entry], 3))
-                continue
+                if kind == "notice":
+                    continue
             missing = targets.missing_targets(self.spool, [entry], self.config)
             if self.stopping:
                 continue  # handed back: the restart's catch-up builds what is missing
@@ -516,6 +551,20 @@ class Daemon:
                 and not self.runs:
             self.catch_up_bar.close()
             self.catch_up_bar = None
+
+    def _start_dashboard(self) -> None:
+        """Refresh the pages in a worker, one refresh at a time (they never hold up a
+        notice): when the work is done, or every ``DASHBOARD_BUSY_INTERVAL_S`` meanwhile."""
+        if not self.dashboard_due or any(run.kind == "dashboard" for run in self.runs.values()):
+            return
+        busy = self.notice_queue or self.rest_queue or any(
+            run.kind != "notice" for run in self.runs.values())
+        if busy and time.monotonic() - self.dashboard_last < DASHBOARD_BUSY_INTERVAL_S:
+            return
+        self.dashboard_due = False
+        self.dashboard_last = time.monotonic()
+        self._submit(self.rest_pool.submit(dashboard.refresh, str(self.spool.root)),
+                     "dashboard", {})
 
     # --- main loop ---
 
@@ -594,17 +643,22 @@ class Daemon:
             for entry in self.follower.poll():  # before _take: lines written before a stop file
                 self._schedule(entry, time.time())
             self._take()
-            if not any(kind == "notice" for kind, _ in self.runs.values()):
+            if not any(run.kind == "notice" for run in self.runs.values()):
                 self._start_notices()
             self._start_rest()
-            if self.dashboard_due and all(kind != "dashboard" for kind, _ in self.runs.values()):
-                # In a worker, one at a time: the pages never hold up a notice.
-                self.dashboard_due = False
-                self._submit(self.rest_pool.submit(dashboard.refresh, str(self.spool.root)),
-                             "dashboard", {})
+            self._start_dashboard()
             if self.dirty and not (self.arrived or self.notice_queue or self.rest_queue
                                    or self.runs):
                 self._write_checkpoint()
+
+
+class Run(typing.NamedTuple):
+    """A Snakemake run of the daemon: ``kind`` (notice, rest, dashboard), the entries it
+    holds with their targets, and when it started (``time.monotonic()``)."""
+
+    kind: str
+    piece: dict[Entry, list[Path]]
+    started: float
 
 
 class _Handler:
