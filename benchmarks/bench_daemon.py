@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -262,11 +263,34 @@ def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path
     for rule, values in sorted(rule_times(spool).items(), key=lambda kv: -statistics.median(kv[1])):
         print(f"  {rule:24s} {statistics.median(values):6.2f}  (n={len(values)})")
     steps = daemon_steps(log)
-    notices = [s["seconds"] for s in steps if s["step"] == "notice"]
+    notices = [s for s in steps if s["step"] == "notice"]
     print(f"daemon: {sum(s['step'] == 'notice-started' for s in steps)} notice runs, "
-          f"{sum(s['step'] == 'rest-started' for s in steps)} product runs; "
+          f"{sum(s['step'] == 'rest-started' for s in steps)} product runs, "
+          f"{sum(s['step'] == 'dashboard-started' for s in steps)} dashboard refreshes; "
           f"notice latency median over all {len(notices)} entries "
-          f"{statistics.median(notices):.2f} s")
+          f"{statistics.median(s['seconds'] for s in notices):.2f} s "
+          f"({sum(s['built_by'] != 'notice' for s in notices)} notices made by workers)")
+    busy = worker_occupancy(steps, first, first + elapsed)
+    print("share of the burst with 0, 1, 2, ... worker runs going: "
+          + ", ".join(f"{share:.0%}" for share in busy))
+
+
+def worker_occupancy(steps: list[dict], start: float, end: float) -> list[float]:
+    """Share of [start, end] (Unix s) with 0, 1, 2, ... worker runs going (product and
+    dashboard runs, from their -finished log lines): idle workers mean lost throughput."""
+    changes = []
+    for step in steps:
+        if step["step"] in ("rest-finished", "dashboard-finished"):
+            finished = datetime.datetime.fromisoformat(step["time"]).timestamp()
+            changes += [(finished - step["seconds"], 1), (finished, -1)]
+    shares, running, previous = defaultdict(float), 0, start
+    for when, change in sorted(changes):
+        if start < when <= end:
+            shares[running] += when - previous
+            previous = when
+        running += change
+    shares[running] += max(0.0, end - previous)
+    return [shares[n] / (end - start) for n in range(max(shares) + 1)]
 
 
 if __name__ == "__main__":
