@@ -137,14 +137,20 @@ def test_a_local_destination_in_the_way_fails_alone(tmp_path, s3):
     assert sorted(result.copied) == sorted(set(files) - {blocked})
 
 
-def test_other_backends_get_a_temporary_name_then_a_move(tmp_path):
+def test_other_backends_and_store_to_store(tmp_path, s3):
     files = _products(tmp_path / "products", events=1)
-    url = f"memory://migrate-{uuid.uuid4().hex[:8]}/products"
-    result = migrate.migrate(str(tmp_path / "products"), url, jobs=2)
+    # fsspec's memory store: a temporary name, then a move.
+    memory = f"memory://migrate-{uuid.uuid4().hex[:8]}/products"
+    result = migrate.migrate(str(tmp_path / "products"), memory, jobs=2)
     assert sorted(result.copied) == sorted(files)
-    fs, root = migrate.open_url(url)
-    assert _contents(fs, root) == files
-    assert migrate.migrate(str(tmp_path / "products"), url).copied == []
+    assert _contents(*migrate.open_url(memory)) == files
+    assert migrate.migrate(str(tmp_path / "products"), memory).copied == []
+    # Memory to S3 (streamed), then S3 to another bucket of the same store (server side).
+    first, second = _bucket_url(), _bucket_url()
+    assert len(migrate.migrate(memory, first, dst_options=s3.options).copied) == len(files)
+    assert len(migrate.migrate(first, second, src_options=s3.options,
+                               dst_options=s3.options).copied) == len(files)
+    assert _contents(*migrate.open_url(second, s3.options)) == files
 
 
 def test_missing_source_is_an_error(tmp_path):

@@ -13,6 +13,7 @@ and a move. Files are copied by a pool of threads; a failure is recorded and the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import logging
 import re
@@ -122,9 +123,10 @@ def copy_file(src_fs, src: str, dst_fs, dst: str) -> None:
     try:
         _transfer(src_fs, src, dst_fs, tmp)
         dst_fs.mv(tmp, dst)
-    finally:
-        if dst_fs.exists(tmp):
+    except BaseException:
+        with contextlib.suppress(OSError):
             dst_fs.rm(tmp)
+        raise
 
 
 def one_line(exc: BaseException) -> str:
@@ -210,8 +212,61 @@ class Result:
         return sum(size for rel, size in self.to_copy if rel in done)
 
 
-def _join(root: str, rel: str) -> str:
-    return f"{root.rstrip('/')}/{rel}"
+@dataclass(frozen=True)
+class End:
+    """One end of a migration: a filesystem and a root path in it."""
+
+    fs: object
+    root: str
+
+    def path(self, rel: str) -> str:
+        return f"{self.root.rstrip('/')}/{rel}"
+
+
+def plan(pool: ThreadPoolExecutor, src: End, dst: End) -> Result:
+    """Which source files to copy (``to_copy``) and which are already there (``skipped``);
+    the checksums that takes are computed on ``pool``."""
+    source, existing = listing(src.fs, src.root), listing(dst.fs, dst.root)
+
+    def needs_copy(rel: str) -> bool:
+        if rel not in existing:
+            return True
+        try:
+            return not same_file(src.fs, src.path(rel), source[rel],
+                                 dst.fs, dst.path(rel), existing[rel])
+        except OSError:
+            return True  # the copy will say what is wrong
+
+    result = Result()
+    for rel, needed in zip(sorted(source), pool.map(needs_copy, sorted(source))):
+        if needed:
+            result.to_copy.append((rel, source[rel]["size"] or 0))
+        else:
+            result.skipped.append(rel)
+    return result
+
+
+def copy_all(pool: ThreadPoolExecutor, src: End, dst: End, result: Result,
+             progress: Progress) -> None:
+    """Copy ``result.to_copy`` on ``pool``, filling ``result.copied`` and ``result.failed``."""
+
+    def copy(item: tuple[str, int]) -> str | None:
+        rel, size = item
+        try:
+            copy_file(src.fs, src.path(rel), dst.fs, dst.path(rel))
+        except Exception as exc:  # any backend error: recorded, the others go on
+            log.warning("failed %s: %s", rel, one_line(exc))
+            progress.done(size, ok=False)
+            return one_line(exc)
+        progress.done(size, ok=True)
+        return None
+
+    for (rel, _), error in zip(result.to_copy, pool.map(copy, result.to_copy)):
+        if error is None:
+            result.copied.append(rel)
+        else:
+            result.failed.append((rel, error))
+    progress.close()
 
 
 def migrate(src_url: str, dst_url: str, *, dry_run: bool = False, jobs: int = 8,
@@ -220,52 +275,19 @@ def migrate(src_url: str, dst_url: str, *, dry_run: bool = False, jobs: int = 8,
     """Copy every file under ``src_url`` to the same relative path under ``dst_url``,
     skipping those already there (see :func:`same_file`). Failures are collected in the
     result, never raised; a missing source raises FileNotFoundError."""
-    src_fs, src_root = open_url(src_url, src_options)
-    dst_fs, dst_root = open_url(dst_url, dst_options)
-    if not src_fs.exists(src_root):
+    src, dst = End(*open_url(src_url, src_options)), End(*open_url(dst_url, dst_options))
+    if not src.fs.exists(src.root):
         raise FileNotFoundError(f"{src_url}: no such source")
-    source = listing(src_fs, src_root)
-    existing = listing(dst_fs, dst_root)
-    result = Result()
-
-    def needs_copy(rel: str) -> bool:
-        if rel not in existing:
-            return True
-        try:
-            return not same_file(src_fs, _join(src_root, rel), source[rel],
-                                 dst_fs, _join(dst_root, rel), existing[rel])
-        except OSError:
-            return True  # the copy will say what is wrong
-
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="migrate") as pool:
-        for rel, copy in zip(sorted(source), pool.map(needs_copy, sorted(source))):
-            if copy:
-                result.to_copy.append((rel, source[rel]["size"] or 0))
-            else:
-                result.skipped.append(rel)
-        if dry_run or not result.to_copy:
-            return result
-        dst_fs.makedirs(dst_root, exist_ok=True)
-        progress = Progress(len(result.to_copy), result.bytes_to_copy, stream=progress_stream,
-                            interval=progress_interval)
-
-        def copy(item: tuple[str, int]) -> tuple[str, str | None]:
-            rel, size = item
-            try:
-                copy_file(src_fs, _join(src_root, rel), dst_fs, _join(dst_root, rel))
-            except Exception as exc:  # any backend error: recorded, the others go on
-                log.warning("failed %s: %s", rel, one_line(exc))
-                progress.done(size, ok=False)
-                return rel, one_line(exc)
-            progress.done(size, ok=True)
-            return rel, None
-
-        for rel, error in pool.map(copy, result.to_copy):
-            if error is None:
-                result.copied.append(rel)
-            else:
-                result.failed.append((rel, error))
-        progress.close()
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="migrate")
+    try:
+        result = plan(pool, src, dst)
+        if not dry_run and result.to_copy:
+            dst.fs.makedirs(dst.root, exist_ok=True)
+            copy_all(pool, src, dst, result, Progress(
+                len(result.to_copy), result.bytes_to_copy, stream=progress_stream,
+                interval=progress_interval))
+    finally:  # on Ctrl-C the copies under way end (atomically), the others never start
+        pool.shutdown(cancel_futures=True)
     return result
 
 
