@@ -155,3 +155,32 @@ def test_credentials_come_from_env_or_file_and_are_never_logged(tmp_path, monkey
     assert listen.credentials("gcn", str(secrets))["client_secret"] == "envsecret"
     shown = listen.redacted({"client_secret": "envsecret", "sasl.password": "x", "group.id": "g"})
     assert shown == {"client_secret": "***", "sasl.password": "***", "group.id": "g"}
+
+
+def test_scimma_avro_alerts_arrive_and_are_ingested(tmp_path, cluster, monkeypatch):
+    """SCiMMA/hopskotch's igwn.gwalert: one Avro container per message, with hop-client's
+    headers; the credentials come from HOP_USERNAME/HOP_PASSWORD and are never logged."""
+    monkeypatch.setenv("HOP_USERNAME", "skyspool-test")
+    monkeypatch.setenv("HOP_PASSWORD", "hop-s3cr3t")
+    spool = make_spool(tmp_path / "spool", {"listen": {
+        "start": "earliest", "gcn": {"enabled": False},
+        "scimma": {"enabled": True, "bootstrap": cluster.bootstrap,
+                   "kafka": {"security.protocol": "plaintext"}}}})
+    alerts = sorted(GW_ALERTS.glob("*.avro"))
+    producer = confluent_kafka.Producer({"bootstrap.servers": cluster.bootstrap,
+                                         "message.max.bytes": 10_000_000})
+    for number, path in enumerate(alerts):
+        producer.produce("igwn.gwalert", path.read_bytes(), headers=[
+            ("_format", b"avro"), ("_id", number.to_bytes(16, "big")), ("_sender", b"gwcelery")])
+    assert producer.flush(30) == 0
+    process = _start(spool)
+    assert _wait_for(spool, len(alerts)) == len(alerts)
+    stderr = _stop(process)
+    assert "hop-s3cr3t" not in stderr
+    names = [f"scimma-igwn.gwalert-0-{offset}.avro" for offset in range(len(alerts))]
+    assert sorted(p.name for p in spool.inbox.iterdir()) == names
+    assert json.loads(spool.received_record(names[0]).read_text())["source"] == "scimma"
+    outcomes = ingest.take_inbox(spool)
+    assert [str(o) for o in outcomes] == [
+        f"stored: {names[0]} -> gw/MS181101ab/001-preliminary.avro",
+        f"stored: {names[1]} -> gw/MS181101ab/002-retraction.avro"]

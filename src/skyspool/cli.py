@@ -1,5 +1,5 @@
 """The ``skyspool`` command line: init, ingest, process, reprocess, report, watch, status, send,
-serve."""
+serve, migrate."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from skyspool import atomic
+from skyspool import atomic, migrate
 from skyspool.paths import SUBDIRS, Spool
 
 log = logging.getLogger("skyspool")
@@ -237,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--bind", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1: this machine only)")
     serve.set_defaults(func=cmd_serve)
+
+    migrate.add_parser(commands)
     return parser
 
 
