@@ -136,10 +136,10 @@ def test_daemon_follows_a_growing_amber_file_to_voevents_lofar_and_summary(tmp_p
         trigger = triggers[0]
         assert abs(trigger["dm"] - 700.0) <= 0.2 and abs(trigger["time"] - 60.0) < 0.01
         assert trigger["label"] == "astrophysical-new" and trigger["lofar"] and trigger["dump"]
-        event = vp.load(open(trigger["dir"] / f"trigger-{trigger['n']}.xml", "rb"))
+        event = vp.load(open(trigger["dir"] / trigger["voevent_file"], "rb"))
         assert vp.valid_as_v2_0(event) and event.attrib["role"] == "observation"
         assert float(vp.get_grouped_params(event)["event parameters"]["dm"]["value"]) == trigger["dm"]
-        packet = (trigger["dir"] / f"trigger-{trigger['n']}.tbb").read_bytes()
+        packet = (trigger["dir"] / trigger["tbb_file"]).read_bytes()
         assert udp_socket.recv(64) == packet and lofar.unpack(packet).dm == round(trigger["dm"], 1)
 
         _drop(spool, "stop.yaml", "stop: 20240101-0001\nreason: end of the test observation\n")
