@@ -6,8 +6,6 @@ a local SMTP server after the stop file; a restart resumes following; no growth 
 from __future__ import annotations
 
 import json
-import socket
-
 import pytest
 import voeventparse as vp
 import yaml
@@ -21,40 +19,6 @@ from support import CORPUS, make_spool
 from test_daemon import Watch, wait_for
 
 SOURCE_LIST = CORPUS / "frb" / "amber" / "source_list.yaml"
-
-
-def _free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    """A local SMTP server (aiosmtpd); yields (port, list of received messages)."""
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Message
-
-    received = []
-
-    class Collect(Message):
-        def handle_message(self, message):
-            received.append(message)
-
-    port = _free_port()
-    controller = Controller(Collect(), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, received
-    controller.stop()
-
-
-@pytest.fixture
-def udp_socket():
-    """A UDP socket on loopback standing in for LOFAR's trigger receiver."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(60)
-        yield sock
 
 
 def _drop(spool: Spool, name: str, text: str) -> None:

@@ -33,7 +33,7 @@ rule frb_chunk:
     run:
         run_logged(log[0], rule, frb_products.process_chunk, input.chunk, input.observation,
                    params.sources, params.out, config["frb"], previous_triggers=params.previous,
-                   receipts_dir=params.receipts, log_path=log[0])
+                   receipts_dir=params.receipts, log_file=log[0])
 
 
 rule frb_summary:
@@ -63,7 +63,7 @@ rule frb_summary:
     run:
         run_logged(log[0], rule, frb_products.summarize_observation, list(input.chunks),
                    list(input.triggers), input.observation, params.sources, params.out, config["frb"],
-                   receipts_dir=params.receipts, log_path=log[0])
+                   receipts_dir=params.receipts, log_file=log[0])
 
 
 rule frb_filterbank_views:

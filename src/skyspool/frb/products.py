@@ -108,9 +108,9 @@ def _classified(candidates: pd.DataFrame, obs: Observation, known, cfg: dict) ->
 
 
 def send_once(send: Callable[[], None], what: str, receipt: str | os.PathLike | None,
-              log_path: str | os.PathLike | None = None) -> bool:
+              log_file: str | os.PathLike | None = None) -> bool:
     """``send()`` unless ``receipt`` exists; then write the receipt (JSON: ``what``, ``sent_utc``)
-    atomically. Notes either in ``log_path``. Returns whether it sent. (No receipt: always sends.)"""
+    atomically. Notes either in ``log_file``. Returns whether it sent. (No receipt: always sends.)"""
     receipt = Path(receipt) if receipt else None
     if receipt is not None and receipt.exists():
         note = f"{what}: sent before ({json.loads(receipt.read_text())['sent_utc']}), not sent again"
@@ -121,8 +121,8 @@ def send_once(send: Callable[[], None], what: str, receipt: str | os.PathLike | 
         if receipt is not None:
             write_json(receipt, {"what": what, "sent_utc": stamp})
         note, sent = f"{what}: sent at {stamp}", True
-    if log_path:
-        with open(log_path, "a", encoding="utf-8") as log:
+    if log_file:
+        with open(log_file, "a", encoding="utf-8") as log:
             log.write(note + "\n")
     return sent
 
@@ -130,12 +130,12 @@ def send_once(send: Callable[[], None], what: str, receipt: str | os.PathLike | 
 def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.PathLike,
                   source_list_path: str | os.PathLike | None, out_dir: str | os.PathLike, config: dict | None = None,
                   *, previous_triggers: str | os.PathLike | None = None,
-                  receipts_dir: str | os.PathLike | None = None, log_path: str | os.PathLike | None = None) -> dict:
+                  receipts_dir: str | os.PathLike | None = None, log_file: str | os.PathLike | None = None) -> dict:
     """Make the products of one candidate chunk (see the module docstring) in ``out_dir``.
 
     ``previous_triggers`` is the ``triggers.json`` of the observation's previous chunk (None for the
     first), whose trigger state this chunk continues. LOFAR packets are sent once per trigger
-    (receipts in ``receipts_dir``; see :func:`send_once`, which notes in ``log_path``). Returns the
+    (receipts in ``receipts_dir``; see :func:`send_once`, which notes in ``log_file``). Returns the
     ``triggers.json`` content. Raises a ValueError subclass with a one-line reason for invalid inputs.
     """
     cfg = merged_config(config)
@@ -171,7 +171,7 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
             if cfg["lofar"]["send"]:
                 host, port = cfg["lofar"]["host"], cfg["lofar"]["port"]
                 send_once(lambda: lofar.send(packet, host, port), f"trigger {n}: LOFAR TBB packet to {host}:{port}",
-                          Path(receipts_dir) / f"trigger-{n}.tbb.sent" if receipts_dir else None, log_path)
+                          Path(receipts_dir) / f"trigger-{n}.tbb.sent" if receipts_dir else None, log_file)
         records.append(record)
 
     with_labels = classified.drop(columns=["row"])
@@ -189,7 +189,7 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
 def summarize_observation(chunk_paths: list[str | os.PathLike], trigger_paths: list[str | os.PathLike],
                           observation_path: str | os.PathLike, source_list_path: str | os.PathLike | None,
                           out_dir: str | os.PathLike, config: dict | None = None, *,
-                          receipts_dir: str | os.PathLike | None = None, log_path: str | os.PathLike | None = None) -> dict:
+                          receipts_dir: str | os.PathLike | None = None, log_file: str | os.PathLike | None = None) -> dict:
     """Observation products in ``out_dir``: all chunks' candidates clustered and classified together
     (``clusters.csv``, ``candidates.png``), the triggers issued per chunk (``triggers.json``, from the
     chunks' ``triggers.json``) and ``summary.html``; e-mails the summary once if ``email`` is
@@ -218,7 +218,7 @@ def summarize_observation(chunk_paths: list[str | os.PathLike], trigger_paths: l
         settings = SmtpSettings.from_config(cfg["email"])
         send_once(lambda: send_email(page, f"FRB observation {obs.id}: {len(triggers)} trigger(s)", settings,
                                      attachments), f"summary e-mail to {', '.join(settings.to)}",
-                  Path(receipts_dir) / "summary.email.sent" if receipts_dir else None, log_path)
+                  Path(receipts_dir) / "summary.email.sent" if receipts_dir else None, log_file)
     return doc
 
 
@@ -241,7 +241,8 @@ def filterbank_views(triggers_path: str | os.PathLike, filterbank_path: str | os
     for t in doc["triggers"]:
         if t["cb"] != cb or not start <= t["time"] < end:
             continue
-        v = trigger_views(path, dm=t["dm"], time_s=t["time"] - start, width_samples=t["width"], snr=t["snr"])
+        width = max(1, round(obs.width_s(t["width"]) / header.tsamp_s))  # AMBER's samples -> the file's
+        v = trigger_views(path, dm=t["dm"], time_s=t["time"] - start, width_samples=width, snr=t["snr"])
         record = {"n": t["n"], "time": t["time"], "dm": t["dm"], "plot": f"trigger-{t['n']}.png",
                   "best_dm": round(v.best_dm, 3), "best_time": round(v.best_time_s + start, 6)}
         plot_trigger_views(v, out / record["plot"], title=f"{obs.id} {doc['chunk']} trigger {t['n']}: "
