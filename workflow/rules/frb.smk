@@ -61,8 +61,8 @@ rule frb_summary:
         mem_mb=1000,
         runtime=10,
     run:
-        run_logged(log[0], rule, frb_products.summarize_observation, list(input.chunks),
-                   list(input.triggers), input.observation, params.sources, params.out, config["frb"],
+        run_logged(log[0], rule, frb_products.summarize_observation, input.chunks,
+                   input.triggers, input.observation, params.sources, params.out, config["frb"],
                    receipts_dir=params.receipts, log_file=log[0])
 
 
