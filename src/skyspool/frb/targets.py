@@ -17,6 +17,7 @@ observation's chunks again when a filterbank file arrives (:func:`affected_entri
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def frb_products(entry: Entry, config: dict) -> list[str]:
     names = {"candidates": CHUNK_PRODUCTS, "stop": SUMMARY_PRODUCTS}.get(entry.alert_type, [])
     names = names + [PLOT] if names and config.get("frb", {}).get("plot", True) else list(names)
     if entry.alert_type == "candidates":
-        names += [f.name for f in filterbanks_of(Spool(entry.path.parents[3]), entry)]
+        names += [f.name for f in filterbanks_of(entry)]
     return names
 
 
@@ -51,10 +52,20 @@ def chunk_beam(chunk: Path) -> int:
         return compound_beam_of(handle.read(4096).decode("ascii", errors="replace"), None)
 
 
-def filterbanks_of(spool: Spool, chunk: Entry) -> list[Entry]:
+@functools.lru_cache(maxsize=64)
+def _filterbanks(folder: Path, folder_mtime_ns: int) -> tuple[Entry, ...]:
+    # Listed once per change of the observation's folder, not once per chunk (status, `all`).
+    entries = Spool(folder.parents[2]).entries_of("frb", folder.name)  # <root>/spool/frb/<obs_id>
+    return tuple(e for e in entries if filterbank_beam(e.alert_type) is not None)
+
+
+def filterbanks_of(chunk: Entry) -> list[Entry]:
     """The observation's filterbank entries of a candidate chunk's compound beam, whichever came first."""
+    found = _filterbanks(chunk.path.parent, chunk.path.parent.stat().st_mtime_ns)
+    if not found:
+        return []
     beam = chunk_beam(chunk.path)
-    return [e for e in spool.entries_of("frb", chunk.event_id) if filterbank_beam(e.alert_type) == beam]
+    return [e for e in found if filterbank_beam(e.alert_type) == beam]
 
 
 def affected_entries(spool: Spool, entry: Entry) -> list[Entry]:
