@@ -174,6 +174,7 @@ def test_a_rebuilt_chunk_does_not_send_again(tmp_path, smtp_server, udp_socket):
     assert len(mails) == 1
     logs = spool.logs / "frb" / OBS
     assert "trigger 1: LOFAR TBB packet" in (logs / chunk.name / "chunk.log").read_text().split("not sent again")[-2]
-    assert "summary e-mail to team@test" in next(logs.glob("*-stop/summary.log")).read_text().split("not sent again")[-2]
+    summary_log = next(logs.glob("*-stop/summary.log")).read_text()
+    assert "summary e-mail to team@test" in summary_log.split("not sent again")[-2]
     [status] = [e for e in entries_status(spool) if e["entry"] == chunk.name]
     assert status["products_done"] == status["products_expected"] and not status["missing"]

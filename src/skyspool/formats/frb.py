@@ -103,4 +103,5 @@ def parse_observation(data: bytes) -> Message:
 
     doc = _refusing(lambda raw: parse_yaml(raw, "observation"), data)
     observation = _refusing(observation_from_doc, doc)
-    return Message("frb", observation_id(observation.id), "observation", "yaml", "test" if observation.test else "observation")
+    return Message("frb", observation_id(observation.id), "observation", "yaml",
+                   "test" if observation.test else "observation")

@@ -15,7 +15,8 @@ Per observation, :func:`summarize_observation` writes ``clusters.csv``, ``trigge
 ``candidates.png`` and ``summary.html`` (and e-mails the summary when ``email`` is configured).
 Per chunk and filterbank entry ``MMM-filterbank_cbNN`` of the chunk's compound beam,
 :func:`filterbank_views` writes the folder ``MMM-filterbank_cbNN/``: ``trigger-<n>.png``
-(dedispersed frequency-time and DM-time views of each trigger the data cover) and ``views.json``. All files are written atomically.
+(dedispersed frequency-time and DM-time views of each trigger the data cover) and ``views.json``.
+All files are written atomically.
 
 What goes out (a UDP packet, an e-mail) goes out once: a receipt is written after the send
 (``receipts_dir``, :meth:`skyspool.paths.Spool.send_receipts`), and a rebuild that finds it rebuilds
@@ -189,7 +190,8 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
 def summarize_observation(chunk_paths: list[str | os.PathLike], trigger_paths: list[str | os.PathLike],
                           observation_path: str | os.PathLike, source_list_path: str | os.PathLike | None,
                           out_dir: str | os.PathLike, config: dict | None = None, *,
-                          receipts_dir: str | os.PathLike | None = None, log_file: str | os.PathLike | None = None) -> dict:
+                          receipts_dir: str | os.PathLike | None = None,
+                          log_file: str | os.PathLike | None = None) -> dict:
     """Observation products in ``out_dir``: all chunks' candidates clustered and classified together
     (``clusters.csv``, ``candidates.png``), the triggers issued per chunk (``triggers.json``, from the
     chunks' ``triggers.json``) and ``summary.html``; e-mails the summary once if ``email`` is
