@@ -7,7 +7,7 @@ watch daemon running (prints figures; asserts nothing).
    one AMBER file named by an observation description; each round appends a little noise and a
    bright burst (new DM, 100 s of AMBER time after the previous one, so each gets a data dump) and
    measures, from the moment the lines are written and flushed: the chunk stored in the spool, and
-   the burst's ``trigger-<n>.xml`` written. The target is <= 2 s.
+   the burst's ``triggers/trigger-<n>.xml`` written. The target is <= 2 s.
 2. The alternative without a daemon: the same chunk's products made by the Snakemake command line
    in a new process per chunk (what a cron job or ``skyspool process`` after each append would
    pay), timed for the same chunks after the daemon stopped; and the product function alone in a
@@ -51,7 +51,7 @@ def wait(condition, what: str, timeout: float = 120.0, step: float = 0.002):
 
 
 def voevents(spool: Spool) -> set[Path]:
-    return set((spool.products / "frb" / OBS_ID).glob("*-candidates/trigger-*.xml"))
+    return set((spool.products / "frb" / OBS_ID).glob("*-candidates/triggers/trigger-*.xml"))
 
 
 def chunks(spool: Spool) -> list:

@@ -40,6 +40,7 @@ import typing
 from pathlib import Path
 
 from skyspool import atomic, dashboard, ingest, targets, workflow
+from skyspool.frb import targets as frb_targets
 from skyspool.frb.follow import Follower
 from skyspool.paths import Entry, Spool
 
@@ -339,6 +340,9 @@ class Daemon:
                     self.spool, [outcome.entry], self.config):
                 continue  # built already (a duplicate is built again only after a crash)
             self._schedule(outcome.entry, started)
+            for chunk in frb_targets.affected_entries(self.spool, outcome.entry):
+                _note("filterbank-views", entry=_entry_name(chunk), cause=_entry_name(outcome.entry))
+                self._schedule(chunk, started)
             if self.follower.entry_stored(outcome.entry):
                 continue  # an FRB observation's own entry: no notice to coincide with
             for partner in coincidence.affected_entries(self.spool, outcome.entry, self.config):
@@ -363,6 +367,8 @@ class Daemon:
         started = time.time()
         self.follower.resume()
         recent = [e for e in self.spool.entries() if e.path.stat().st_mtime >= since]
+        # Older FRB chunks get views of filterbank files stored since.
+        recent = list(dict.fromkeys(recent + [c for e in recent for c in frb_targets.affected_entries(self.spool, e)]))
         pending = [e for e in recent if targets.missing_targets(self.spool, [e], self.config)]
         for entry in pending:
             # Temporary files of runs killed mid-write (invisible dot-files): rebuilt anyway.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import filecmp
 import fcntl
 import hashlib
 import logging
@@ -17,6 +18,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import contextlib
 from pathlib import Path
 
@@ -26,6 +28,8 @@ from skyspool.paths import Entry, Spool
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+# Pieces in which large files (filterbank data) are copied into the spool.
+COPY_BYTES = 16 * 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,21 +58,24 @@ def inbox_files(spool: Spool) -> list[Path]:
     return [spool.inbox / name for _, name in sorted(files)]
 
 
-def _read_regular_file(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes, refusing links, special files and oversized files."""
+def _open_regular_file(path: Path):
+    """The file open for reading, refusing links and special files."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise formats.Refused("symbolic link: only regular files are accepted") from None
         raise
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise formats.Refused("not a regular file")
-        if info.st_size > max_bytes:
-            raise formats.Refused(f"too large: {info.st_size} bytes, the limit is {max_bytes}")
-        return handle.read(max_bytes + 1)
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise formats.Refused("not a regular file")
+    return handle
+
+
+def _too_large(size: int, max_bytes: int, what: str = "") -> None:
+    if size > max_bytes:
+        raise formats.Refused(f"too large: {size} bytes, the limit{what} is {max_bytes}")
 
 
 @contextlib.contextmanager
@@ -83,18 +90,45 @@ def _spool_lock(spool: Spool):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _store(spool: Spool, message: formats.Message, data: bytes) -> tuple[str, Entry]:
-    """Store ``data`` as the next entry of its event, unless identical bytes are stored."""
+def _commit(spool: Spool, message: formats.Message, size: int, same, write) -> tuple[str, Entry]:
+    """Store a file of ``size`` bytes as the next entry of its event (``write(path)``), unless an
+    entry holds the same bytes (``same(path)``)."""
     with _spool_lock(spool):
         existing = spool.entries_of(message.kind, message.event_id)
         for entry in existing:
-            if entry.path.stat().st_size == len(data) and entry.path.read_bytes() == data:
+            if entry.path.stat().st_size == size and same(entry.path):
                 return "duplicate", entry
         number = existing[-1].number + 1 if existing else 1
         path = spool.entry_path(message.kind, message.event_id, number, message.alert_type,
                                 message.extension)
-        atomic.write_bytes(path, data, overwrite=False)
+        write(path)
         return "stored", Entry(message.kind, message.event_id, number, message.alert_type, path)
+
+
+def _store(spool: Spool, message: formats.Message, data: bytes) -> tuple[str, Entry]:
+    """Store ``data`` as the next entry of its event, unless identical bytes are stored."""
+    return _commit(spool, message, len(data), lambda path: path.read_bytes() == data,
+                   lambda path: atomic.write_bytes(path, data, overwrite=False))
+
+
+def _store_large(spool: Spool, message: formats.Message, handle) -> tuple[str, Entry]:
+    """Store an open large file as :func:`_store` stores bytes, copied in pieces into a hidden
+    file of the event's folder first, so that the numbering lock is held only for the link."""
+    folder = spool.event_dir(message.kind, message.event_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{message.alert_type}.", suffix=".tmp", dir=folder)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o444)  # the spool never changes an entry
+            handle.seek(0)
+            shutil.copyfileobj(handle, out, COPY_BYTES)
+            out.flush()
+            os.fsync(out.fileno())
+        return _commit(spool, message, tmp.stat().st_size,
+                       lambda path: filecmp.cmp(path, tmp, shallow=False), lambda path: os.link(tmp, path))
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def quarantine_name(name: str, data: bytes | None) -> str:
@@ -120,22 +154,41 @@ def quarantine(spool: Spool, path: Path, reason: str, data: bytes | None = None)
     return target
 
 
+def _refused(spool: Spool, path: Path, reason: str, data: bytes | None, bug: bool = False) -> Outcome:
+    quarantine(spool, path, reason, data)
+    (log.exception if bug else log.warning)("quarantined %s: %s", path.name, reason)
+    return Outcome(path.name, "quarantined", reason=reason)
+
+
 def ingest_file(spool: Spool, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Outcome:
-    """Take one inbox file into the spool or quarantine; the inbox copy is gone afterwards."""
+    """Take one inbox file into the spool or quarantine; the inbox copy is gone afterwards.
+
+    A file of a large format (filterbank data) has that format's own size limit instead of
+    ``max_bytes``; it is identified from its first bytes and copied in pieces, never read whole.
+    """
     data = None
     try:
-        data = _read_regular_file(path, max_bytes)
-        message = formats.identify(data, path.name)
+        handle = _open_regular_file(path)
     except formats.Refused as exc:
-        quarantine(spool, path, str(exc), data)
-        log.warning("quarantined %s: %s", path.name, exc)
-        return Outcome(path.name, "quarantined", reason=str(exc))
-    except Exception as exc:  # a parser's bug must not stop the daemon or lose the file
-        reason = f"could not be read (a skyspool bug, please report): {type(exc).__name__}: {exc}"
-        quarantine(spool, path, reason, data)
-        log.exception("quarantined %s: %s", path.name, reason)
-        return Outcome(path.name, "quarantined", reason=reason)
-    status, entry = _store(spool, message, data)
+        return _refused(spool, path, str(exc), None)
+    with handle:
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            head = handle.read(formats.HEAD_BYTES)
+            large = formats.large_format(head, path.name)
+            if large is None:
+                _too_large(size, max_bytes)
+                data = head + handle.read(max_bytes + 1 - len(head))
+                message = formats.identify(data, path.name)
+            else:
+                _too_large(size, large.max_bytes, f" for {large.name}")
+                message = large.parse(head, size, path.name)
+        except formats.Refused as exc:
+            return _refused(spool, path, str(exc), data)
+        except Exception as exc:  # a parser's bug must not stop the daemon or lose the file
+            reason = f"could not be read (a skyspool bug, please report): {type(exc).__name__}: {exc}"
+            return _refused(spool, path, reason, data, bug=True)
+        status, entry = _store(spool, message, data) if large is None else _store_large(spool, message, handle)
     path.unlink()
     log.info("%s %s as %s/%s/%s", status, path.name, entry.kind, entry.event_id, entry.path.name)
     return Outcome(path.name, status, entry)

@@ -12,6 +12,9 @@
                                                       superevent.json and label files (DQV, ...)
     DIR/outgoing/<superevent_id>/<NNN>-<type>.*       alerts the orchestrator sent (JSON, Avro)
     DIR/logs/received/<inbox name>.json               where a listener got a message (Kafka topic, ...)
+    DIR/logs/sent/<kind>/<event_id>/<NNN>-<type>/     receipts of what an entry's product jobs sent (UDP
+                                                      packets, e-mail): sent once, not again on a rebuild
+    DIR/spool/frb/<obs_id>/<NNN>-filterbank_cbNN.fil  an FRB observation's filterbank data of beam NN
 """
 
 from __future__ import annotations
@@ -21,6 +24,21 @@ import re
 from pathlib import Path
 
 from skyspool import ids
+
+#: Alert type of an FRB observation's filterbank file of compound beam ``cb``: ``filterbank_cb07``.
+FILTERBANK_TYPE = re.compile(r"filterbank_cb(?P<cb>\d{2,3})")
+
+
+def filterbank_alert_type(cb: int) -> str:
+    """The alert type naming the filterbank entry of compound beam ``cb``."""
+    return f"filterbank_cb{cb:02d}"
+
+
+def filterbank_beam(alert_type: str) -> int | None:
+    """The compound beam of a filterbank entry's alert type, None for other alert types."""
+    match = FILTERBANK_TYPE.fullmatch(alert_type)
+    return int(match["cb"]) if match else None
+
 
 SUBDIRS = ("inbox", "spool", "products", "quarantine", "logs")
 ENTRY_NAME = re.compile(r"(?P<number>\d{3,})-(?P<alert_type>" + ids.ALERT_TYPE_PATTERN + r")\.(?P<ext>[a-z0-9.]+)")
@@ -82,6 +100,11 @@ class Spool:
     def received_record(self, inbox_name: str) -> Path:
         """Where a listener notes the origin (topic, partition, offset, time) of an inbox file."""
         return self.logs / "received" / f"{inbox_name}.json"
+
+    def send_receipts(self, kind: str, event_id: str, entry_name: str) -> Path:
+        """Where the product jobs of the entry ``entry_name`` (``NNN-type``) note what they sent
+        (a trigger's UDP packet, an e-mail), so that a rebuild does not send it again."""
+        return self.logs / "sent" / ids.check_kind(kind) / ids.check_event_id(event_id) / entry_name
 
     def failure_record(self, entry: Entry, product: str) -> Path:
         """Where a product that failed for good is reported."""

@@ -6,8 +6,6 @@ a local SMTP server after the stop file; a restart resumes following; no growth 
 from __future__ import annotations
 
 import json
-import socket
-
 import pytest
 import voeventparse as vp
 import yaml
@@ -21,40 +19,6 @@ from support import CORPUS, make_spool
 from test_daemon import Watch, wait_for
 
 SOURCE_LIST = CORPUS / "frb" / "amber" / "source_list.yaml"
-
-
-def _free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    """A local SMTP server (aiosmtpd); yields (port, list of received messages)."""
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Message
-
-    received = []
-
-    class Collect(Message):
-        def handle_message(self, message):
-            received.append(message)
-
-    port = _free_port()
-    controller = Controller(Collect(), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, received
-    controller.stop()
-
-
-@pytest.fixture
-def udp_socket():
-    """A UDP socket on loopback standing in for LOFAR's trigger receiver."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(60)
-        yield sock
 
 
 def _drop(spool: Spool, name: str, text: str) -> None:
@@ -136,10 +100,10 @@ def test_daemon_follows_a_growing_amber_file_to_voevents_lofar_and_summary(tmp_p
         trigger = triggers[0]
         assert abs(trigger["dm"] - 700.0) <= 0.2 and abs(trigger["time"] - 60.0) < 0.01
         assert trigger["label"] == "astrophysical-new" and trigger["lofar"] and trigger["dump"]
-        event = vp.load(open(trigger["dir"] / f"trigger-{trigger['n']}.xml", "rb"))
+        event = vp.load(open(trigger["dir"] / trigger["voevent_file"], "rb"))
         assert vp.valid_as_v2_0(event) and event.attrib["role"] == "observation"
         assert float(vp.get_grouped_params(event)["event parameters"]["dm"]["value"]) == trigger["dm"]
-        packet = (trigger["dir"] / f"trigger-{trigger['n']}.tbb").read_bytes()
+        packet = (trigger["dir"] / trigger["tbb_file"]).read_bytes()
         assert udp_socket.recv(64) == packet and lofar.unpack(packet).dm == round(trigger["dm"], 1)
 
         _drop(spool, "stop.yaml", "stop: 20240101-0001\nreason: end of the test observation\n")

@@ -11,11 +11,11 @@ from astropy.time import Time
 
 from skyspool.frb import lofar
 from skyspool.frb.amber import make_chunk
-from skyspool.frb.filterbank import write_filterbank
 from skyspool.frb.observation import ObservationError, dispersion_delay_s, load_observation
-from skyspool.frb.products import ConfigError, process_chunk, process_filterbank, summarize_observation
+from skyspool.frb.products import ConfigError, filterbank_views, process_chunk, summarize_observation
 from skyspool.frb.summary import SmtpSettings
-from skyspool.frb.synthetic import Burst, amber_text, sample_observation, synthetic_candidates, write_observation
+from skyspool.frb.synthetic import (PULSE_TSAMP_S, Burst, amber_text, sample_observation, synthetic_candidates,
+                                    write_observation, write_pulse_filterbank)
 from skyspool.frb.voevent import Publisher, frb_voevent, retraction_voevent
 from skyspool.ids import InvalidId
 
@@ -129,8 +129,8 @@ def test_chunks_to_triggers_and_observation_summary(tmp_path, observation_path, 
     first = next(d for d in docs if d["triggers"])
     chunk_dir = out / first["chunk"]
     assert (chunk_dir / "clusters.csv").read_text().startswith("cb,beam,time,dm,snr,width,members,mw_dm,label,reason")
-    assert vp.valid_as_v2_0(vp.load(open(chunk_dir / "trigger-1.xml", "rb")))
-    tbb = [p for d in docs for p in (out / d["chunk"]).glob("*.tbb")]
+    assert vp.valid_as_v2_0(vp.load(open(chunk_dir / "triggers" / "trigger-1.xml", "rb")))
+    tbb = [p for d in docs for p in (out / d["chunk"]).glob("triggers/*.tbb")]
     assert len(tbb) == 1 and lofar.unpack(tbb[0].read_bytes()).dm == 900.0
 
     summary = summarize_observation(chunks, [out / c.stem / "triggers.json" for c in chunks], observation_path,
@@ -178,30 +178,19 @@ def test_unknown_settings_are_refused(tmp_path, observation_path, source_list_pa
 
 
 def test_filterbank_cutout_recovers_the_injected_dm(tmp_path, observation_path):
-    obs = yaml.safe_load(observation_path.read_text())
-    nchan, nsamp, tsamp = 256, 16384, 81.92e-6 * 4
-    fch1, foff = 1520.0, -300.0 / nchan
-    dm, t0, start_offset = 420.0, 2.0, 10.0  # the file starts 10 s into the observation
-    rng = np.random.default_rng(3)
-    data = rng.normal(64, 6, (nsamp, nchan))
-    freqs = fch1 + foff * np.arange(nchan)
-    arrival = np.round((t0 + dispersion_delay_s(dm, freqs, fch1)) / tsamp).astype(int)
-    for width in range(2):
-        data[arrival + width, np.arange(nchan)] += 30
-    fil = tmp_path / "CB00.fil"
-    start = Time(obs["start"], scale="utc").mjd + start_offset / 86400
-    write_filterbank(fil, np.clip(data, 0, 255).astype(np.uint8), fch1_mhz=fch1, foff_mhz=foff, tsamp_s=tsamp,
-                     tstart_mjd=start)
+    start_offset, dm, t0 = 10.0, 420.0, 2.0  # the file starts 10 s into the observation
+    fil = tmp_path / "007-filterbank_cb00.fil"  # named as its spool entry
+    start = Time(yaml.safe_load(observation_path.read_text())["start"], scale="utc").mjd + start_offset / 86400
+    write_pulse_filterbank(fil, start, dm=dm, time_s=t0)
     # AMBER's DM is off by 15 and its width is in the file's samples
     triggers = tmp_path / "triggers.json"
     triggers.write_text(json.dumps({"chunk": "001-candidates", "triggers": [
         {"n": 1, "cb": 0, "time": start_offset + t0, "dm": dm - 15, "width": 2, "snr": 30.0},
         {"n": 2, "cb": 0, "time": 500.0, "dm": dm, "width": 2, "snr": 30.0},
         {"n": 3, "cb": 1, "time": start_offset + t0, "dm": dm, "width": 2, "snr": 30.0}]}))
-    result = process_filterbank(fil, [triggers], observation_path, tmp_path / "fil")
+    result = filterbank_views(triggers, fil, observation_path, tmp_path / "fil")
     assert [t["n"] for t in result["triggers"]] == [1]  # the others lie outside the file or beam
     view = result["triggers"][0]
-    grid_step = 2 * (dm - 15) / 255
-    assert abs(view["best_dm"] - dm) <= grid_step
-    assert abs(view["best_time"] - (start_offset + t0)) < 2 * tsamp
-    assert (tmp_path / "fil" / "trigger-001-candidates-1.png").read_bytes()[:4] == b"\x89PNG"
+    assert abs(view["best_dm"] - dm) <= 2 * (dm - 15) / 255  # one step of the DM-time grid
+    assert abs(view["best_time"] - (start_offset + t0)) < 2 * PULSE_TSAMP_S
+    assert (tmp_path / "fil" / "trigger-1.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,5 +1,6 @@
 # Products of FRB observations: products/frb/<obs_id>/<NNN>-candidates/ per chunk of candidates
-# cut from the followed AMBER files, products/frb/<obs_id>/<NNN>-stop/ for the whole observation.
+# cut from the followed AMBER files (with <MMM>-filterbank_cbNN/ per filterbank entry of its beam),
+# products/frb/<obs_id>/<NNN>-stop/ for the whole observation.
 # Each rule calls one function of skyspool.frb.products.
 
 from skyspool.frb import products as frb_products
@@ -14,6 +15,7 @@ rule frb_chunk:
     output:
         clusters="products/frb/{event}/{entry}/clusters.csv",
         triggers="products/frb/{event}/{entry}/triggers.json",
+        trigger_files=directory("products/frb/{event}/{entry}/triggers"),
         **frb_plot_output("products/frb/{event}/{entry}"),
     log:
         "logs/frb/{event}/{entry}/chunk.log",
@@ -23,13 +25,15 @@ rule frb_chunk:
         sources=frb_first_input("sources"),
         previous=frb_first_input("previous"),
         out="products/frb/{event}/{entry}",
+        receipts=frb_send_receipts,
     priority: 50
     resources:
         mem_mb=500,
         runtime=5,
     run:
         run_logged(log[0], rule, frb_products.process_chunk, input.chunk, input.observation,
-                   params.sources, params.out, config["frb"], previous_triggers=params.previous)
+                   params.sources, params.out, config["frb"], previous_triggers=params.previous,
+                   receipts_dir=params.receipts, log_file=log[0])
 
 
 rule frb_summary:
@@ -51,10 +55,33 @@ rule frb_summary:
     params:
         sources=frb_first_input("sources"),
         out="products/frb/{event}/{entry}",
+        receipts=frb_send_receipts,
     priority: 40
     resources:
         mem_mb=1000,
         runtime=10,
     run:
-        run_logged(log[0], rule, frb_products.summarize_observation, list(input.chunks),
-                   list(input.triggers), input.observation, params.sources, params.out, config["frb"])
+        run_logged(log[0], rule, frb_products.summarize_observation, input.chunks,
+                   input.triggers, input.observation, params.sources, params.out, config["frb"],
+                   receipts_dir=params.receipts, log_file=log[0])
+
+
+rule frb_filterbank_views:
+    input:
+        triggers="products/frb/{event}/{entry}/triggers.json",
+        filterbank=frb_filterbank_entry,
+        observation=frb_observation,
+    output:
+        directory("products/frb/{event}/{entry}/{filterbank}"),
+    log:
+        "logs/frb/{event}/{entry}/{filterbank}.log",
+    wildcard_constraints:
+        entry=r"\d\d\d+-candidates",
+        filterbank=r"\d\d\d+-filterbank_cb\d\d\d?",
+    priority: 30
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    run:
+        run_logged(log[0], rule, frb_products.filterbank_views, input.triggers, input.filterbank,
+                   input.observation, output[0])

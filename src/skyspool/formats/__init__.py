@@ -70,6 +70,37 @@ def register(name: str, sniff: Sniffer) -> Callable[[Parser], Parser]:
     return decorate
 
 
+@dataclasses.dataclass(frozen=True)
+class LargeFormat:
+    """A format of large files (filterbank data): taken from their first bytes, their size and
+    their name (``parse(head, size, filename)``), copied into the spool unread, up to ``max_bytes``."""
+
+    name: str
+    sniff: Sniffer
+    parse: Callable[[bytes, int, str], Message]
+    max_bytes: int
+
+
+LARGE_FORMATS: list[LargeFormat] = []
+#: How many first bytes of a file :func:`large_format` looks at.
+HEAD_BYTES = 65536
+
+
+def register_large(name: str, sniff: Sniffer, *, max_bytes: int):
+    """Register ``parse(head, size, filename)`` for large files that ``sniff(head, filename)`` recognises."""
+
+    def decorate(parse):
+        LARGE_FORMATS.append(LargeFormat(name, sniff, parse, max_bytes))
+        return parse
+
+    return decorate
+
+
+def large_format(head: bytes, filename: str) -> LargeFormat | None:
+    """The large format whose sniffer recognises the file's first bytes and name, if any."""
+    return next((fmt for fmt in LARGE_FORMATS if fmt.sniff(head, filename)), None)
+
+
 def identify(data: bytes, filename: str = "") -> Message:
     """Return the :class:`Message` for ``data`` or raise :class:`Refused`."""
     if not data:
@@ -152,3 +183,4 @@ from skyspool.formats import gwalert  # noqa: E402,F401  (registers the formats)
 from skyspool.formats import gcnjson, voevent  # noqa: E402,F401  (GCN notices)
 from skyspool.formats import frb  # noqa: E402,F401  (FRB observations: AMBER chunks, YAML)
 from skyspool.formats import coinc, dqsegments  # noqa: E402,F401  (GW pipeline candidates)
+from skyspool.formats import filterbank  # noqa: E402,F401  (FRB filterbank data)

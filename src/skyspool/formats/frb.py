@@ -44,7 +44,7 @@ def parse_amber_chunk(data: bytes) -> Message:
         read_candidates(data)
     except AmberFormatError as exc:
         raise Refused(str(exc)) from None
-    return Message("frb", _observation_id(observation), "candidates", "trigger")
+    return Message("frb", observation_id(observation), "candidates", "trigger")
 
 
 def _is_yaml_name(filename: str) -> bool:
@@ -74,7 +74,8 @@ def _refusing(load, doc):
         raise Refused(str(exc)) from None
 
 
-def _observation_id(obs_id: str) -> str:
+def observation_id(obs_id: str) -> str:
+    """``obs_id``, refused when it is the id reserved for known-source lists."""
     if obs_id == SOURCE_LIST_EVENT:
         raise Refused(f"observation id {SOURCE_LIST_EVENT!r} is where known-source lists are kept")
     return obs_id
@@ -84,7 +85,7 @@ def _observation_id(obs_id: str) -> str:
 def parse_stop(data: bytes) -> Message:
     from skyspool.frb.observation import stop_from_doc
 
-    return Message("frb", _observation_id(_refusing(stop_from_doc, _mapping(data))), "stop", "yaml")
+    return Message("frb", observation_id(_refusing(stop_from_doc, _mapping(data))), "stop", "yaml")
 
 
 @register("known-source list (pulsars, FRBs)",
@@ -102,4 +103,5 @@ def parse_observation(data: bytes) -> Message:
 
     doc = _refusing(lambda raw: parse_yaml(raw, "observation"), data)
     observation = _refusing(observation_from_doc, doc)
-    return Message("frb", _observation_id(observation.id), "observation", "yaml", "test" if observation.test else "observation")
+    return Message("frb", observation_id(observation.id), "observation", "yaml",
+                   "test" if observation.test else "observation")

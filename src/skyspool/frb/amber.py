@@ -49,7 +49,7 @@ def _header_names(text: str) -> list[str] | None:
     return None
 
 
-def _compound_beam(text_head: str, name: str | None) -> int:
+def compound_beam_of(text_head: str, name: str | None) -> int:
     """Compound beam from the chunk's provenance line or the file name (``CB07_step1.trigger``), else 0."""
     mark = chunk_mark(text_head.encode("ascii", errors="replace"))
     name = mark.get("source", name)
@@ -122,7 +122,7 @@ def read_candidates(source: str | os.PathLike | bytes, *, compound_beam: int | N
         raise AmberFormatError("AMBER candidates have a negative time or DM")
     if (width < 1).any() or (width != np.round(width)).any():
         raise AmberFormatError("AMBER integration_step (width) must be a whole number of samples >= 1")
-    cb = compound_beam if compound_beam is not None else _compound_beam(head, name)
+    cb = compound_beam if compound_beam is not None else compound_beam_of(head, name)
     beam = frame["beam_id"].to_numpy() if "beam_id" in frame else np.zeros(len(frame))
     return pd.DataFrame({
         "cb": np.full(len(frame), cb, dtype=np.int16),

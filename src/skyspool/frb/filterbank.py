@@ -39,20 +39,10 @@ def write_filterbank(path: str | os.PathLike, data: np.ndarray, *, fch1_mhz: flo
     data = np.asarray(data)
     if data.ndim != 2 or data.dtype != np.uint8:
         raise FilterbankError("filterbank data must be a 2-D uint8 array (nsamp, nchan)")
-    sig = make_sigproc_object(rawdatafile=str(path), source_name=source_name, nchans=data.shape[1],
+    sig = make_sigproc_object(rawdatafile=os.path.basename(path)[:80], source_name=source_name, nchans=data.shape[1],
                               foff=foff_mhz, fch1=fch1_mhz, tsamp=tsamp_s, tstart=tstart_mjd, nbits=8)
     sig.write_header(str(path))
     sig.append_spectra(data, str(path))
-
-
-def filterbank_start_mjd(path: str | os.PathLike) -> float:
-    """Start time (MJD, UTC) of a filterbank file."""
-    import your
-
-    try:
-        return float(your.Your(str(path)).your_header.tstart)
-    except Exception as exc:  # your raises assorted errors on bad headers
-        raise FilterbankError(f"cannot read filterbank {os.path.basename(path)}: {exc}") from None
 
 
 def trigger_views(path: str | os.PathLike, *, dm: float, time_s: float, width_samples: int,

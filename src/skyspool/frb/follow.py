@@ -32,7 +32,7 @@ from skyspool import ingest
 from skyspool.frb.amber import AmberFormatError, chunk_end, chunk_mark, make_chunk
 from skyspool.frb.classify import milky_way_dm
 from skyspool.frb.observation import ObservationError, load_observation
-from skyspool.paths import Entry, Spool
+from skyspool.paths import Entry, Spool, filterbank_beam
 
 log = logging.getLogger("skyspool.watch")
 #: Alert types of the spool entries of FRB observations (skyspool.formats.frb).
@@ -96,8 +96,8 @@ class Follower:
 
     def entry_stored(self, entry: Entry) -> bool:
         """React to a new spool entry: an observation starts being followed, a stop ends it.
-        True for the entries of FRB observations (not notices)."""
-        if entry.kind != "frb" or entry.alert_type not in OWN_TYPES:
+        True for the entries of FRB observations (not notices), filterbank data included."""
+        if entry.kind != "frb" or (entry.alert_type not in OWN_TYPES and filterbank_beam(entry.alert_type) is None):
             return False
         if entry.alert_type == "observation":
             self._start(entry)

@@ -6,15 +6,21 @@ Per chunk (``products/frb/<obs_id>/<NNN>-candidates/``), :func:`process_chunk` w
 - ``triggers.json``: the triggers of this chunk and the trigger state after it (data-dump times,
   LOFAR triggers sent), which the next chunk reads so the once-per-60-s and once-per-observation
   limits hold over the whole observation;
-- ``trigger-<n>.xml``: the FRB VOEvent of trigger ``n`` (new sources and known FRBs);
-- ``trigger-<n>.tbb``: the LOFAR TBB packet of trigger ``n`` (if it qualifies; sent by UDP when
-  ``lofar.send`` is set);
+- ``triggers/``: per trigger ``n``, ``trigger-<n>.xml``, its FRB VOEvent (new sources and known
+  FRBs), and ``trigger-<n>.tbb``, its LOFAR TBB packet (if it qualifies; sent by UDP when
+  ``lofar.send`` is set); ``triggers.json`` names them (``voevent_file``, ``tbb_file``);
 - ``candidates.png``: DM-time and S/N of the chunk's candidates.
 
 Per observation, :func:`summarize_observation` writes ``clusters.csv``, ``triggers.json``,
-``candidates.png`` and ``summary.html`` (and e-mails the summary when ``email`` is configured). Per
-filterbank file, :func:`process_filterbank` writes ``trigger-<chunk>-<n>.png`` views and
-``filterbank.json``. All files are written atomically.
+``candidates.png`` and ``summary.html`` (and e-mails the summary when ``email`` is configured).
+Per chunk and filterbank entry ``MMM-filterbank_cbNN`` of the chunk's compound beam,
+:func:`filterbank_views` writes the folder ``MMM-filterbank_cbNN/``: ``trigger-<n>.png``
+(dedispersed frequency-time and DM-time views of each trigger the data cover) and ``views.json``.
+All files are written atomically.
+
+What goes out (a UDP packet, an e-mail) goes out once: a receipt is written after the send
+(``receipts_dir``, :meth:`skyspool.paths.Spool.send_receipts`), and a rebuild that finds it rebuilds
+the files without sending again, and says so in the job's log.
 """
 
 from __future__ import annotations
@@ -22,22 +28,25 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
-from astropy.time import TimeDelta
+from astropy.time import Time, TimeDelta
 
 from skyspool.atomic import write_bytes, write_json, write_text
 from skyspool.frb import lofar
 from skyspool.frb.amber import read_candidates
 from skyspool.frb.classify import Thresholds, TriggerState, classify, milky_way_dm, select_triggers
 from skyspool.frb.clustering import ClusterWindows, cluster
-from skyspool.frb.filterbank import FilterbankError, filterbank_start_mjd, trigger_views
+from skyspool.formats.filterbank import read_header_of as read_filterbank_header
+from skyspool.frb.filterbank import trigger_views
 from skyspool.frb.observation import Observation, load_observation, load_source_list
 from skyspool.frb.plots import plot_candidates, plot_trigger_views
+from skyspool.frb.targets import TRIGGER_FILES
 from skyspool.frb.summary import SmtpSettings, send_email, summary_html
 from skyspool.frb.voevent import Publisher, dumps, frb_voevent
+from skyspool.paths import ENTRY_NAME, filterbank_beam
 
 #: Every setting with its default; ``config`` arguments are merged over it (unknown keys refused).
 DEFAULT_CONFIG = {
@@ -99,14 +108,36 @@ def _classified(candidates: pd.DataFrame, obs: Observation, known, cfg: dict) ->
     return classify(clusters, thresholds, mw, known), thresholds
 
 
+def send_once(send: Callable[[], None], what: str, receipt: str | os.PathLike | None,
+              log_file: str | os.PathLike | None = None) -> bool:
+    """``send()`` unless ``receipt`` exists; then write the receipt (JSON: ``what``, ``sent_utc``)
+    atomically. Notes either in ``log_file``. Returns whether it sent. (No receipt: always sends.)"""
+    receipt = Path(receipt) if receipt else None
+    if receipt is not None and receipt.exists():
+        note = f"{what}: sent before ({json.loads(receipt.read_text())['sent_utc']}), not sent again"
+        sent = False
+    else:
+        send()
+        stamp = Time.now().isot
+        if receipt is not None:
+            write_json(receipt, {"what": what, "sent_utc": stamp})
+        note, sent = f"{what}: sent at {stamp}", True
+    if log_file:
+        with open(log_file, "a", encoding="utf-8") as log:
+            log.write(note + "\n")
+    return sent
+
+
 def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.PathLike,
                   source_list_path: str | os.PathLike | None, out_dir: str | os.PathLike, config: dict | None = None,
-                  *, previous_triggers: str | os.PathLike | None = None) -> dict:
+                  *, previous_triggers: str | os.PathLike | None = None,
+                  receipts_dir: str | os.PathLike | None = None, log_file: str | os.PathLike | None = None) -> dict:
     """Make the products of one candidate chunk (see the module docstring) in ``out_dir``.
 
     ``previous_triggers`` is the ``triggers.json`` of the observation's previous chunk (None for the
-    first), whose trigger state this chunk continues. Returns the ``triggers.json`` content.
-    Raises a ValueError subclass with a one-line reason for invalid inputs.
+    first), whose trigger state this chunk continues. LOFAR packets are sent once per trigger
+    (receipts in ``receipts_dir``; see :func:`send_once`, which notes in ``log_file``). Returns the
+    ``triggers.json`` content. Raises a ValueError subclass with a one-line reason for invalid inputs.
     """
     cfg = merged_config(config)
     out = Path(out_dir)
@@ -120,6 +151,7 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
 
     chunk = Path(chunk_path).name.split(".")[0]
     publisher = Publisher.from_config(cfg["voevent"])
+    (out / TRIGGER_FILES).mkdir(parents=True, exist_ok=True)  # a declared output, even when empty
     records = []
     for n, row in enumerate(triggers.to_dict("records"), start=1):
         record = _trigger_record(row, n, obs, f"{obs.id}_{chunk}_{n}")
@@ -127,16 +159,20 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
             importance = min(1.0, record["snr"] / thresholds.lofar.snr_min)
             event = frb_voevent(row, obs, publisher, record["id"], importance=round(importance, 3),
                                 galactic_model=thresholds.galactic_model)
-            write_bytes(out / f"trigger-{n}.xml", dumps(event))
+            record["voevent_file"] = f"{TRIGGER_FILES}/trigger-{n}.xml"
+            write_bytes(out / record["voevent_file"], dumps(event))
             record["ivorn"] = publisher.ivorn(record["id"])
         if record["lofar"]:
             stop = lofar.stop_time(obs.start + TimeDelta(record["time"], format="sec"), record["dm"],
                                    obs.top_frequency_mhz)
             packet = lofar.pack(stop, record["dm"], obs.test)
-            write_bytes(out / f"trigger-{n}.tbb", packet)
+            record["tbb_file"] = f"{TRIGGER_FILES}/trigger-{n}.tbb"
+            write_bytes(out / record["tbb_file"], packet)
             record["lofar_stop_utc"] = stop.isot
             if cfg["lofar"]["send"]:
-                lofar.send(packet, cfg["lofar"]["host"], cfg["lofar"]["port"])
+                host, port = cfg["lofar"]["host"], cfg["lofar"]["port"]
+                send_once(lambda: lofar.send(packet, host, port), f"trigger {n}: LOFAR TBB packet to {host}:{port}",
+                          Path(receipts_dir) / f"trigger-{n}.tbb.sent" if receipts_dir else None, log_file)
         records.append(record)
 
     with_labels = classified.drop(columns=["row"])
@@ -153,11 +189,13 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
 
 def summarize_observation(chunk_paths: list[str | os.PathLike], trigger_paths: list[str | os.PathLike],
                           observation_path: str | os.PathLike, source_list_path: str | os.PathLike | None,
-                          out_dir: str | os.PathLike, config: dict | None = None) -> dict:
+                          out_dir: str | os.PathLike, config: dict | None = None, *,
+                          receipts_dir: str | os.PathLike | None = None,
+                          log_file: str | os.PathLike | None = None) -> dict:
     """Observation products in ``out_dir``: all chunks' candidates clustered and classified together
     (``clusters.csv``, ``candidates.png``), the triggers issued per chunk (``triggers.json``, from the
-    chunks' ``triggers.json``) and ``summary.html``; e-mails the summary if ``email`` is configured.
-    Returns the ``triggers.json`` content."""
+    chunks' ``triggers.json``) and ``summary.html``; e-mails the summary once if ``email`` is
+    configured (receipt in ``receipts_dir``, see :func:`send_once`). Returns the ``triggers.json`` content."""
     cfg = merged_config(config)
     out = Path(out_dir)
     obs = load_observation(observation_path)
@@ -179,40 +217,40 @@ def summarize_observation(chunk_paths: list[str | os.PathLike], trigger_paths: l
     write_json(out / "triggers.json", doc)
     if cfg["email"]:
         attachments = {plot: (out / plot).read_bytes()} if plot else None
-        send_email(page, f"FRB observation {obs.id}: {len(triggers)} trigger(s)",
-                   SmtpSettings.from_config(cfg["email"]), attachments)
+        settings = SmtpSettings.from_config(cfg["email"])
+        send_once(lambda: send_email(page, f"FRB observation {obs.id}: {len(triggers)} trigger(s)", settings,
+                                     attachments), f"summary e-mail to {', '.join(settings.to)}",
+                  Path(receipts_dir) / "summary.email.sent" if receipts_dir else None, log_file)
     return doc
 
 
-def process_filterbank(filterbank_path: str | os.PathLike, trigger_paths: list[str | os.PathLike],
-                       observation_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-                       cb: int | None = None) -> dict:
-    """Views of every trigger of compound beam ``cb`` (default: from the file name, ``CB07``) that
-    lies in the filterbank file: ``trigger-<chunk>-<n>.png`` (frequency-time dedispersed at the
-    trigger's DM, DM-time) and ``filterbank.json`` (per trigger the DM and time of the DM-time
-    maximum). Returns the ``filterbank.json`` content."""
+def filterbank_views(triggers_path: str | os.PathLike, filterbank_path: str | os.PathLike,
+                     observation_path: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
+    """Views of the triggers of one chunk (its ``triggers.json``) in one filterbank file (the spool
+    entry ``<NNN>-filterbank_cbNN.fil``), in ``out_dir``: ``trigger-<n>.png`` (frequency-time
+    dedispersed at the trigger's DM, DM-time) for each trigger of the file's compound beam within its
+    time span, and ``views.json`` listing them with the DM (pc cm^-3) and time (s since the
+    observation start) of the DM-time maximum. Returns the ``views.json`` content."""
     obs = load_observation(observation_path)
-    if cb is None:
-        match = re.search(r"CB(\d{1,3})", Path(filterbank_path).name)
-        cb = int(match.group(1)) if match else 0
-    offset_s = (filterbank_start_mjd(filterbank_path) - obs.start.mjd) * 86400.0
+    path, out = Path(filterbank_path), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)  # a declared output, even without views
+    header = read_filterbank_header(path)
+    cb = filterbank_beam(ENTRY_NAME.fullmatch(path.name)["alert_type"])
+    start = (header.tstart_mjd - obs.start.mjd) * 86400.0
+    end = start + header.duration_s(path.stat().st_size)
+    doc = json.loads(Path(triggers_path).read_text())
     views = []
-    for path in trigger_paths:
-        doc = json.loads(Path(path).read_text())
-        for t in doc["triggers"]:
-            if t["cb"] != cb:
-                continue
-            time_in_file = t["time"] - offset_s
-            try:
-                v = trigger_views(filterbank_path, dm=t["dm"], time_s=time_in_file, width_samples=t["width"],
-                                  snr=t["snr"])
-            except FilterbankError:
-                continue  # the trigger lies outside this file
-            name = f"trigger-{doc['chunk']}-{t['n']}.png"
-            plot_trigger_views(v, Path(out_dir) / name,
-                               title=f"{obs.id} CB{cb:02d} DM {t['dm']:.1f} S/N {t['snr']:.1f}")
-            views.append({"chunk": doc["chunk"], "n": t["n"], "plot": name, "dm": t["dm"],
-                          "best_dm": round(v.best_dm, 3), "best_time": round(v.best_time_s + offset_s, 6)})
-    result = {"observation": obs.id, "cb": cb, "filterbank": Path(filterbank_path).name, "triggers": views}
-    write_json(Path(out_dir) / "filterbank.json", result)
+    for t in doc["triggers"]:
+        if t["cb"] != cb or not start <= t["time"] < end:
+            continue
+        width = max(1, round(obs.width_s(t["width"]) / header.tsamp_s))  # AMBER's samples -> the file's
+        v = trigger_views(path, dm=t["dm"], time_s=t["time"] - start, width_samples=width, snr=t["snr"])
+        record = {"n": t["n"], "time": t["time"], "dm": t["dm"], "plot": f"trigger-{t['n']}.png",
+                  "best_dm": round(v.best_dm, 3), "best_time": round(v.best_time_s + start, 6)}
+        plot_trigger_views(v, out / record["plot"], title=f"{obs.id} {doc['chunk']} trigger {t['n']}: "
+                                                           f"CB{cb:02d} DM {t['dm']:.1f} S/N {t['snr']:.1f}")
+        views.append(record)
+    result = {"observation": obs.id, "chunk": doc["chunk"], "filterbank": path.name, "cb": cb,
+              "start": round(start, 6), "end": round(end, 6), "triggers": views}
+    write_json(out / "views.json", result)
     return result

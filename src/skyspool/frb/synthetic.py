@@ -123,3 +123,26 @@ def amber_text(frame: pd.DataFrame, *, header: bool = True) -> bytes:
     """The candidates as AMBER writes them: a ``# ...`` header line and space-separated rows."""
     body = frame.to_csv(sep=" ", header=False, index=False, lineterminator="\n")
     return ((f"# {' '.join(frame.columns)}\n" if header else "") + body).encode("ascii")
+
+
+#: Sampling time (s) of :func:`write_pulse_filterbank` files: Apertif's, decimated by 4.
+PULSE_TSAMP_S = SAMPLING_TIME_S * 4
+
+
+def write_pulse_filterbank(path: str | os.PathLike, tstart_mjd: float, *, dm: float, time_s: float,
+                           nchan: int = 256, nsamp: int = 16384, amplitude: float = 30.0, seed: int = 3) -> None:
+    """Write an 8-bit SIGPROC filterbank over Apertif's band (1220-1520 MHz, ``nchan`` channels,
+    :data:`PULSE_TSAMP_S` sampling) starting at ``tstart_mjd``: Gaussian noise with a two-sample
+    pulse dispersed at ``dm`` (pc cm^-3) arriving at ``time_s`` (s from the file start) at the top
+    of the band."""
+    from skyspool.frb.filterbank import write_filterbank
+
+    foff = -(_F_HI - _F_LO) / nchan
+    data = np.random.default_rng(seed).normal(64, 6, (nsamp, nchan))
+    arrival = np.round((time_s + dispersion_delay_s(dm, _F_HI + foff * np.arange(nchan), _F_HI))
+                       / PULSE_TSAMP_S).astype(int)
+    for width in range(2):
+        inside = arrival + width < nsamp
+        data[arrival[inside] + width, np.arange(nchan)[inside]] += amplitude
+    write_filterbank(path, np.clip(data, 0, 255).astype(np.uint8), fch1_mhz=_F_HI, foff_mhz=foff,
+                     tsamp_s=PULSE_TSAMP_S, tstart_mjd=tstart_mjd)

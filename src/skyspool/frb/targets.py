@@ -1,25 +1,35 @@
 """The products of ``frb`` entries, and which spool files each FRB product is made from.
 
 An FRB observation's entries (``spool/frb/<obs_id>/``): ``NNN-observation.yaml`` (no products),
-``NNN-candidates.trigger`` (chunk products: ``clusters.csv``, ``triggers.json`` with the
-``trigger-<n>.xml`` VOEvents and ``trigger-<n>.tbb`` LOFAR packets it lists, ``candidates.png``) and
-``NNN-stop.yaml`` (observation products: ``summary.html``, ``clusters.csv``, ``triggers.json``,
-``candidates.png``). Known-source lists (``spool/frb/known-sources/``) have no products. FRB notices
-(CHIME/FRB VOEvent or JSON) get the notice products.
+``NNN-candidates.trigger`` (chunk products: ``clusters.csv``, ``triggers.json``, ``triggers/`` with
+the ``trigger-<n>.xml`` VOEvents and ``trigger-<n>.tbb`` LOFAR packets that ``triggers.json`` lists,
+``candidates.png``, and per filterbank entry ``MMM-filterbank_cbNN.fil`` of the chunk's compound
+beam the folder ``MMM-filterbank_cbNN/`` of trigger views), ``NNN-filterbank_cbNN.fil`` (no products
+of its own) and ``NNN-stop.yaml`` (observation products: ``summary.html``, ``clusters.csv``,
+``triggers.json``, ``candidates.png``). Known-source lists (``spool/frb/known-sources/``) have no
+products. FRB notices (CHIME/FRB VOEvent or JSON) get the notice products.
+
+A filterbank file arriving after the triggers, or triggers after the filterbank: either way the
+chunk gets a new missing product, built by ``skyspool process`` or by the daemon, which asks for the
+observation's chunks again when a filterbank file arrives (:func:`affected_entries`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from pathlib import Path
 
 from skyspool.formats.frb import SOURCE_LIST_EVENT
+from skyspool.frb.amber import compound_beam_of
 from skyspool.notices.targets import notice_products
-from skyspool.paths import Entry, Spool
+from skyspool.paths import Entry, Spool, filterbank_beam
 from skyspool.targets import products_for
 
-CHUNK_PRODUCTS = ["clusters.csv", "triggers.json"]
+#: The folder of a chunk's per-trigger files (VOEvents, LOFAR packets), a product of its own.
+TRIGGER_FILES = "triggers"
+CHUNK_PRODUCTS = ["clusters.csv", "triggers.json", TRIGGER_FILES]
 SUMMARY_PRODUCTS = ["summary.html", "clusters.csv", "triggers.json"]
 PLOT = "candidates.png"
 
@@ -30,7 +40,42 @@ def frb_products(entry: Entry, config: dict) -> list[str]:
     if entry.path.suffix in (".json", ".xml"):
         return notice_products(entry, config)
     names = {"candidates": CHUNK_PRODUCTS, "stop": SUMMARY_PRODUCTS}.get(entry.alert_type, [])
-    return names + [PLOT] if names and config.get("frb", {}).get("plot", True) else list(names)
+    names = names + [PLOT] if names and config.get("frb", {}).get("plot", True) else list(names)
+    if entry.alert_type == "candidates":
+        names += [f.name for f in filterbanks_of(entry)]
+    return names
+
+
+def chunk_beam(chunk: Path) -> int:
+    """The compound beam of a candidate chunk (from its provenance line)."""
+    with open(chunk, "rb") as handle:
+        return compound_beam_of(handle.read(4096).decode("ascii", errors="replace"), None)
+
+
+@functools.lru_cache(maxsize=64)
+def _filterbanks(folder: Path, folder_mtime_ns: int) -> tuple[Entry, ...]:
+    # Listed once per change of the observation's folder, not once per chunk (status, `all`).
+    entries = Spool(folder.parents[2]).entries_of("frb", folder.name)  # <root>/spool/frb/<obs_id>
+    return tuple(e for e in entries if filterbank_beam(e.alert_type) is not None)
+
+
+def filterbanks_of(chunk: Entry) -> list[Entry]:
+    """The observation's filterbank entries of a candidate chunk's compound beam, whichever came first."""
+    found = _filterbanks(chunk.path.parent, chunk.path.parent.stat().st_mtime_ns)
+    if not found:
+        return []
+    beam = chunk_beam(chunk.path)
+    return [e for e in found if filterbank_beam(e.alert_type) == beam]
+
+
+def affected_entries(spool: Spool, entry: Entry) -> list[Entry]:
+    """The entries whose products a newly stored filterbank entry adds to: the observation's
+    candidate chunks of its compound beam (none for other entries)."""
+    beam = filterbank_beam(entry.alert_type) if entry.kind == "frb" else None
+    if beam is None:
+        return []
+    return [e for e in spool.entries_of("frb", entry.event_id)
+            if e.alert_type == "candidates" and chunk_beam(e.path) == beam]
 
 
 def _before(spool: Spool, event_id: str, entry_name: str, alert_type: str) -> list[Entry]:
