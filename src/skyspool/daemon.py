@@ -512,6 +512,10 @@ class Daemon:
                     _note("notice", entry=_entry_name(entry), built_by=kind,
                           seconds=round(notice.stat().st_mtime - self.received[entry], 3))
                 if kind == "notice":
+                    if entry in self.rest_queue and not targets.missing_targets(
+                            self.spool, [entry], self.config):
+                        del self.rest_queue[entry]  # nothing left for a worker (an FRB chunk)
+                        self._report(entry, [])
                     continue
             missing = targets.missing_targets(self.spool, [entry], self.config)
             if self.stopping:
