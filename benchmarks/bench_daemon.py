@@ -1,6 +1,6 @@
 """Benchmark of the watch daemon on real O4 alerts (prints figures; asserts nothing).
 
-    python benchmarks/bench_daemon.py [--alerts 10] [--burst 200] [--workdir DIR]
+    python benchmarks/bench_daemon.py [--alerts 10] [--burst 200] [--job-timeout-s S] [--workdir DIR]
 
 With a daemon already running on a spool with the default configuration:
 
@@ -10,8 +10,8 @@ With a daemon already running on a spool with the default configuration:
 2. the ligo.skymap command-line tools making the same sky-map products from the same alert,
    one after another (ligo-skymap-stats, -contour, -contour-moc, -flatten --nside 512,
    -plot), and the ratio to the daemon's received -> all;
-3. a burst of alerts dropped at once: time until every product of every one exists,
-   as alerts per minute; none may be lost.
+3. a burst of alerts dropped at once (none with --burst 0): time until every product of
+   every one exists, as alerts per minute; none may be lost.
 
 Then where the time goes: daemon start-up, per-product job times (from the rule logs),
 Snakemake runs' overhead, and the daemon's memory before and after the burst.
@@ -104,8 +104,9 @@ def rss_mb(pid: int) -> float:
     total = 0
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     for each in [pid, *map(int, children.split())]:
-        status = Path(f"/proc/{each}/status").read_text()
-        total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+        with contextlib.suppress(FileNotFoundError):  # a child that ended meanwhile
+            status = Path(f"/proc/{each}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
     return total / 1024
 
 
@@ -170,15 +171,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=10, help="alerts for the latency figures")
     parser.add_argument("--burst", type=int, default=200, help="alerts dropped at once")
+    parser.add_argument("--job-timeout-s", type=float,
+                        help="the spool's job_timeout_s (default: the configuration's default)")
     parser.add_argument("--workdir", help="where the spool and copies go (default: a temp dir)")
     args = parser.parse_args()
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-daemon-"))
     spool = Spool(workdir / "spool")
     skyspool_main(["init", str(spool.root)])
+    if args.job_timeout_s is not None:
+        spool.config_file.write_text(f"job_timeout_s: {args.job_timeout_s:g}\n")
     settings = config.load(spool)
     log = workdir / "watch.log"
-    print(f"workdir {workdir}; cores {os.cpu_count()}; load {os.getloadavg()[0]:.1f}")
+    print(f"workdir {workdir}; cores {os.cpu_count()}; load {os.getloadavg()[0]:.1f}; "
+          f"job_timeout_s {settings['job_timeout_s']}")
 
     started = time.time()
     with open(log, "w") as output:
@@ -226,7 +232,21 @@ def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path
     print(f"speed-up of the daemon (received -> foundation products): "
           f"{chain_s / statistics.median(foundation_s):.1f}x")
 
-    # 3. burst
+    if args.burst:
+        measure_burst(args, spool, settings, workdir, daemon, log, per_tool)
+    steps = daemon_steps(log)
+    notices = [s for s in steps if s["step"] == "notice"]
+    print(f"daemon: {sum(s['step'] == 'notice-started' for s in steps)} notice runs, "
+          f"{sum(s['step'] == 'rest-started' for s in steps)} product runs, "
+          f"{sum(s['step'] == 'dashboard-started' for s in steps)} dashboard refreshes; "
+          f"notice latency median over all {len(notices)} entries "
+          f"{statistics.median(s['seconds'] for s in notices):.2f} s "
+          f"({sum(s['built_by'] != 'notice' for s in notices)} notices made by workers)")
+
+
+def measure_burst(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path,
+                  per_tool: dict[str, float]) -> None:
+    """3. a burst of alerts dropped at once, and where the time goes."""
     burst = renamed_alerts(workdir / "burst", args.burst, "9902")
     memory_before = rss_mb(daemon.pid)
     cpu_before = cpu_s(daemon.pid)
@@ -262,15 +282,7 @@ def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path
     print("\nproduct jobs (median s, from the rule logs):")
     for rule, values in sorted(rule_times(spool).items(), key=lambda kv: -statistics.median(kv[1])):
         print(f"  {rule:24s} {statistics.median(values):6.2f}  (n={len(values)})")
-    steps = daemon_steps(log)
-    notices = [s for s in steps if s["step"] == "notice"]
-    print(f"daemon: {sum(s['step'] == 'notice-started' for s in steps)} notice runs, "
-          f"{sum(s['step'] == 'rest-started' for s in steps)} product runs, "
-          f"{sum(s['step'] == 'dashboard-started' for s in steps)} dashboard refreshes; "
-          f"notice latency median over all {len(notices)} entries "
-          f"{statistics.median(s['seconds'] for s in notices):.2f} s "
-          f"({sum(s['built_by'] != 'notice' for s in notices)} notices made by workers)")
-    busy = worker_occupancy(steps, first, first + elapsed)
+    busy = worker_occupancy(daemon_steps(log), first, first + elapsed)
     print("share of the burst with 0, 1, 2, ... worker runs going: "
           + ", ".join(f"{share:.0%}" for share in busy))
 

@@ -79,16 +79,19 @@ def main() -> int:
             time.sleep(2)
         rss_end = rss_mb(daemon.pid)
         finished = time.time()
+        found = latencies(spool, conf, received)
     finally:
-        daemon.terminate()
-        daemon.wait(300)
-    found = latencies(spool, conf, received)
+        daemon.terminate()  # lets running work finish: the figures are taken already
+        try:
+            daemon.wait(300)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
     built = [v for v in found.values() if v[2] is not None]
     first = [v for v in found.values() if v[0] < start + 60]
     last = [v for v in found.values() if v[0] >= offered_end - 60]
     print(f"soak: {args.minutes:g} min at {args.per_minute:g} alerts/min offered ({count} alerts)")
     print(f"  built in full: {len(built)}/{count}; held rate "
-          f"{len(built) / ((finished - start) / 60):.2f} alerts/min (all built {finished - offered_end:.0f} s "
+          f"{len(built) / ((finished - start) / 60):.2f} alerts/min (figures taken {finished - offered_end:.0f} s "
           f"after the last was offered)")
     print(f"  daemon RSS (with workers): start {rss_start:.0f} MB, end {rss_end:.0f} MB "
           f"(x{rss_end / rss_start:.2f})")
