@@ -92,6 +92,24 @@ def refresh(spool: Spool) -> None:
         raise SystemExit(f"the dashboard of {spool.root} failed: see its logs/")
 
 
+def dashboard_times(spool: Spool, times: dict) -> None:
+    """Put in ``times`` the wall and CPU times (s) of dashboard refreshes: every page made,
+    nothing changed, one event's products changed (as after its new alert)."""
+    with clock(times, "dashboard, every page"):
+        refresh(spool)
+    with clock(times, "dashboard, nothing changed"):
+        refresh(spool)
+    spool.product(reprocess.select_entries(spool)[-1], "stats.json").touch()
+    with clock(times, "dashboard, one event changed"):
+        refresh(spool)
+
+
+def print_dashboard_times(times: dict) -> None:
+    for name, (wall, cpu) in times.items():
+        if name.startswith("dashboard"):
+            print(f"       {name}: {wall:6.2f} s wall, {cpu:6.2f} s CPU", flush=True)
+
+
 def measure(spool: Spool, size: int, cores: int) -> dict:
     """Wall and CPU times (s) of reprocessing, its dry run and dashboard refreshes."""
     times: dict = {}
@@ -99,15 +117,7 @@ def measure(spool: Spool, size: int, cores: int) -> dict:
         run(spool, cores, ["--quiet=all"], progress_printer(size))
     with clock(times, "dry run"):
         run(spool, cores, ["--quiet=all", "--dry-run"])
-    with clock(times, "dashboard, every page"):
-        refresh(spool)
-    with clock(times, "dashboard, nothing changed"):
-        refresh(spool)
-    # One event's products changed (as after its new alert): its page and the index only.
-    changed = reprocess.select_entries(spool)[-1]
-    spool.product(changed, "stats.json").touch()
-    with clock(times, "dashboard, one event changed"):
-        refresh(spool)
+    dashboard_times(spool, times)
     return times
 
 
@@ -129,9 +139,7 @@ def main() -> int:
                   f"{60 * size / wall:6.1f} alerts/min; per alert {wall / size:5.2f} s wall, "
                   f"{cpu / size:5.2f} s CPU; Snakemake's own share (dry run of the same batches): "
                   f"{planning:5.1f} s = {100 * planning / wall:4.1f}% of the wall time", flush=True)
-            for name, (wall_s, cpu_s_) in times.items():
-                if name.startswith("dashboard"):
-                    print(f"       {name}: {wall_s:6.2f} s wall, {cpu_s_:6.2f} s CPU", flush=True)
+            print_dashboard_times(times)
     small, large = min(per_alert), max(per_alert)
     if large != small:
         for index, what in enumerate(("wall", "CPU")):
