@@ -6,8 +6,9 @@ For each size N: a spool of N real O4 alerts under new superevent ids (as bench_
 whose first alerts (one per corpus alert) get their products made by Snakemake and the
 others copies of them (the pages show what files there are: building 1,000 alerts' products
 takes an hour here, and bench_reprocess measures that). Then the wall and CPU times (s) of
-a dashboard refresh (``dashboard.refresh``) making every page, of one with nothing changed
-(what the daemon pays after each run), and of one after one event's products changed.
+dashboard refreshes (``dashboard.refresh``): of every event, making every page (as
+``skyspool process`` does on a new spool), then with nothing changed; of the one event
+whose products changed (what the daemon pays after each alert).
 Spools go to a temporary directory (or --workdir), never into the repository.
 """
 

@@ -11,9 +11,8 @@ contours 128, plot 64) keep it quick: the figures are about the pipeline, not ab
 flattening at nside 512. Reported: alerts per minute; wall time and CPU time per alert
 (CPU: this process and its children, user + system, so that other load on a shared
 machine counts less); Snakemake's own share of the wall time (a dry run of the same forced
-batches: DAG building, input functions, scheduling); the time of a dashboard refresh
-(``dashboard.refresh``) making every page, then of one with nothing changed, then of one
-after a single event's products changed; and, per alert, the largest size over the
+batches: DAG building, input functions, scheduling); the times of dashboard refreshes
+(``dashboard.refresh``, see ``dashboard_times``); and, per alert, the largest size over the
 smallest, for wall and CPU time (the aim: at most 1.2).
 Spools go to a temporary directory (or --workdir), never into the repository.
 """
@@ -87,21 +86,23 @@ def run(spool: Spool, cores: int, extra: list[str], progress=None) -> None:
         raise SystemExit(f"reprocessing {spool.root} failed: see its logs/")
 
 
-def refresh(spool: Spool) -> None:
-    if not dashboard.refresh(spool.root):
+def refresh(spool: Spool, events: list[tuple[str, str]] | None = None) -> None:
+    if not dashboard.refresh(spool.root, events):
         raise SystemExit(f"the dashboard of {spool.root} failed: see its logs/")
 
 
 def dashboard_times(spool: Spool, times: dict) -> None:
-    """Put in ``times`` the wall and CPU times (s) of dashboard refreshes: every page made,
-    nothing changed, one event's products changed (as after its new alert)."""
-    with clock(times, "dashboard, every page"):
+    """Put in ``times`` the wall and CPU times (s) of dashboard refreshes: of every event
+    (as ``skyspool process`` does) making every page, then with nothing changed; then of
+    one event whose products changed (as the daemon does after its new alert)."""
+    with clock(times, "dashboard, every event, every page made"):
         refresh(spool)
-    with clock(times, "dashboard, nothing changed"):
+    with clock(times, "dashboard, every event, nothing changed"):
         refresh(spool)
-    spool.product(reprocess.select_entries(spool)[-1], "stats.json").touch()
-    with clock(times, "dashboard, one event changed"):
-        refresh(spool)
+    changed = reprocess.select_entries(spool)[-1]
+    spool.product(changed, "stats.json").touch()
+    with clock(times, "dashboard, one changed event (the daemon's refresh)"):
+        refresh(spool, [(changed.kind, changed.event_id)])
 
 
 def print_dashboard_times(times: dict) -> None:

@@ -266,7 +266,8 @@ class Daemon:
         self.dirty = False
         # FRB observations: growing AMBER files cut into spool entries (skyspool.frb.follow).
         self.follower = Follower(spool, config, lambda: self.wakeups.put(None))
-        self.dashboard_due = False  # an entry was reported since the last dashboard refresh
+        # (kind, event_id) of the events with an entry reported since the last dashboard refresh
+        self.dashboard_due: set[tuple[str, str]] = set()
 
     # --- inbox ---
 
@@ -489,7 +490,7 @@ class Daemon:
     def _report(self, entry: Entry, missing: list[Path]) -> None:
         """Log the entry's outcome; record products that failed for good, clear others."""
         self.final.discard(entry)
-        self.dashboard_due = True
+        self.dashboard_due.add((entry.kind, entry.event_id))
         received = self.received[entry]
         if entry not in self.notice_queue and entry not in self.rest_queue:
             del self.received[entry]
@@ -599,8 +600,8 @@ class Daemon:
             self._start_rest()
             if self.dashboard_due and all(kind != "dashboard" for kind, _ in self.runs.values()):
                 # In a worker, one at a time: the pages never hold up a notice.
-                self.dashboard_due = False
-                self._submit(self.rest_pool.submit(dashboard.refresh, str(self.spool.root)),
+                events, self.dashboard_due = sorted(self.dashboard_due), set()
+                self._submit(self.rest_pool.submit(dashboard.refresh, str(self.spool.root), events),
                              "dashboard", {})
             if self.dirty and not (self.arrived or self.notice_queue or self.rest_queue
                                    or self.runs):
