@@ -380,6 +380,17 @@ def event_page_path(spool: Spool, kind: str, event_id: str, name: str = INDEX) -
     return spool.products / kind / event_id / name
 
 
+def events_of(spool: Spool, products: Iterable[Path]) -> set[tuple[str, str]]:
+    """``(kind, event_id)`` of the events that ``products`` (paths of products) belong to."""
+    return {tuple(Path(path).relative_to(spool.products).parts[:2]) for path in products}
+
+
+def events_without_page(spool: Spool) -> set[tuple[str, str]]:
+    """``(kind, event_id)`` of the events whose page was never made."""
+    return {(kind, event_id) for kind, event_id in spool.events()
+            if not event_page_path(spool, kind, event_id).is_file()}
+
+
 def refresh(spool_root: str | Path, events: Iterable[tuple[str, str]] | None = None) -> bool:
     """Remake the pages of ``events`` (``(kind, event_id)``; every event when None) whose
     inputs changed (with Snakemake, in this process), then the index from the ``event.json``
