@@ -1,5 +1,7 @@
 """The cluster profiles: a spool built on a real one-node SLURM cluster gives the products
-of a local run; the HTCondor profile plans the right jobs (no HTCondor pool can run here).
+of a local run; the daemon with ``cluster_profile: slurm`` builds the notice path itself and
+hands the other products to SLURM; the HTCondor profile plans the right jobs (no HTCondor
+pool can run here).
 
 CI starts the cluster (.ci/run runs ../shared/recipes/slurm-single-node/start.sh)."""
 
@@ -11,9 +13,11 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from skyspool import config
-from support import FAST_CONFIG, make_spool
+from support import FAST_CONFIG, GW_ALERTS, make_spool
+from test_daemon import Watch, all_built, drop, wait_for
 
 REPO = config.workflow_root()
 # Three events, one preliminary alert each, as the session's local run stored them.
@@ -82,6 +86,34 @@ def test_slurm_profile_builds_the_products_of_a_local_run(slurm, processed_gw_sp
             assert same_product(name, local.product(entry, name), spool.product(entry, name)), name
             compared += 1
     assert compared >= 3 * 12
+
+
+def test_daemon_hands_the_heavy_products_to_slurm(slurm, tmp_path):
+    # profiles/slurm as it is, but for this accounting-less cluster (status from squeue) and
+    # keeping the SLURM logs of successful jobs, which show what ran there.
+    settings = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    settings.update({"slurm-status-command": "squeue", "slurm-keep-successful-logs": True})
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "config.yaml").write_text(yaml.safe_dump(settings))
+    spool = make_spool(tmp_path / "spool", {**FAST_CONFIG, "cluster_profile": str(profile)})
+    watch = Watch(spool)
+    try:
+        for event in EVENTS[:2]:
+            (alert,) = GW_ALERTS.glob(f"{event}-*")
+            drop(spool, alert)
+        wait_for(lambda: all_built(spool, 2), "every product of 2 alerts")
+    finally:
+        assert watch.stop() == 0, watch.text()
+    # One SLURM job per alert made the heavy products (the "products" group, its log folder
+    # named after the group and its rules); the notice path and the dashboard never went there.
+    jobs = list((spool.root / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert len(jobs) == 2 and all(log.parent.name.startswith("group_products_") for log in jobs), jobs
+    for rule in ("gw_skymap_flat", "gw_contours", "gw_moc", "gw_skymap_png"):
+        assert all(f"rule {rule}:" in log.read_text() for log in jobs), rule
+    assert not any("notice" in log.read_text() or "dashboard" in log.read_text() for log in jobs)
+    for entry in spool.entries():
+        assert spool.product(entry, "notice.json").is_file()
 
 
 def test_htcondor_profile_loads_and_plans_every_product(processed_gw_spool, tmp_path):

@@ -58,16 +58,18 @@ def cmd_process(args) -> int:
 def _process(spool: Spool, settings: dict, args) -> int:
     from skyspool import dashboard, ingest, targets, workflow
 
-    ok = True
+    ok, built = True, set()
     while True:
         for outcome in ingest.take_inbox(spool, max_bytes=settings["max_input_bytes"]):
             print(outcome)
         missing = targets.missing_targets(spool, spool.entries(), settings)
         print(f"building {len(missing)} missing products")
         ok = workflow.run_snakemake(spool, missing, cores=args.cores, extra=args.snakemake_args) and ok
+        built |= dashboard.events_of(spool, missing)
         if not ingest.inbox_files(spool):
             break  # else the build put alerts the orchestrator sent there: take them too
-    ok = dashboard.refresh(spool.root) and ok  # after the products: the pages show them
+    # After the products, so that the pages show them.
+    ok = dashboard.refresh(spool.root, built | dashboard.events_without_page(spool)) and ok
     print(f"products in {spool.products}" if ok else "some products failed: see skyspool status")
     return 0 if ok else 1
 

@@ -275,7 +275,8 @@ class Daemon:
         self.dirty = False
         # FRB observations: growing AMBER files cut into spool entries (skyspool.frb.follow).
         self.follower = Follower(spool, config, lambda: self.wakeups.put(None))
-        self.dashboard_due = False  # an entry was reported since the last dashboard refresh
+        # (kind, event_id) of the events with an entry reported since the last dashboard refresh
+        self.dashboard_due: set[tuple[str, str]] = set()
         self.dashboard_last = 0.0   # time.monotonic() of the last refresh's start
 
     # --- inbox ---
@@ -534,7 +535,7 @@ class Daemon:
     def _report(self, entry: Entry, missing: list[Path]) -> None:
         """Log the entry's outcome; record products that failed for good, clear others."""
         self.final.discard(entry)
-        self.dashboard_due = True
+        self.dashboard_due.add((entry.kind, entry.event_id))
         received = self.received[entry]
         if entry not in self.notice_queue and entry not in self.rest_queue:
             del self.received[entry]
@@ -571,9 +572,9 @@ class Daemon:
             run.kind != "notice" for run in self.runs.values())
         if busy and time.monotonic() - self.dashboard_last < DASHBOARD_BUSY_INTERVAL_S:
             return
-        self.dashboard_due = False
+        events, self.dashboard_due = sorted(self.dashboard_due), set()
         self.dashboard_last = time.monotonic()
-        self._submit(self.rest_pool.submit(dashboard.refresh, str(self.spool.root)),
+        self._submit(self.rest_pool.submit(dashboard.refresh, str(self.spool.root), events),
                      "dashboard", {})
 
     # --- main loop ---

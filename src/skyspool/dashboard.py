@@ -22,6 +22,7 @@ import http.server
 import json
 import math
 from pathlib import Path
+from typing import Iterable
 from urllib.parse import quote
 
 from skyspool import atomic, ids, status, targets, workflow
@@ -31,9 +32,10 @@ INDEX = "index.html"
 SUMMARY = "event.json"
 THUMBNAIL = "skymap.thumb.png"
 THUMBNAIL_PX = 320  # longest side of a thumbnail (pixels)
-# The rules that make the pages. A refresh runs only these: it reads the products there are
-# and never builds one (nor retries a failed one, nor touches one another run is writing).
-RULES = ("dashboard_event", "dashboard_index")
+# The rule that makes the event pages. A refresh runs only this one (and writes the index
+# itself): it reads the products there are and never builds one (nor retries a failed one,
+# nor touches one another run is writing).
+PAGE_RULE = "dashboard_event"
 SECONDS_PER_YEAR = 365.25 * 86400
 
 
@@ -373,16 +375,42 @@ def write_thumbnail(png: str, output: str, size_px: int = THUMBNAIL_PX) -> None:
         image.save(tmp, format="PNG", optimize=True)
 
 
-def refresh(spool_root: str | Path) -> bool:
-    """Remake the pages whose inputs changed, and the index (with Snakemake, in this process).
+def event_page_path(spool: Spool, kind: str, event_id: str, name: str = INDEX) -> Path:
+    """An event's page (or, with ``name=SUMMARY``, its ``event.json``)."""
+    return spool.products / kind / event_id / name
 
-    Only the page rules run (``RULES``), so a refresh may run beside product runs: it
-    writes nothing else, and writes atomically.
+
+def events_of(spool: Spool, products: Iterable[Path]) -> set[tuple[str, str]]:
+    """``(kind, event_id)`` of the events that ``products`` (paths of products) belong to."""
+    return {tuple(Path(path).relative_to(spool.products).parts[:2]) for path in products}
+
+
+def events_without_page(spool: Spool) -> set[tuple[str, str]]:
+    """``(kind, event_id)`` of the events whose page was never made."""
+    return {(kind, event_id) for kind, event_id in spool.events()
+            if not event_page_path(spool, kind, event_id).is_file()}
+
+
+def refresh(spool_root: str | Path, events: Iterable[tuple[str, str]] | None = None) -> bool:
+    """Remake the pages of ``events`` (``(kind, event_id)``; every event when None) whose
+    inputs changed (with Snakemake, in this process), then the index from the ``event.json``
+    of every event.
+
+    Only the event page rule runs (``PAGE_RULE``), so a refresh may run beside product runs: it
+    writes nothing else, and writes atomically. The index is written here rather than by
+    Snakemake: asked for ``index.html``, Snakemake would check every event's page first
+    (listing every product folder), a cost that grows with the spool; the ``event.json``
+    files are the pages' cache of what each event shows.
     """
     spool = Spool(spool_root)
-    # --nolock ends the list of --allowed-rules (which would swallow the target).
-    return workflow.run_snakemake(spool, [spool.products / INDEX], cores=1,
-                                  extra=["--allowed-rules", *RULES, "--nolock"])
+    chosen = spool.events() if events is None else sorted(set(events))
+    pages = [event_page_path(spool, kind, event_id) for kind, event_id in chosen]
+    # --nolock ends the list of --allowed-rules (which would swallow the targets).
+    ok = not pages or workflow.run_snakemake(spool, pages, cores=1,
+                                             extra=["--allowed-rules", PAGE_RULE, "--nolock"])
+    summaries = [event_page_path(spool, kind, event_id, SUMMARY) for kind, event_id in spool.events()]
+    write_index([str(path) for path in summaries if path.is_file()], str(spool.products / INDEX))
+    return ok
 
 
 # ----- serving -----

@@ -132,6 +132,8 @@ rule gw_skymap_flat:
         "logs/gw/{event}/{entry}/skymap_flat.log",
     params:
         nside=config["skymap"]["flat_nside"],
+    # ligo.skymap's rasterize has no OpenMP loop (measured: CPU time never above wall time).
+    threads: 1
     resources:
         mem_mb=lambda wildcards: 2000 + (config["skymap"]["flat_nside"] // 512) ** 2 * 1000,
         runtime=10,
