@@ -12,6 +12,9 @@
                                                       superevent.json and label files (DQV, ...)
     DIR/outgoing/<superevent_id>/<NNN>-<type>.*       alerts the orchestrator sent (JSON, Avro)
     DIR/logs/received/<inbox name>.json               where a listener got a message (Kafka topic, ...)
+    DIR/logs/published/<kind>/<event_id>/<NNN>-<type>/<sink>.json
+                                                      what a publisher sent (a receipt; with
+                                                      .dry-run.json: what it would have sent)
 """
 
 from __future__ import annotations
@@ -82,6 +85,12 @@ class Spool:
     def received_record(self, inbox_name: str) -> Path:
         """Where a listener notes the origin (topic, partition, offset, time) of an inbox file."""
         return self.logs / "received" / f"{inbox_name}.json"
+
+    def publish_receipt(self, entry: Entry, sink: str, dry_run: bool = False) -> Path:
+        """The record of what the publisher ``sink`` sent for ``entry`` (or would have sent)."""
+        suffix = ".dry-run.json" if dry_run else ".json"
+        return (self.logs / "published" / entry.kind / entry.event_id / entry.name
+                / (ids.check_event_id(sink) + suffix))
 
     def failure_record(self, entry: Entry, product: str) -> Path:
         """Where a product that failed for good is reported."""
