@@ -246,8 +246,10 @@ class Publisher:
         """Queue what the last run left unpublished (a backend that was down), then go."""
         entries = recent_entries(self.spool, self.config)
         for worker in self.workers:
-            for entry, stage in pending(self.spool, self.config, worker.sink, entries, self.dry):
+            found = pending(self.spool, self.config, worker.sink, entries, self.dry)
+            for entry, stage in found:
                 worker.put(entry, stage)
+            log.info("publish-catch-up sink=%s pending=%d", worker.sink.name, len(found))
             worker.start()
 
     def offer(self, entry: Entry, stage: str) -> None:
