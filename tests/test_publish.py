@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 
 import confluent_kafka
@@ -191,9 +192,9 @@ def test_dry_run_sends_nothing_logs_everything_and_does_not_block_a_real_send(sp
         "tm": {"kind": "http", "url": api.url}}}}))
     entries = _entries(spool, "S230522a")
     try:
-        assert cli.main(["publish", str(spool.root), "--event", "S230522a", "--dry-run"]) == 0
-        assert api.requests == []
-        assert caplog.text.count("would-send sink=tm") == len(entries)
+        assert cli.main(["process", str(spool.root), "--dry-run"]) == 0  # publishes at the end
+        assert api.requests == [] and "SKYSPOOL_DRY_RUN" not in os.environ
+        assert caplog.text.count("would-send sink=tm entry=gw/S230522a/") == len(entries)
         for entry in entries:
             dry = json.loads(spool.publish_receipt(entry, "tm", dry_run=True).read_text())
             assert dry["dry_run"] and dry["sent"][0]["body"]["event_id"] == "S230522a"

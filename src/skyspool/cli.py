@@ -55,11 +55,18 @@ def _settings(spool: Spool, args) -> dict:
     return config.load(spool, {"publish": {"dry_run": True}} if args.dry_run else None)
 
 
+def _dry_run_env(args):
+    """``--dry-run`` for the product jobs too (FRB trigger packets and e-mails)."""
+    from skyspool import publish
+
+    return publish.dry_run_env(args.dry_run)
+
+
 def cmd_process(args) -> int:
     from skyspool import daemon
 
     spool = _existing_spool(args.dir)
-    with daemon.hold_spool(spool, "skyspool process"):
+    with daemon.hold_spool(spool, "skyspool process"), _dry_run_env(args):
         return _process(spool, _settings(spool, args), args)
 
 
@@ -132,7 +139,8 @@ def cmd_watch(args) -> int:
 
     spool = _existing_spool(args.dir)
     daemon.configure_logging(args.log_format)
-    return daemon.watch(spool, _settings(spool, args), workers=args.workers, batch=args.batch)
+    with _dry_run_env(args):
+        return daemon.watch(spool, _settings(spool, args), workers=args.workers, batch=args.batch)
 
 
 def cmd_listen(args) -> int:

@@ -8,11 +8,11 @@ Per chunk (``products/frb/<obs_id>/<NNN>-candidates/``), :func:`process_chunk` w
   limits hold over the whole observation;
 - ``trigger-<n>.xml``: the FRB VOEvent of trigger ``n`` (new sources and known FRBs);
 - ``trigger-<n>.tbb``: the LOFAR TBB packet of trigger ``n`` (if it qualifies; sent by UDP when
-  ``lofar.send`` is set);
+  ``lofar.send`` is set, except in a dry run: ``SKYSPOOL_DRY_RUN``);
 - ``candidates.png``: DM-time and S/N of the chunk's candidates.
 
 Per observation, :func:`summarize_observation` writes ``clusters.csv``, ``triggers.json``,
-``candidates.png`` and ``summary.html`` (and e-mails the summary when ``email`` is configured). Per
+``candidates.png`` and ``summary.html`` (and e-mails the summary when ``email`` is configured, except in a dry run). Per
 filterbank file, :func:`process_filterbank` writes ``trigger-<chunk>-<n>.png`` views and
 ``filterbank.json``. All files are written atomically.
 """
@@ -38,6 +38,7 @@ from skyspool.frb.observation import Observation, load_observation, load_source_
 from skyspool.frb.plots import plot_candidates, plot_trigger_views
 from skyspool.frb.summary import SmtpSettings, send_email, summary_html
 from skyspool.frb.voevent import Publisher, dumps, frb_voevent
+from skyspool.publish import env_dry_run
 
 #: Every setting with its default; ``config`` arguments are merged over it (unknown keys refused).
 DEFAULT_CONFIG = {
@@ -135,7 +136,7 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
             packet = lofar.pack(stop, record["dm"], obs.test)
             write_bytes(out / f"trigger-{n}.tbb", packet)
             record["lofar_stop_utc"] = stop.isot
-            if cfg["lofar"]["send"]:
+            if cfg["lofar"]["send"] and not env_dry_run():
                 lofar.send(packet, cfg["lofar"]["host"], cfg["lofar"]["port"])
         records.append(record)
 
@@ -177,7 +178,7 @@ def summarize_observation(chunk_paths: list[str | os.PathLike], trigger_paths: l
     doc = {"observation": obs.id, "candidates": len(candidates), "clusters": len(classified),
            "labels": {k: int(v) for k, v in classified["label"].value_counts().items()}, "triggers": triggers}
     write_json(out / "triggers.json", doc)
-    if cfg["email"]:
+    if cfg["email"] and not env_dry_run():
         attachments = {plot: (out / plot).read_bytes()} if plot else None
         send_email(page, f"FRB observation {obs.id}: {len(triggers)} trigger(s)",
                    SmtpSettings.from_config(cfg["email"]), attachments)

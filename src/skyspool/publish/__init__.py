@@ -20,6 +20,7 @@ a later real send from happening.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import heapq
 import json
@@ -49,9 +50,31 @@ def sink(kind: str):
     return register
 
 
+def env_dry_run() -> bool:
+    """``SKYSPOOL_DRY_RUN`` is set (and not 0): nothing may be sent, by any part (publishers,
+    FRB trigger packets and e-mails)."""
+    return os.environ.get(DRY_RUN_VARIABLE, "0") not in ("", "0")
+
+
 def dry_run(config: dict) -> bool:
-    """Whether nothing may be sent: ``publish.dry_run`` or ``SKYSPOOL_DRY_RUN`` set (not 0)."""
-    return bool(config["publish"]["dry_run"]) or os.environ.get(DRY_RUN_VARIABLE, "0") not in ("", "0")
+    """Whether the publishers may send nothing: ``publish.dry_run`` or :func:`env_dry_run`."""
+    return bool(config["publish"]["dry_run"]) or env_dry_run()
+
+
+@contextlib.contextmanager
+def dry_run_env(enabled: bool):
+    """Set ``SKYSPOOL_DRY_RUN`` while the block runs, when ``enabled`` (``--dry-run``): the
+    jobs that this process and its workers run see it."""
+    before = os.environ.get(DRY_RUN_VARIABLE)
+    if enabled:
+        os.environ[DRY_RUN_VARIABLE] = "1"
+    try:
+        yield
+    finally:
+        if enabled and before is None:
+            del os.environ[DRY_RUN_VARIABLE]
+        elif enabled:
+            os.environ[DRY_RUN_VARIABLE] = before
 
 
 def _entry_name(entry: Entry) -> str:
@@ -143,7 +166,7 @@ def publish_entry(the_sink: Sink, entry: Entry, stage: str, dry: bool, force: bo
                      json.dumps(item, default=str)[:300])
         sent = items
     else:
-        sent = the_sink.deliver(entry, items)
+        sent = [{**item, "time": _now()} for item in the_sink.deliver(entry, items)]
     previous = [] if receipt is None or the_sink.once else receipt["sent"]
     atomic.write_json(spool.publish_receipt(entry, the_sink.name, dry), {
         "sink": the_sink.name, "kind": the_sink.kind, "entry": _entry_name(entry),
