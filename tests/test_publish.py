@@ -58,6 +58,8 @@ def test_s3_uploads_chosen_products_once_and_catch_up_after_an_outage(spool, s3)
         s3.start()
     assert len(failures) == len(entries) and all(f.startswith("archive gw/S230518h/") for f in failures)
     assert not list((spool.logs / "published").rglob("*.json"))
+    archive = publish.make_sinks(spool, settings)[0]  # what a daemon's start would catch up
+    assert publish.pending(spool, settings, archive, entries, dry=False) == [(e, "done") for e in entries]
 
     assert publish.publish_now(spool, settings, entries) == []  # back: everything goes
     expected = {}

@@ -40,7 +40,7 @@ class KafkaSink(Sink):
         for sent in sorted(folder.glob("*.json")):
             if sent.read_bytes() == received:
                 return [(topics[ext], sent.with_suffix("." + ext)) for ext in ("json", "avro")
-                        if topics[ext] and sent.with_suffix("." + ext).exists()]
+                        if topics.get(ext) and sent.with_suffix("." + ext).exists()]
         return []
 
     def plan(self, entry: Entry, receipt: dict | None) -> list[dict]:
