@@ -14,7 +14,8 @@
     DIR/logs/received/<inbox name>.json               where a listener got a message (Kafka topic, ...)
     DIR/logs/published/<kind>/<event_id>/<NNN>-<type>/<sink>.json
                                                       what a publisher sent (a receipt; with
-                                                      .dry-run.json: what it would have sent)
+                                                      .dry-run.json: what it would have sent;
+                                                      .lock: held while sending)
 """
 
 from __future__ import annotations

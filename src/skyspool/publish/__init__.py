@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import heapq
 import json
 import logging
@@ -144,12 +145,27 @@ def read_receipt(spool: Spool, entry: Entry, sink_name: str, dry: bool = False) 
         return None
 
 
+@contextlib.contextmanager
+def _held(spool: Spool, entry: Entry, sink_name: str):
+    """Hold the (entry, sink) pair: a daemon and `skyspool publish` never both send it."""
+    lock = spool.publish_receipt(entry, sink_name).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def publish_entry(the_sink: Sink, entry: Entry, stage: str, dry: bool, force: bool = False) -> int:
     """Send what ``the_sink`` has to send for ``entry`` at ``stage``; write the receipt.
 
     Returns how many items were sent (or, in a dry run, would have been); raises when a
     send fails (nothing is recorded then: the next attempt sends again).
     """
+    with _held(the_sink.spool, entry, the_sink.name):
+        return _publish_entry(the_sink, entry, stage, dry, force)
+
+
+def _publish_entry(the_sink: Sink, entry: Entry, stage: str, dry: bool, force: bool) -> int:
     spool = the_sink.spool
     receipt = None if force else read_receipt(spool, entry, the_sink.name)
     if receipt is not None and the_sink.once:
