@@ -43,9 +43,10 @@ class S3Server:
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
-    def objects(self) -> dict[str, int]:
-        """Key -> size of every object in the bucket."""
-        listing = self.client().list_objects_v2(Bucket=BUCKET)
+    def objects(self, prefix: str) -> dict[str, int]:
+        """Key -> size of every object under ``prefix`` (moto's buckets are shared by all the
+        servers of one process)."""
+        listing = self.client().list_objects_v2(Bucket=BUCKET, Prefix=prefix)
         return {item["Key"]: item["Size"] for item in listing.get("Contents", [])}
 
     def storage_options(self) -> dict:
