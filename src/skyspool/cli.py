@@ -1,5 +1,5 @@
-"""The ``skyspool`` command line: init, ingest, process, reprocess, report, watch, status, send,
-serve, migrate."""
+"""The ``skyspool`` command line: init, ingest, process, reprocess, report, watch, publish, status,
+send, serve, migrate."""
 
 from __future__ import annotations
 
@@ -47,16 +47,31 @@ def cmd_ingest(args) -> int:
     return 0
 
 
+def _settings(spool: Spool, args) -> dict:
+    """The spool's configuration; ``--dry-run`` sets publish.dry_run (nothing is sent)."""
+    from skyspool import config
+
+    logging.getLogger("skyspool.publish").setLevel(logging.INFO)  # what is (or would be) sent
+    return config.load(spool, {"publish": {"dry_run": True}} if args.dry_run else None)
+
+
+def _dry_run_env(args):
+    """``--dry-run`` for the product jobs too (FRB trigger packets and e-mails)."""
+    from skyspool import publish
+
+    return publish.dry_run_env(args.dry_run)
+
+
 def cmd_process(args) -> int:
-    from skyspool import config, daemon
+    from skyspool import daemon
 
     spool = _existing_spool(args.dir)
-    with daemon.hold_spool(spool, "skyspool process"):
-        return _process(spool, config.load(spool), args)
+    with daemon.hold_spool(spool, "skyspool process"), _dry_run_env(args):
+        return _process(spool, _settings(spool, args), args)
 
 
 def _process(spool: Spool, settings: dict, args) -> int:
-    from skyspool import dashboard, ingest, targets, workflow
+    from skyspool import dashboard, ingest, publish, targets, workflow
 
     ok, built = True, set()
     while True:
@@ -70,8 +85,24 @@ def _process(spool: Spool, settings: dict, args) -> int:
             break  # else the build put alerts the orchestrator sent there: take them too
     # After the products, so that the pages show them.
     ok = dashboard.refresh(spool.root, built | dashboard.events_without_page(spool)) and ok
+    _publish(spool, settings, publish.recent_entries(spool, settings))
     print(f"products in {spool.products}" if ok else "some products failed: see skyspool status")
     return 0 if ok else 1
+
+
+def _publish(spool: Spool, settings: dict, entries: list, force: bool = False) -> bool:
+    """Publish ``entries`` to the configured sinks now; False when some send failed."""
+    from skyspool import publish
+
+    failures = publish.publish_now(spool, settings, entries, force=force)
+    for line in failures:
+        print(f"not published (retried by skyspool watch or publish): {line}", file=sys.stderr)
+    return not failures
+
+
+def cmd_publish(args) -> int:
+    spool = _existing_spool(args.dir)
+    return 0 if _publish(spool, _settings(spool, args), _selected_entries(spool, args), args.force) else 1
 
 
 def _selected_entries(spool: Spool, args) -> list:
@@ -106,11 +137,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_watch(args) -> int:
-    from skyspool import config, daemon
+    from skyspool import daemon
 
     spool = _existing_spool(args.dir)
     daemon.configure_logging(args.log_format)
-    return daemon.watch(spool, config.load(spool), workers=args.workers, batch=args.batch)
+    with _dry_run_env(args):
+        return daemon.watch(spool, _settings(spool, args), workers=args.workers, batch=args.batch)
 
 
 def cmd_listen(args) -> int:
@@ -137,6 +169,11 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event", help="only entries of this event id")
     parser.add_argument("--since", help="only entries stored at or after this ISO time (UTC)")
     parser.add_argument("--until", help="only entries stored before this ISO time (UTC)")
+
+
+def _add_dry_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="publish nothing: log what "
+                        "would be sent (as SKYSPOOL_DRY_RUN=1)")
 
 
 def cmd_send(args) -> int:
@@ -178,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Arguments after DIR that skyspool does not know go to snakemake.")
     process.add_argument("dir")
     process.add_argument("--cores", type=int, default=2, help="cores for snakemake (default 2)")
+    _add_dry_run(process)
     process.set_defaults(func=cmd_process)
 
     reprocess = commands.add_parser(
@@ -206,7 +244,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="processes building products (default: one per CPU)")
     watch.add_argument("--batch", type=int, default=4,
                        help="most entries per Snakemake run of a worker (default 4)")
+    _add_dry_run(watch)
     watch.set_defaults(func=cmd_watch)
+
+    publish = commands.add_parser("publish", help="send chosen entries to the configured "
+                                  "publishers (those not sent yet, or all with --force)")
+    publish.add_argument("dir")
+    _add_selection(publish)
+    publish.add_argument("--force", action="store_true",
+                         help="send again what the receipts say was sent")
+    _add_dry_run(publish)
+    publish.set_defaults(func=cmd_publish)
 
     listen = commands.add_parser("listen", help="write Kafka alerts (GCN, SCiMMA) into the "
                                  "inbox, until SIGTERM")

@@ -39,7 +39,7 @@ import time
 import typing
 from pathlib import Path
 
-from skyspool import atomic, dashboard, ingest, targets, workflow
+from skyspool import atomic, dashboard, ingest, publish, targets, workflow
 from skyspool.frb import targets as frb_targets
 from skyspool.frb.follow import Follower
 from skyspool.paths import Entry, Spool
@@ -512,6 +512,7 @@ class Daemon:
                 if notice.exists():
                     _note("notice", entry=_entry_name(entry), built_by=kind,
                           seconds=round(notice.stat().st_mtime - self.received[entry], 3))
+                    self.publisher.offer(entry, "notice")
                 if kind == "notice":
                     if entry in self.rest_queue and not targets.missing_targets(
                             self.spool, [entry], self.config):
@@ -554,6 +555,7 @@ class Daemon:
         _note("done" if not missing else "done-with-failures", entry=_entry_name(entry),
               products=len(done), failed=len(missing),
               seconds=round(max(done, default=received) - received, 3))
+        self.publisher.offer(entry, "done")
         if self.catch_up_bar is not None:
             self.catch_up_bar.update(1)
 
@@ -616,6 +618,7 @@ class Daemon:
             self.workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_init, initargs=(str(self.spool.root),))
         self.notice_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="notice")
+        self.publisher = publish.Publisher(self.spool, self.config)  # its own threads
         try:
             with open(self.spool.logs / SNAKEMAKE_LOG, "a") as snakemake_output, \
                     contextlib.redirect_stdout(snakemake_output), \
@@ -637,6 +640,7 @@ class Daemon:
             observer.join()
             self.notice_pool.shutdown(wait=True)
             self.rest_pool.shutdown(wait=True)
+            self.publisher.close()
         _note("stopped")
         return 0
 

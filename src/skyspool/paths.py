@@ -15,6 +15,10 @@
     DIR/logs/sent/<kind>/<event_id>/<NNN>-<type>/     receipts of what an entry's product jobs sent (UDP
                                                       packets, e-mail): sent once, not again on a rebuild
     DIR/spool/frb/<obs_id>/<NNN>-filterbank_cbNN.fil  an FRB observation's filterbank data of beam NN
+    DIR/logs/published/<kind>/<event_id>/<NNN>-<type>/<sink>.json
+                                                      what a publisher sent (a receipt; with
+                                                      .dry-run.json: what it would have sent;
+                                                      .lock: held while sending)
 """
 
 from __future__ import annotations
@@ -105,6 +109,12 @@ class Spool:
         """Where the product jobs of the entry ``entry_name`` (``NNN-type``) note what they sent
         (a trigger's UDP packet, an e-mail), so that a rebuild does not send it again."""
         return self.logs / "sent" / ids.check_kind(kind) / ids.check_event_id(event_id) / entry_name
+
+    def publish_receipt(self, entry: Entry, sink: str, dry_run: bool = False) -> Path:
+        """The record of what the publisher ``sink`` sent for ``entry`` (or would have sent)."""
+        suffix = ".dry-run.json" if dry_run else ".json"
+        return (self.logs / "published" / entry.kind / entry.event_id / entry.name
+                / (ids.check_event_id(sink) + suffix))
 
     def failure_record(self, entry: Entry, product: str) -> Path:
         """Where a product that failed for good is reported."""

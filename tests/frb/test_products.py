@@ -141,7 +141,8 @@ def test_chunks_to_triggers_and_observation_summary(tmp_path, observation_path, 
     assert (out / "observation" / "candidates.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_summary_is_emailed_through_a_local_smtp_server(tmp_path, observation_path, source_list_path):
+def test_summary_is_emailed_through_a_local_smtp_server(tmp_path, observation_path, source_list_path,
+                                                         monkeypatch):
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
 
@@ -159,6 +160,10 @@ def test_summary_is_emailed_through_a_local_smtp_server(tmp_path, observation_pa
     controller.start()
     try:
         email = {"host": "127.0.0.1", "port": port, "sender": "frb@test", "to": ["team@test"]}
+        monkeypatch.setenv("SKYSPOOL_DRY_RUN", "1")  # a dry run writes the summary, sends nothing
+        summarize_observation(chunks, [], observation_path, source_list_path, tmp_path / "dry", {"email": email})
+        assert (tmp_path / "dry" / "summary.html").exists() and received == []
+        monkeypatch.delenv("SKYSPOOL_DRY_RUN")
         summarize_observation(chunks, [], observation_path, source_list_path, tmp_path / "obs", {"email": email})
     finally:
         controller.stop()

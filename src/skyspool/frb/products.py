@@ -8,11 +8,13 @@ Per chunk (``products/frb/<obs_id>/<NNN>-candidates/``), :func:`process_chunk` w
   limits hold over the whole observation;
 - ``triggers/``: per trigger ``n``, ``trigger-<n>.xml``, its FRB VOEvent (new sources and known
   FRBs), and ``trigger-<n>.tbb``, its LOFAR TBB packet (if it qualifies; sent by UDP when
-  ``lofar.send`` is set); ``triggers.json`` names them (``voevent_file``, ``tbb_file``);
+  ``lofar.send`` is set, except in a dry run: ``SKYSPOOL_DRY_RUN``); ``triggers.json`` names
+  them (``voevent_file``, ``tbb_file``);
 - ``candidates.png``: DM-time and S/N of the chunk's candidates.
 
 Per observation, :func:`summarize_observation` writes ``clusters.csv``, ``triggers.json``,
-``candidates.png`` and ``summary.html`` (and e-mails the summary when ``email`` is configured).
+``candidates.png`` and ``summary.html`` (and e-mails the summary when ``email`` is configured,
+except in a dry run).
 Per chunk and filterbank entry ``MMM-filterbank_cbNN`` of the chunk's compound beam,
 :func:`filterbank_views` writes the folder ``MMM-filterbank_cbNN/``: ``trigger-<n>.png``
 (dedispersed frequency-time and DM-time views of each trigger the data cover) and ``views.json``.
@@ -47,6 +49,7 @@ from skyspool.frb.targets import TRIGGER_FILES
 from skyspool.frb.summary import SmtpSettings, send_email, summary_html
 from skyspool.frb.voevent import Publisher, dumps, frb_voevent
 from skyspool.paths import ENTRY_NAME, filterbank_beam
+from skyspool.publish import DRY_RUN_VARIABLE, env_dry_run
 
 #: Every setting with its default; ``config`` arguments are merged over it (unknown keys refused).
 DEFAULT_CONFIG = {
@@ -110,12 +113,14 @@ def _classified(candidates: pd.DataFrame, obs: Observation, known, cfg: dict) ->
 
 def send_once(send: Callable[[], None], what: str, receipt: str | os.PathLike | None,
               log_file: str | os.PathLike | None = None) -> bool:
-    """``send()`` unless ``receipt`` exists; then write the receipt (JSON: ``what``, ``sent_utc``)
-    atomically. Notes either in ``log_file``. Returns whether it sent. (No receipt: always sends.)"""
+    """``send()`` unless ``receipt`` exists or this is a dry run; then write the receipt (JSON:
+    ``what``, ``sent_utc``) atomically. Notes either in ``log_file``. Returns whether it sent. (No receipt: always sends.)"""
     receipt = Path(receipt) if receipt else None
     if receipt is not None and receipt.exists():
         note = f"{what}: sent before ({json.loads(receipt.read_text())['sent_utc']}), not sent again"
         sent = False
+    elif env_dry_run():
+        note, sent = f"{what}: dry run ({DRY_RUN_VARIABLE}), not sent", False
     else:
         send()
         stamp = Time.now().isot
