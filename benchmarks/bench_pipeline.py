@@ -31,14 +31,14 @@ from skyspool.cli import main as skyspool_main
 from skyspool.paths import Spool
 
 
-def _wait_for(pattern: str, root: Path, limit_s: float) -> Path:
+def _wait_for(pattern: str, root: Path, limit_s: float, log: Path) -> Path:
     deadline = time.time() + limit_s
     while time.time() < deadline:
         found = sorted(root.glob(pattern))
         if found:
             return found[0]
         time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {pattern}")
+    raise SystemExit(f"timed out waiting for {pattern}; the daemon's log is {log}")
 
 
 def _job_seconds(log: Path) -> float:
@@ -56,19 +56,22 @@ def main() -> None:
     spool.config_file.write_text(yaml.safe_dump({"orchestrator": {
         "orchestrator_timeout_s": args.timeout_s, "second_preliminary_delay_s": 5}}))
     bundle = samples.candidate_bundle(samples.candidate_files()[0].read_bytes(), samples.model_psd())
+    daemon_log = open(workdir / "watch.log", "w")
     daemon = subprocess.Popen([sys.executable, "-m", "skyspool.cli", "watch", str(spool.root)],
-                              stderr=subprocess.DEVNULL)
+                              stderr=daemon_log)
     try:
         time.sleep(15)  # start-up and warm-up
         staging = spool.inbox / ".G197392.tar.part"
         staging.write_bytes(bundle)
         dropped = time.time()
         os.replace(staging, spool.inbox / "G197392.tar")
-        notice = _wait_for("products/gw/*/001-preliminary/notice.json", spool.root, 1800)
+        notice = _wait_for("products/gw/*/001-preliminary/notice.json", spool.root, 1800,
+                           workdir / "watch.log")
         latency = notice.stat().st_mtime - dropped
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=600)
+        daemon_log.close()
     bayestar = _job_seconds(next(spool.logs.glob("gwcand/*/*/bayestar.log")))
     alone_input = workdir / "G197392.tar"
     alone_input.write_bytes(bundle)
@@ -78,6 +81,7 @@ def main() -> None:
                     "{'waveform': 'TaylorF2threePointFivePN', 'f_low_hz': 30}, 2)",
                     str(alone_input)], check=True, stderr=subprocess.DEVNULL)
     alone = time.time() - started
+    print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"drop -> preliminary notice.json: {latency:.1f} s")
     print(f"  BAYESTAR job: {bayestar:.1f} s ({100 * bayestar / latency:.0f}% of it)")
     print(f"  settling wait (orchestrator_timeout_s): {args.timeout_s:.1f} s")

@@ -56,7 +56,7 @@ def cmd_process(args) -> int:
 
 
 def _process(spool: Spool, settings: dict, args) -> int:
-    from skyspool import dashboard, ingest, targets, workflow
+    from skyspool import dashboard, ingest, targets, timers, workflow
 
     ok = True
     while True:
@@ -65,8 +65,10 @@ def _process(spool: Spool, settings: dict, args) -> int:
         missing = targets.missing_targets(spool, spool.entries(), settings)
         print(f"building {len(missing)} missing products")
         ok = workflow.run_snakemake(spool, missing, cores=args.cores, extra=args.snakemake_args) and ok
-        if not ingest.inbox_files(spool):
-            break  # else the build put alerts the orchestrator sent there: take them too
+        # Else the build put alerts the orchestrator sent in the inbox: take them too; and
+        # steps due later (skyspool.timers: second preliminary alerts) are waited for.
+        if not ingest.inbox_files(spool) and not timers.wait_for_next(spool):
+            break
     ok = dashboard.refresh(spool.root) and ok  # after the products: the pages show them
     print(f"products in {spool.products}" if ok else "some products failed: see skyspool status")
     return 0 if ok else 1
