@@ -1,7 +1,7 @@
 """Pipeline candidates to public alerts, end to end with real BAYESTAR runs (`skyspool process`).
 
 One spool (module fixture) takes: ligo.skymap's bundled candidate G197392 (pycbc) and the same
-event as seen by a second pipeline (louder, gstlal) and by cWB (a burst, with its own sky map);
+event as seen by a second pipeline (louder, gstlal) and then by cWB (a burst, with its own sky map);
 a candidate made with bayestar-realize-coincs at a time a DQ segment list vetoes; G197392 again
 later as a gstlal candidate with its ranking data and a FAR between the less-significant and
 significant thresholds, and again as one above both; and a cWB burst on its own. BAYESTAR runs
@@ -37,8 +37,6 @@ def pipeline_spool(tmp_path_factory):
                                                     far_hz=1e-6, ln_likelihood_ratio=8.0,
                                                     ranking=samples.ranking_data()),
              "noise.tar": samples.candidate_bundle(g197392, psd, gps_shift_s=600, far_hz=1e-3),
-             "cwb-with-cbc.tar": samples.burst_bundle(gps_time=G197392_GPS + 0.05, duration_s=0.3,
-                                                      far_hz=1e-12, instruments=("H1", "L1", "V1")),
              "cwb-alone.tar": samples.burst_bundle(gps_time=G197392_GPS + 900, duration_s=0.3, far_hz=1e-9),
              "dq.json": json.dumps({"dq_segments": "test", "span": [1128678000, 1128690000],
                                     "observing": {"H1": [[1128678000, 1128690000]],
@@ -47,6 +45,11 @@ def pipeline_spool(tmp_path_factory):
                                                 "reason": "scattered light"}]}).encode()}
     for name, data in files.items():
         (spool.inbox / name).write_bytes(data)
+    assert cli.main(["process", str(spool.root)]) == 0
+    # cWB's view of G197392, once the CBC candidates are complete (a complete candidate
+    # outranks an incomplete one): more detectors and a lower FAR, still not preferred.
+    (spool.inbox / "cwb-with-cbc.tar").write_bytes(samples.burst_bundle(
+        gps_time=G197392_GPS + 0.05, duration_s=0.3, far_hz=1e-12, instruments=("H1", "L1", "V1")))
     assert cli.main(["process", str(spool.root)]) == 0
     return spool
 
@@ -61,6 +64,9 @@ def test_two_pipelines_one_superevent(pipeline_spool):
     # cWB's burst joins too, and loses to the CBC candidates though more significant
     assert sorted(c.split("-")[0] for c in state["members"]) == ["CWB", "gstlal", "pycbc"]
     assert state["preferred_event"].startswith("gstlal-")  # louder, both complete
+    burst = json.loads((pipeline_spool.products / "gwcand" / f"CWB-{G197392_GPS + 0.05:.4f}" / "001-burst"
+                        / "orchestrator.json").read_text())
+    assert burst["sent"] is None and burst["reason"].startswith("not the preferred event")
     assert state["history"]
     preliminaries = [a for a in state["alerts"] if a["alert_type"] == "preliminary"]
     assert preliminaries
@@ -121,7 +127,7 @@ def test_less_significant_candidate_sends_less_significant_preliminary(pipeline_
     assert not labels & {"SIGNIF_LOCKED", "GCN_PRELIM_SENT", "ADVREQ"}
     products = pipeline_spool.products / "gw" / state["superevent_id"] / "001-preliminary"
     notice = json.loads((products / "notice.json").read_text())
-    assert notice["event"]["significant"] is False and notice["event"]["far"] == pytest.approx(1e-6)
+    assert notice["event"]["significant"] is False and notice["event"]["far_hz"] == pytest.approx(1e-6)
     # p_astro from its ranking data, carried into the alert
     candidate = pipeline_spool.products / "gwcand" / state["preferred_event"] / "001-coinc"
     classification = json.loads((candidate / "classification.json").read_text())

@@ -67,7 +67,7 @@ def _process(spool: Spool, settings: dict, args) -> int:
         ok = workflow.run_snakemake(spool, missing, cores=args.cores, extra=args.snakemake_args) and ok
         # Else the build put alerts the orchestrator sent in the inbox: take them too; and
         # steps due later (skyspool.timers: second preliminary alerts) are waited for.
-        if not ingest.inbox_files(spool) and not timers.wait_for_next(spool):
+        if not ingest.inbox_files(spool) and not timers.wait_for_next(spool, print):
             break
     ok = dashboard.refresh(spool.root) and ok  # after the products: the pages show them
     print(f"products in {spool.products}" if ok else "some products failed: see skyspool status")

@@ -48,11 +48,13 @@ def take_due(spool: Spool) -> list[Entry]:
     return [entry for entry, _ in due]
 
 
-def wait_for_next(spool: Spool) -> bool:
+def wait_for_next(spool: Spool, report=None) -> bool:
     """Sleep until the earliest timer is due and take it (and all due then); False when
-    no timer is set (batch mode: ``skyspool process``)."""
+    no timer is set (batch mode: ``skyspool process``). ``report`` gets a line saying so."""
     wait = seconds_to_next(spool)
     if wait == float("inf"):
         return False
+    if report:
+        report(f"waiting {wait:.0f} s for a step due later ({spool.timers})")
     time.sleep(wait)
     return bool(take_due(spool))
