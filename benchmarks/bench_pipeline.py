@@ -34,12 +34,14 @@ from skyspool.paths import Spool
 SECOND_DELAY_S = 5
 
 
-def _wait_for(pattern: str, root: Path, limit_s: float, log: Path) -> Path:
+def _wait_for(pattern: str, root: Path, limit_s: float, log: Path, daemon) -> Path:
     deadline = time.time() + limit_s
     while time.time() < deadline:
         found = sorted(root.glob(pattern))
         if found:
             return found[0]
+        if daemon.poll() is not None:
+            raise SystemExit(f"the daemon exited ({daemon.returncode}); its log is {log}")
         time.sleep(0.05)
     raise SystemExit(f"timed out waiting for {pattern}; the daemon's log is {log}")
 
@@ -69,11 +71,11 @@ def main() -> None:
         dropped = time.time()
         os.replace(staging, spool.inbox / "G197392.tar")
         notice = _wait_for("products/gw/*/001-preliminary/notice.json", spool.root, 1800,
-                           workdir / "watch.log")
+                           workdir / "watch.log", daemon)
         latency = notice.stat().st_mtime - dropped
         # The second-preliminary step, woken up by its timer file (skyspool.timers).
         second = _wait_for("products/gwcand/*/*/second_preliminary.json", spool.root, 600,
-                           workdir / "watch.log")
+                           workdir / "watch.log", daemon)
         second_after = second.stat().st_mtime - (second.parent / "orchestrator.json").stat().st_mtime
     finally:
         daemon.send_signal(signal.SIGTERM)
