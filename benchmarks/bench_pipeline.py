@@ -65,7 +65,11 @@ def main() -> None:
     daemon = subprocess.Popen([sys.executable, "-m", "skyspool.cli", "watch", str(spool.root)],
                               stderr=daemon_log)
     try:
-        time.sleep(15)  # start-up and warm-up
+        # Start-up and warm-up: dropped earlier, the file would wait for them (~15-40 s).
+        while "INFO watching" not in (workdir / "watch.log").read_text():
+            if daemon.poll() is not None:
+                raise SystemExit(f"the daemon exited; its log is {workdir / 'watch.log'}")
+            time.sleep(0.1)
         staging = spool.inbox / ".G197392.tar.part"
         staging.write_bytes(bundle)
         dropped = time.time()
