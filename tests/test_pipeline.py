@@ -1,8 +1,11 @@
 """Pipeline candidates to public alerts, end to end with real BAYESTAR runs (`skyspool process`).
 
 One spool (module fixture) takes: ligo.skymap's bundled candidate G197392 (pycbc) and the same
-event as seen by a second pipeline (louder, gstlal), and a candidate made with
-bayestar-realize-coincs at a time a DQ segment list vetoes. BAYESTAR runs once per candidate.
+event as seen by a second pipeline (louder, gstlal) and then by cWB (a burst, with its own sky map);
+a candidate made with bayestar-realize-coincs at a time a DQ segment list vetoes; G197392 again
+later as a gstlal candidate with its ranking data and a FAR between the less-significant and
+significant thresholds, and again as one above both; and a cWB burst on its own. BAYESTAR runs
+once per CBC candidate.
 """
 
 import json
@@ -14,6 +17,7 @@ from skyspool.formats.gwalert import read_alert as read_alert_any
 from support import FAST_CONFIG, make_spool
 
 VETOED_GPS = 1128679900.25
+G197392_GPS = 1128678900.4443
 CONFIG = FAST_CONFIG | {"orchestrator": {"orchestrator_timeout_s": 1, "second_preliminary_delay_s": 2}}
 
 
@@ -28,6 +32,12 @@ def pipeline_spool(tmp_path_factory):
              "gstlal.tar": samples.candidate_bundle(g197392, psd, program="gstlal_inspiral",
                                                     gps_shift_s=0.01, snr_scale=1.2, far_hz=1e-9),
              "vetoed.tar": samples.candidate_bundle(realized, psd, far_hz=1e-10),
+             # 7 x FAR above 1/30 days, FAR under 2/day: less-significant
+             "lowsig.tar": samples.candidate_bundle(g197392, psd, program="gstlal_inspiral", gps_shift_s=300,
+                                                    far_hz=1e-6, ln_likelihood_ratio=8.0,
+                                                    ranking=samples.ranking_data()),
+             "noise.tar": samples.candidate_bundle(g197392, psd, gps_shift_s=600, far_hz=1e-3),
+             "cwb-alone.tar": samples.burst_bundle(gps_time=G197392_GPS + 900, duration_s=0.3, far_hz=1e-9),
              "dq.json": json.dumps({"dq_segments": "test", "span": [1128678000, 1128690000],
                                     "observing": {"H1": [[1128678000, 1128690000]],
                                                   "L1": [[1128678000, 1128690000]]},
@@ -35,6 +45,11 @@ def pipeline_spool(tmp_path_factory):
                                                 "reason": "scattered light"}]}).encode()}
     for name, data in files.items():
         (spool.inbox / name).write_bytes(data)
+    assert cli.main(["process", str(spool.root)]) == 0
+    # cWB's view of G197392, once the CBC candidates are complete (a complete candidate
+    # outranks an incomplete one): more detectors and a lower FAR, still not preferred.
+    (spool.inbox / "cwb-with-cbc.tar").write_bytes(samples.burst_bundle(
+        gps_time=G197392_GPS + 0.05, duration_s=0.3, far_hz=1e-12, instruments=("H1", "L1", "V1")))
     assert cli.main(["process", str(spool.root)]) == 0
     return spool
 
@@ -45,9 +60,13 @@ def _superevent_of(spool, candidate_prefix):
 
 
 def test_two_pipelines_one_superevent(pipeline_spool):
-    state = _superevent_of(pipeline_spool, "gstlal-")
-    assert sorted(c.split("-")[0] for c in state["members"]) == ["gstlal", "pycbc"]
+    state = _superevent_of(pipeline_spool, "pycbc-1128678900")
+    # cWB's burst joins too, and loses to the CBC candidates though more significant
+    assert sorted(c.split("-")[0] for c in state["members"]) == ["CWB", "gstlal", "pycbc"]
     assert state["preferred_event"].startswith("gstlal-")  # louder, both complete
+    burst = json.loads((pipeline_spool.products / "gwcand" / f"CWB-{G197392_GPS + 0.05:.4f}" / "001-burst"
+                        / "orchestrator.json").read_text())
+    assert burst["sent"] is None and burst["reason"].startswith("not the preferred event")
     assert state["history"]
     preliminaries = [a for a in state["alerts"] if a["alert_type"] == "preliminary"]
     assert preliminaries
@@ -75,7 +94,7 @@ def test_vetoed_candidate_sends_nothing(pipeline_spool):
 
 
 def test_outgoing_json_and_avro_round_trip(pipeline_spool):
-    state = _superevent_of(pipeline_spool, "gstlal-")
+    state = _superevent_of(pipeline_spool, "pycbc-1128678900")
     sent = state["alerts"][0]
     from_json, from_avro = read_alert_any(sent["json"]), read_alert_any(sent["avro"])
     # Avro spells out the optional fields JSON leaves out (mchirp_source: null).
@@ -86,7 +105,7 @@ def test_outgoing_json_and_avro_round_trip(pipeline_spool):
 
 
 def test_retraction_by_hand(pipeline_spool, capsys):
-    sid = _superevent_of(pipeline_spool, "gstlal-")["superevent_id"]
+    sid = _superevent_of(pipeline_spool, "pycbc-1128678900")["superevent_id"]
     assert cli.main(["send", str(pipeline_spool.root), sid, "retraction"]) == 0
     assert cli.main(["process", str(pipeline_spool.root)]) == 0
     entry = pipeline_spool.entries_of("gw", sid)[-1]
@@ -98,3 +117,45 @@ def test_retraction_by_hand(pipeline_spool, capsys):
     table = capsys.readouterr().out
     assert "RETRACTED" in table and "DQV" not in table.split(sid)[0][-200:]
     assert "data quality" in table
+
+
+def test_less_significant_candidate_sends_less_significant_preliminary(pipeline_spool):
+    state = _superevent_of(pipeline_spool, "gstlal-1128679200")
+    assert [(a["alert_type"], a["significant"]) for a in state["alerts"]] == [("preliminary", False)]
+    labels = set(superevents.labels(pipeline_spool, state["superevent_id"]))
+    assert {"LOW_SIGNIF_LOCKED", "LOW_SIGNIF_PRELIM_SENT", "SKYMAP_READY", "EM_READY"} <= labels
+    assert not labels & {"SIGNIF_LOCKED", "GCN_PRELIM_SENT", "ADVREQ"}
+    products = pipeline_spool.products / "gw" / state["superevent_id"] / "001-preliminary"
+    notice = json.loads((products / "notice.json").read_text())
+    assert notice["event"]["significant"] is False and notice["event"]["far_hz"] == pytest.approx(1e-6)
+    # p_astro from its ranking data, carried into the alert
+    candidate = pipeline_spool.products / "gwcand" / state["preferred_event"] / "001-coinc"
+    classification = json.loads((candidate / "classification.json").read_text())
+    assert classification["p_astro_method"].startswith("ranking data")
+    alert = read_alert_any(state["alerts"][0]["json"])
+    assert alert.event["classification"] == pytest.approx(classification["p_astro"])
+
+
+def test_candidate_below_both_thresholds_sends_nothing(pipeline_spool):
+    state = _superevent_of(pipeline_spool, "pycbc-1128679500")
+    assert state["alerts"] == [] and not (pipeline_spool.spool / "gw" / state["superevent_id"]).exists()
+    decision = json.loads((pipeline_spool.products / "gwcand" / state["preferred_event"] / "001-coinc"
+                           / "orchestrator.json").read_text())
+    assert "above every alert threshold" in decision["reason"]
+    assert not {"SIGNIF_LOCKED", "LOW_SIGNIF_LOCKED"} & set(superevents.labels(pipeline_spool,
+                                                                               state["superevent_id"]))
+
+
+def test_burst_alone_uses_its_own_skymap(pipeline_spool):
+    state = _superevent_of(pipeline_spool, "CWB-1128679800")
+    assert state["t_end"] - state["t_start"] == pytest.approx(0.3)  # its duration, no CBC window
+    assert [(a["alert_type"], a["significant"]) for a in state["alerts"]] == [("preliminary", True)]
+    candidate = pipeline_spool.products / "gwcand" / state["preferred_event"] / "001-burst"
+    assert (candidate / "skymap.multiorder.fits").exists() and not (candidate / "bayestar.multiorder.fits").exists()
+    alert = read_alert_any(state["alerts"][0]["json"])
+    assert alert.event["group"] == "Burst" and alert.event["pipeline"] == "CWB"
+    assert alert.event["duration"] == pytest.approx(0.3) and alert.event["central_frequency"] == 150
+    assert alert.skymap == (candidate / "skymap.multiorder.fits").read_bytes()
+    products = pipeline_spool.products / "gw" / state["superevent_id"] / "001-preliminary"
+    assert json.loads((products / "stats.json").read_text())["area90_deg2"] > 0
+    assert (products / "notice.json").exists()

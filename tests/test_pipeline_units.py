@@ -1,9 +1,10 @@
 """Pipeline candidates without BAYESTAR: parsing, data quality, superevents, classification,
-outgoing alert formats."""
+outgoing alert formats, p_astro from ranking data, burst candidates, timers."""
 
 import base64
 import io
 import json
+import time
 
 import numpy as np
 import pytest
@@ -194,3 +195,98 @@ def test_outgoing_alert_round_trips(tmp_path):
     retraction = outgoing.alert_record("S151012a", "retraction", member=None, classification=None,
                                        skymap=None, significant=False, gracedb_url="https://x.invalid/")
     assert read_alert(outgoing.send(spool, retraction, 2)["avro"]).is_retraction
+
+
+# ----- p_astro from gstlal ranking data -----
+
+@pytest.fixture(scope="module")
+def ranking():
+    return samples.ranking_data()
+
+
+def _gstlal(g197392, psd, ranking, ln_lr, **kwargs):
+    bundle = samples.candidate_bundle(g197392, psd, program="gstlal_inspiral", ln_likelihood_ratio=ln_lr,
+                                      ranking=ranking, **kwargs)
+    return coinc.candidate_from_bytes(bundle), coinc.split_bundle(bundle).ranking_data
+
+
+def test_p_astro_from_ranking_data(g197392, psd, ranking):
+    settings = {"em_bright": EM_BRIGHT, "p_astro": P_ASTRO | {"ranking_livetime_s": 14394240,
+                                                               "ranking_extinct_bins": 40}}
+    loud, data = _gstlal(g197392, psd, ranking, 15.0)
+    assert loud.has_ranking_data and loud.ln_likelihood_ratio == 15.0
+    record = classify.classification_dict(loud, settings, data)
+    assert record["p_astro_method"].startswith("ranking data: ligo.p_astro")
+    assert "ln L 15.00" in record["p_astro_method"]
+    p_astro = record["p_astro"]
+    assert sum(p_astro.values()) == pytest.approx(1)
+    # G197392's template (32 + 15 Msun) weighs in the BBH bins only
+    assert p_astro["BBH"] > 0.99 and p_astro["BNS"] == p_astro["NSBH"] == 0
+    quiet, _ = _gstlal(g197392, psd, ranking, -5.0)
+    assert classify.classification_dict(quiet, settings, data)["p_astro"]["Terrestrial"] > 0.99
+    # the pipeline's own p_astro.json comes first
+    own, data = _gstlal(g197392, psd, ranking, 15.0, p_astro={"BBH": 0.5, "Terrestrial": 0.5})
+    assert classify.classification_dict(own, settings, data)["p_astro_method"] == "gstlal p_astro.json"
+
+
+def test_ranking_data_of_o3_reproduces_p_astro_package():
+    # ligo.p_astro's own O3 ranking data (G322589): the terrestrial count its tests expect
+    from importlib import resources
+
+    import ligo.p_astro.tests.data
+
+    data = resources.files(ligo.p_astro.tests.data).joinpath("ranking_data_G322589.xml.gz").read_bytes()
+    _, terrestrial = classify._p_astro_gstlal()._get_ln_f_over_b(data, [21.65], 14394240, 40)
+    assert terrestrial == pytest.approx(32575, abs=1)
+
+
+def test_bad_ranking_data_refused(g197392, psd):
+    with pytest.raises(formats.Refused, match="rankingstatpdf"):
+        formats.identify(samples.candidate_bundle(g197392, psd, ranking=psd, ln_likelihood_ratio=3.0))
+
+
+# ----- burst (cWB) candidates -----
+
+def test_burst_candidate():
+    bundle = samples.burst_bundle(gps_time=1128678900.5, duration_s=0.2, far_hz=1e-9)
+    message = formats.identify(bundle, "cwb.tar")
+    assert (message.kind, message.event_id, message.alert_type) == ("gwcand", "CWB-1128678900.5000", "burst")
+    burst = coinc.candidate_from_bytes(bundle)
+    assert burst.group == "Burst" and burst.instruments == ("H1", "L1")
+    assert burst.central_frequency_hz == 150 and burst.duration_s == pytest.approx(0.2)
+    facts = burst.facts()
+    assert superevents.segment(facts, 1.0) == pytest.approx((1128678900.4, 1128678900.6))
+    assert superevents.significance(facts, THRESHOLDS) == "significant"  # 3 x FAR < 1/year
+    assert superevents.significance(facts | {"far_hz": 2e-8}, THRESHOLDS) == "less-significant"
+    assert classify.classification_dict(burst, {})["p_astro"] == {}
+    assert len(coinc.burst_skymap(coinc.split_bundle(bundle).skymap)) > 0
+
+
+def test_burst_without_its_skymap_refused():
+    import tarfile
+
+    bundle = samples.burst_bundle(gps_time=1128678900.5, duration_s=0.2, far_hz=1e-9)
+    with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
+        coinc_xml = tar.extractfile("coinc.xml.gz").read()
+    with pytest.raises(formats.Refused, match="without its sky map"):
+        formats.identify(coinc_xml, "coinc.xml.gz")
+    with pytest.raises(formats.Refused, match="sky map is not a readable"):
+        formats.identify(samples._tar({"coinc.xml.gz": coinc_xml, "cwb.fits": b"SIMPLE  = nonsense"}))
+
+
+# ----- timers -----
+
+def test_timers(tmp_path):
+    from skyspool import timers
+    from skyspool.paths import Entry
+
+    spool = Spool(tmp_path)
+    path = spool.entry_path("gwcand", "gstlal-1", 1, "coinc", "tar")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"x")
+    entry = Entry("gwcand", "gstlal-1", 1, "coinc", path)
+    assert timers.seconds_to_next(spool) == float("inf") and not timers.wait_for_next(spool)
+    timers.set_timer(spool, entry, time.time() + 60, "later")
+    assert 50 < timers.seconds_to_next(spool) <= 60 and timers.take_due(spool) == []
+    timers.set_timer(spool, entry, time.time() + 0.2, "soon")
+    assert timers.wait_for_next(spool) and not list(spool.timers.iterdir())

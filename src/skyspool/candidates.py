@@ -1,8 +1,10 @@
 """Products of a GW pipeline candidate: ``products/gwcand/<candidate>/<NNN>-coinc/``.
 
-``bayestar.multiorder.fits`` (BAYESTAR localization), ``classification.json`` (p_astro
-and source properties), then the superevent steps of :mod:`skyspool.orchestrator`:
-``superevent.json``, ``settled.json``, ``orchestrator.json``, ``second_preliminary.json``.
+``bayestar.multiorder.fits`` (BAYESTAR localization; a burst candidate, ``<NNN>-burst``,
+has its pipeline's own map as ``skymap.multiorder.fits`` instead), ``classification.json``
+(p_astro and source properties), then the superevent steps of
+:mod:`skyspool.orchestrator`: ``superevent.json``, ``settled.json``, ``orchestrator.json``,
+and ``second_preliminary.json`` once that is due (:func:`skyspool.orchestrator.second_preliminary_due`).
 """
 
 from __future__ import annotations
@@ -10,18 +12,28 @@ from __future__ import annotations
 import io
 
 from skyspool import atomic, classify
-from skyspool.formats.coinc import bayestar_event, read_candidate
+from skyspool.formats.coinc import bayestar_event, burst_skymap, read_bundle, read_candidate
 from skyspool.paths import Entry
 from skyspool.targets import products_for
 
 LOCALIZATION = "bayestar.multiorder.fits"
+BURST_SKYMAP = "skymap.multiorder.fits"
 CLASSIFICATION = "classification.json"
-DECISIONS = ["superevent.json", "settled.json", "orchestrator.json", "second_preliminary.json"]
+DECISIONS = ["superevent.json", "settled.json", "orchestrator.json"]
+SECOND_PRELIMINARY = "second_preliminary.json"
+
+
+def skymap_product(alert_type: str) -> str:
+    """The candidate's sky-map product: BAYESTAR's (CBC, ``coinc``) or its own (``burst``)."""
+    return BURST_SKYMAP if alert_type == "burst" else LOCALIZATION
 
 
 @products_for("gwcand")
 def candidate_products(entry: Entry, config: dict) -> list[str]:
-    return [LOCALIZATION, CLASSIFICATION, *DECISIONS]
+    from skyspool.orchestrator import second_preliminary_due
+
+    names = [skymap_product(entry.alert_type), CLASSIFICATION, *DECISIONS]
+    return names + [SECOND_PRELIMINARY] if second_preliminary_due(entry, config) else names
 
 
 @products_for("gwdq")
@@ -44,5 +56,15 @@ def write_bayestar(candidate_path: str, output: str, settings: dict, threads: in
     atomic.write_bytes(output, buffer.getvalue())
 
 
+def write_burst_skymap(candidate_path: str, output: str) -> None:
+    """The burst pipeline's own sky map from the bundle, as multi-order FITS."""
+    from ligo.skymap.io import write_sky_map
+
+    buffer = io.BytesIO()
+    write_sky_map(buffer, burst_skymap(read_bundle(candidate_path).skymap), moc=True)
+    atomic.write_bytes(output, buffer.getvalue())
+
+
 def write_classification(candidate_path: str, output: str, settings: dict) -> None:
-    atomic.write_json(output, classify.classification_dict(read_candidate(candidate_path), settings))
+    atomic.write_json(output, classify.classification_dict(
+        read_candidate(candidate_path), settings, read_bundle(candidate_path).ranking_data))

@@ -1,7 +1,18 @@
 """Source classification of a pipeline candidate: p_astro and HasNS / HasRemnant / HasMassGap.
 
-p_astro (BNS / NSBH / BBH / Terrestrial): the pipeline's own ``p_astro.json`` when it
-sent one, else a rate model (config ``pipeline.p_astro``): astrophysical candidates
+p_astro (BNS / NSBH / BBH / Terrestrial), the first of these that applies:
+
+1. the pipeline's own ``p_astro.json``;
+2. gstlal's ranking data (``ranking_data.xml.gz`` bundled with the coinc), as GWCelery's
+   gstlal handler computed it in O3 with ``ligo.p_astro`` (Kapadia et al. 2020, CQG 37,
+   045007: the FGMC multi-component counting posterior): the candidate's ln L
+   (``coinc_event.likelihood``) in the signal and noise ln L PDFs gives the astrophysical
+   Bayes factor f/b; the noise model, with the zero-lag extinction fit, gives the
+   terrestrial count above the threshold (the 10,000th loudest zero-lag event) scaled to
+   ``ranking_livetime_s``; f/b goes to BNS/NSBH/BBH by ligo.p_astro's component-mass
+   cuts (GWCelery's gstlal handler used per-template weights of gstlal's bank, a file
+   ligo.p_astro does not ship) and is weighed against its mean astrophysical counts;
+3. otherwise a rate model (config ``pipeline.p_astro``): astrophysical candidates
 above the SNR threshold arrive at ``rates_per_year[class]`` per year, with an SNR
 distribution falling as SNR^-4 (sources uniform in volume), so the rate of astrophysical
 candidates at least as loud as this one is ``R * (snr_threshold / snr)^3``; terrestrial
@@ -30,7 +41,10 @@ radius (the EOS: ``ns_radius_km``). ``classification.json`` names the method use
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import importlib.util
+import json
+import types
 
 import numpy as np
 
@@ -56,6 +70,40 @@ def p_astro_model(candidate: Candidate, settings: dict) -> dict:
     result[astro_class] = astro_rate / total if total else 0.0
     result["Terrestrial"] = terrestrial_rate / total if total else 1.0
     return result
+
+
+# ligo.p_astro's mean astrophysical and terrestrial counts (O1-O2).
+MEAN_COUNTS = "H1L1V1-mean_counts-1126051217-61603201.json"
+
+
+def _p_astro_gstlal():
+    from ligo.p_astro import gstlal_utils
+
+    # ligo.p_astro 1.0.2 (the latest) calls numpy.trapz, removed in numpy 2.4: its module
+    # alone sees a numpy namespace that still has it under that name.
+    if not hasattr(gstlal_utils.np, "trapz"):
+        names = {name: getattr(np, name) for name in dir(np) if not name.startswith("__")}
+        gstlal_utils.np = types.SimpleNamespace(**names, trapz=np.trapezoid)
+    return gstlal_utils
+
+
+def p_astro_from_ranking_data(candidate: Candidate, ranking_data: bytes, settings: dict) -> dict:
+    """p_astro of the four classes from gstlal's ranking data (see the module doc); raises
+    ValueError (or ligo.p_astro's AssertionError) when the PDFs give no finite Bayes factor
+    at the candidate's ln L or too few zero-lag events for the extinction fit."""
+    from ligo.p_astro import computation, data
+
+    gstlal_utils = _p_astro_gstlal()
+    ln_f_over_b, terrestrial_count = gstlal_utils._get_ln_f_over_b(
+        ranking_data, [candidate.ln_likelihood_ratio], settings["ranking_livetime_s"],
+        settings["ranking_extinct_bins"])
+    counts = json.loads((importlib.resources.files(data) / MEAN_COUNTS).read_text())
+    counts["counts_Terrestrial"] = terrestrial_count
+    # No template weights: ligo.p_astro falls back on its component-mass cuts.
+    values = computation.evaluate_p_astro_from_bayesfac(
+        float(np.exp(ln_f_over_b[0])), counts, max(candidate.mass1, candidate.mass2),
+        min(candidate.mass1, candidate.mass2))
+    return {name: float(value) for name, value in values.items()}
 
 
 def _kerr_isco(chi):
@@ -128,16 +176,32 @@ def properties(candidate: Candidate, settings: dict) -> tuple[dict, str]:
             f"Foucart et al. 2018 remnant fit with NS radius {settings['ns_radius_km']} km")
 
 
-def classification_dict(candidate: Candidate, settings: dict) -> dict:
-    """The content of a candidate's ``classification.json``."""
-    props, method = properties(candidate, settings["em_bright"])
+def p_astro(candidate: Candidate, ranking_data: bytes | None, settings: dict) -> tuple[dict, str]:
+    """(p_astro of the four classes, the method that made it): see the module doc."""
     if candidate.p_astro is not None:
-        p_astro, p_astro_method = candidate.p_astro, f"{candidate.pipeline} p_astro.json"
-    else:
-        p_astro, p_astro_method = (p_astro_model(candidate, settings["p_astro"]),
-                                   "model: FAR, SNR and chirp mass (pipeline.p_astro)")
+        return candidate.p_astro, f"{candidate.pipeline} p_astro.json"
+    fallback = "model: FAR, SNR and chirp mass (pipeline.p_astro)"
+    if ranking_data is not None:
+        try:
+            return (p_astro_from_ranking_data(candidate, ranking_data, settings),
+                    f"ranking data: ligo.p_astro FGMC from {candidate.pipeline} ranking_data.xml.gz "
+                    f"at ln L {candidate.ln_likelihood_ratio:.2f}")
+        except (ValueError, AssertionError) as exc:  # as GWCelery: the approximate method instead
+            fallback += f"; ranking data gave no p_astro ({exc})"
+    return p_astro_model(candidate, settings), fallback
+
+
+def classification_dict(candidate: Candidate, settings: dict, ranking_data: bytes | None = None) -> dict:
+    """The content of a candidate's ``classification.json`` (bursts get none of it: no
+    p_astro or source properties, as in IGWN alerts)."""
+    if candidate.group != "CBC":
+        return {"candidate_id": candidate.candidate_id, "group": candidate.group,
+                "p_astro": {}, "p_astro_method": "none: burst candidate",
+                "properties": {}, "properties_method": "none: burst candidate"}
+    props, method = properties(candidate, settings["em_bright"])
+    p_astro_values, p_astro_method = p_astro(candidate, ranking_data, settings["p_astro"])
     return {"candidate_id": candidate.candidate_id, "group": candidate.group,
-            "p_astro": p_astro, "p_astro_method": p_astro_method,
+            "p_astro": p_astro_values, "p_astro_method": p_astro_method,
             "properties": props, "properties_method": method,
             "template": {"mass1_msun": candidate.mass1, "mass2_msun": candidate.mass2,
                          "spin1z": candidate.spin1z, "spin2z": candidate.spin2z,

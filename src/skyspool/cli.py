@@ -71,7 +71,7 @@ def cmd_process(args) -> int:
 
 
 def _process(spool: Spool, settings: dict, args) -> int:
-    from skyspool import dashboard, ingest, publish, targets, workflow
+    from skyspool import dashboard, ingest, publish, targets, timers, workflow
 
     ok, built = True, set()
     while True:
@@ -81,8 +81,10 @@ def _process(spool: Spool, settings: dict, args) -> int:
         print(f"building {len(missing)} missing products")
         ok = workflow.run_snakemake(spool, missing, cores=args.cores, extra=args.snakemake_args) and ok
         built |= dashboard.events_of(spool, missing)
-        if not ingest.inbox_files(spool):
-            break  # else the build put alerts the orchestrator sent there: take them too
+        # Else the build put alerts the orchestrator sent in the inbox: take them too; and
+        # steps due later (skyspool.timers: second preliminary alerts) are waited for.
+        if not ingest.inbox_files(spool) and not timers.wait_for_next(spool, print):
+            break
     # After the products, so that the pages show them.
     ok = dashboard.refresh(spool.root, built | dashboard.events_without_page(spool)) and ok
     _publish(spool, settings, publish.recent_entries(spool, settings))

@@ -150,7 +150,8 @@ def affected_entries(spool: Spool, entry: Entry, config: dict) -> list[Entry]:
     The daemon asks for these entries' targets too, so that a GRB arriving after the GW
     alert updates the GW event's current entry (Snakemake reruns them: their inputs grew).
     """
-    return [] if entry.kind == "gw" else gw_partners(spool, entry, config)
+    # Only notices pair with GW alerts (not pipeline candidates or DQ segment lists).
+    return gw_partners(spool, entry, config) if entry.kind in EXTERNAL_KINDS else []
 
 
 # ----- sky maps: common grid, overlap, product -----

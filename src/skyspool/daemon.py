@@ -39,7 +39,7 @@ import time
 import typing
 from pathlib import Path
 
-from skyspool import atomic, dashboard, ingest, publish, targets, workflow
+from skyspool import atomic, dashboard, ingest, publish, targets, timers, workflow
 from skyspool.frb import targets as frb_targets
 from skyspool.frb.follow import Follower
 from skyspool.paths import Entry, Spool
@@ -586,7 +586,8 @@ class Daemon:
         # Everything startable was started: only new files and ended runs (both come as
         # wake-ups), files left untaken by the last round, or a due rescan can change that.
         timeout = 0 if self.arrived else max(0.0, min(self.last_rescan + self.rescan_s - time.monotonic(),
-                                                      self.follower.timeout()))
+                                                      self.follower.timeout(),
+                                                      timers.seconds_to_next(self.spool)))
         items = []
         with contextlib.suppress(queue.Empty):
             items.append(self.wakeups.get(timeout=timeout) if timeout else self.wakeups.get_nowait())
@@ -656,6 +657,8 @@ class Daemon:
             if time.monotonic() - self.last_rescan >= self.rescan_s:
                 self._rescan()
             for entry in self.follower.poll():  # before _take: lines written before a stop file
+                self._schedule(entry, time.time())
+            for entry in timers.take_due(self.spool):  # steps due now (second preliminary alerts)
                 self._schedule(entry, time.time())
             self._take()
             if not any(run.kind == "notice" for run in self.runs.values()):

@@ -11,8 +11,11 @@ For each candidate entry, in order (one Snakemake rule each, see workflow/rules/
    observing: label DQV, no alert), significance (trials factor x FAR against the
    thresholds of its search), then sends an early-warning or preliminary alert (significant,
    or less-significant) unless one was sent already;
-4. :func:`second_preliminary` waits ``second_preliminary_delay_s`` after a first
-   preliminary and sends another if the preferred event changed (or always).
+4. :func:`second_preliminary`, ``second_preliminary_delay_s`` after a first preliminary,
+   sends another if the preferred event changed (or always). Nothing sleeps meanwhile:
+   the decision that sent the first sets a timer (:mod:`skyspool.timers`), and the step
+   becomes one of the candidate's products only once it is due
+   (:func:`second_preliminary_due`), when the daemon wakes the entry up.
 
 Initial, update and retraction alerts are sent when a person asks: :func:`send_by_hand`
 (``skyspool send DIR <superevent> initial|update|retraction``).
@@ -26,12 +29,11 @@ import json
 import time
 from pathlib import Path
 
-from skyspool import atomic, outgoing, superevents
+from skyspool import atomic, outgoing, superevents, timers
+from skyspool.candidates import CLASSIFICATION, skymap_product
 from skyspool.formats import dqsegments
 from skyspool.formats.coinc import read_candidate
 from skyspool.paths import Entry, Spool
-
-SKYMAP, CLASSIFICATION = "bayestar.multiorder.fits", "classification.json"
 
 
 def _member(spool: Spool, entry: Entry, thresholds: dict) -> dict:
@@ -48,8 +50,8 @@ def _entry_of(spool: Spool, member: dict) -> Entry:
 
 def _complete(spool: Spool, member: dict) -> bool:
     entry = _entry_of(spool, member)
-    needed = (SKYMAP, CLASSIFICATION) if member["group"] == "CBC" else (CLASSIFICATION,)
-    return all(spool.product(entry, name).exists() for name in needed)
+    return all(spool.product(entry, name).exists()
+               for name in (skymap_product(entry.alert_type), CLASSIFICATION))
 
 
 def write_step(step, spool: Spool, entry: Entry, output: str, config: dict) -> None:
@@ -102,7 +104,7 @@ def _send(spool: Spool, state: dict, alert_type: str, member: dict | None, signi
     if member is not None:
         entry = _entry_of(spool, member)
         classification = json.loads(spool.product(entry, CLASSIFICATION).read_text())
-        skymap_path = spool.product(entry, SKYMAP)
+        skymap_path = spool.product(entry, skymap_product(entry.alert_type))
         skymap = skymap_path.read_bytes() if skymap_path.exists() else None
     record = outgoing.alert_record(state["superevent_id"], alert_type, member=member,
                                    classification=classification, skymap=skymap,
@@ -167,7 +169,11 @@ def decide(spool: Spool, entry: Entry, config: dict) -> dict:
                 significant = preferred["significance"] == "significant"
                 decision["sent"] = _send(spool, state, alert_type, preferred, significant, config, now)
                 _label_sent(spool, sid, alert_type, significant)
-        for label, made in (("SKYMAP_READY", SKYMAP), ("EM_READY", CLASSIFICATION)):
+                if alert_type == "preliminary":
+                    timers.set_timer(spool, entry, now + config["orchestrator"]["second_preliminary_delay_s"],
+                                     "second preliminary alert")
+        for label, made in (("SKYMAP_READY", skymap_product(entry.alert_type)),
+                            ("EM_READY", CLASSIFICATION)):
             if spool.product(entry, made).exists() and candidate_id == preferred["candidate_id"]:
                 superevents.add_label(spool, sid, label, candidate_id)
         superevents.save(spool, state)
@@ -186,16 +192,33 @@ def _label_sent(spool: Spool, sid: str, alert_type: str, significant: bool) -> N
         superevents.add_label(spool, sid, "LOW_SIGNIF_PRELIM_SENT")
 
 
-def second_preliminary(spool: Spool, entry: Entry, config: dict) -> dict:
-    """After a first preliminary sent by this candidate's decision: wait the delay, then send
-    a second one if the preferred event changed (or always); the record of ``second_preliminary.json``."""
-    decision = json.loads(spool.product(entry, "orchestrator.json").read_text())
-    sent = decision.get("sent")
-    result = {"superevent_id": decision["superevent_id"], "sent": None}
+def _second_preliminary_due_at(spool: Spool, entry: Entry, config: dict) -> float | None:
+    """Unix time the second preliminary of this candidate's first one is due; None when
+    its decision sent no preliminary (or is not made yet)."""
+    decision_path = spool.product(entry, "orchestrator.json")
+    if not decision_path.exists():
+        return None
+    sent = json.loads(decision_path.read_text()).get("sent")
     if not sent or sent["alert_type"] != "preliminary":
-        return result | {"reason": "this candidate sent no preliminary alert"}
+        return None
+    return _unix(sent["time"]) + config["orchestrator"]["second_preliminary_delay_s"]
+
+
+def second_preliminary_due(entry: Entry, config: dict) -> bool:
+    """True once this candidate's second-preliminary step is due (then it is a product)."""
+    due = _second_preliminary_due_at(Spool(entry.path.parents[3]), entry, config)
+    return due is not None and time.time() >= due
+
+
+def second_preliminary(spool: Spool, entry: Entry, config: dict) -> dict:
+    """Once due, after a first preliminary sent by this candidate's decision: send a second
+    one if the preferred event changed (or always); the record of ``second_preliminary.json``."""
+    due = _second_preliminary_due_at(spool, entry, config)
+    if due is None or time.time() < due:
+        raise ValueError("the second preliminary of this candidate is not due (see DIR/timers/)")
     settings = config["orchestrator"]
-    time.sleep(max(0.0, settings["second_preliminary_delay_s"] - (time.time() - _unix(sent["time"]))))
+    decision = json.loads(spool.product(entry, "orchestrator.json").read_text())
+    result = {"superevent_id": decision["superevent_id"], "sent": None}
     with superevents.decision_lock(spool):
         now = time.time()
         state = superevents.load(spool, decision["superevent_id"])

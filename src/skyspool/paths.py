@@ -11,6 +11,7 @@
     DIR/superevents/<superevent_id>/                  superevents formed from pipeline candidates:
                                                       superevent.json and label files (DQV, ...)
     DIR/outgoing/<superevent_id>/<NNN>-<type>.*       alerts the orchestrator sent (JSON, Avro)
+    DIR/timers/<kind>.<event_id>.<NNN-type>.json      a wake-up: rebuild that entry at the due time
     DIR/logs/received/<inbox name>.json               where a listener got a message (Kafka topic, ...)
     DIR/logs/sent/<kind>/<event_id>/<NNN>-<type>/     receipts of what an entry's product jobs sent (UDP
                                                       packets, e-mail): sent once, not again on a rebuild
@@ -80,6 +81,7 @@ class Spool:
         self.build_lock = self.root / ".skyspool-watch.lock"
         self.superevents = self.root / "superevents"
         self.outgoing = self.root / "outgoing"
+        self.timers = self.root / "timers"
 
     def exists(self) -> bool:
         return all((self.root / name).is_dir() for name in SUBDIRS)
@@ -101,6 +103,11 @@ class Spool:
 
     def outgoing_alert(self, superevent_id: str, number: int, alert_type: str, ext: str) -> Path:
         return self.outgoing / ids.check_event_id(superevent_id) / f"{number:03d}-{alert_type}.{ext}"
+
+    def timer(self, entry: Entry) -> Path:
+        """The wake-up file of ``entry`` (skyspool.timers)."""
+        return self.timers / f"{entry.kind}.{entry.event_id}.{entry.name}.json"
+
     def received_record(self, inbox_name: str) -> Path:
         """Where a listener notes the origin (topic, partition, offset, time) of an inbox file."""
         return self.logs / "received" / f"{inbox_name}.json"

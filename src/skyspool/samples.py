@@ -136,15 +136,13 @@ def realize_coinc(*, gps_time: float, mass1: float, mass2: float, distance_mpc: 
 
 def candidate_bundle(coinc: bytes, psd: bytes, *, program: str | None = None,
                      gps_shift_s: float = 0.0, snr_scale: float = 1.0, far_hz: float | None = None,
-                     meta: dict | None = None, p_astro: dict | None = None) -> bytes:
+                     meta: dict | None = None, p_astro: dict | None = None,
+                     ln_likelihood_ratio: float | None = None, ranking: bytes | None = None) -> bytes:
     """A tar bundle of a candidate as a pipeline would upload it: ``coinc.xml.gz`` (edited:
-    another pipeline's ``program``, time shifted, SNRs scaled, FAR set), ``psd.xml.gz``, and
-    optionally ``candidate.json`` and ``p_astro.json``."""
-    import gzip
-    import tarfile
-
+    another pipeline's ``program``, time shifted, SNRs scaled, FAR and ln L set),
+    ``psd.xml.gz``, and optionally ``candidate.json``, ``p_astro.json`` and
+    ``ranking_data.xml.gz`` (``ranking``)."""
     from igwn_ligolw import ligolw
-    from igwn_ligolw import utils as ligolw_utils
 
     from skyspool.formats.coinc import _load_ligolw
 
@@ -160,13 +158,32 @@ def candidate_bundle(coinc: bytes, psd: bytes, *, program: str | None = None,
     if program:
         for row in ligolw.Table.get_table(doc, "process"):
             row.program = program
-    buffer = io.BytesIO()
-    ligolw_utils.write_fileobj(doc, buffer)
-    files = {"coinc.xml.gz": gzip.compress(buffer.getvalue()), "psd.xml.gz": psd}
+    if ln_likelihood_ratio is not None:
+        for row in ligolw.Table.get_table(doc, "coinc_event"):
+            row.likelihood = ln_likelihood_ratio
+    files = {"coinc.xml.gz": _gzipped_ligolw(doc), "psd.xml.gz": psd}
     if meta:
         files["candidate.json"] = json.dumps(meta).encode()
     if p_astro:
         files["pipeline.p_astro.json"] = json.dumps(p_astro).encode()
+    if ranking:
+        files["ranking_data.xml.gz"] = ranking
+    return _tar(files)
+
+
+def _gzipped_ligolw(doc) -> bytes:
+    import gzip
+
+    from igwn_ligolw import utils as ligolw_utils
+
+    buffer = io.BytesIO()
+    ligolw_utils.write_fileobj(doc, buffer)
+    return gzip.compress(buffer.getvalue())
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    import tarfile
+
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
         for name, data in files.items():
@@ -174,3 +191,101 @@ def candidate_bundle(coinc: bytes, psd: bytes, *, program: str | None = None,
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return out.getvalue()
+
+
+def ranking_data(*, zero_lag_count: float = 1e8, livetime_s: tuple = (1128000000, 1130000000),
+                 noise_peak: float = -20.0, bins: int = 1000, seed: int = 1) -> bytes:
+    """A gstlal ``ranking_data.xml.gz``: the ranking statistic's (ln L) noise, signal and
+    zero-lag histograms (``lal.rate`` BinnedLnPDFs on gstlal's ATanBins(0, 110, n)).
+
+    Noise ln L follows a Gumbel law peaking at ``noise_peak`` with the exponential tail
+    ``exp(-ln L)`` of real searches; signals fall as ``ln L^-2.5`` (SNR^-4 for sources
+    uniform in volume, ln L ~ SNR^2/2); zero lag is a Poisson draw of
+    ``zero_lag_count`` noise events over the segments ``livetime_s``.
+    """
+    import numpy as np
+    from igwn_ligolw import ligolw
+    from lal import rate
+
+    from skyspool.formats.coinc import RANKING_STAT_PDF
+
+    binning = rate.NDBins((rate.ATanBins(0.0, 110.0, bins),))
+    lower, upper = binning[0].lower(), binning[0].upper()
+    finite = np.isfinite(lower) & np.isfinite(upper)
+    z = np.where(finite, binning[0].centres(), 0.0) - noise_peak
+    width = np.where(finite, upper - lower, 0.0)
+    noise = np.exp(-z - np.exp(np.minimum(-z, 700.0))) * width
+    noise *= zero_lag_count / noise.sum()
+    signal = (z ** 2 + 9.0) ** -1.25 * width
+    zero_lag = np.random.default_rng(seed).poisson(noise).astype(float)
+    doc = ligolw.Document()
+    root = doc.appendChild(ligolw.LIGO_LW()).appendChild(ligolw.LIGO_LW({"Name": RANKING_STAT_PDF}))
+    for name, counts in (("noise_lr_lnpdf", noise), ("signal_lr_lnpdf", signal / signal.sum()),
+                         ("zero_lag_lr_lnpdf", zero_lag)):
+        pdf = rate.BinnedLnPDF(binning)
+        pdf.array[:] = counts
+        pdf.normalize()
+        root.appendChild(pdf.to_xml(name))
+    root.appendChild(ligolw.Param.from_pyvalue("segments", "{}:{}".format(*livetime_s)))
+    return _gzipped_ligolw(doc)
+
+
+def gaussian_skymap(ra_deg: float, dec_deg: float, sigma_deg: float, nside: int = 64) -> bytes:
+    """A multi-order FITS sky map: a Gaussian blob (``sigma_deg``) around (ra, dec)."""
+    import astropy_healpix as ah
+    import numpy as np
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+    from ligo.skymap.io import write_sky_map
+
+    level = int(np.log2(nside))
+    ipix = np.arange(ah.nside_to_npix(nside))
+    lon, lat = ah.healpix_to_lonlat(ipix, nside, order="nested")
+    separation = SkyCoord(lon, lat).separation(SkyCoord(ra_deg * u.deg, dec_deg * u.deg)).deg
+    prob = np.exp(-0.5 * (separation / sigma_deg) ** 2)
+    density = prob / prob.sum() / ah.nside_to_pixel_area(nside).to_value(u.sr)
+    table = Table({"UNIQ": ipix + 4 * 4 ** level, "PROBDENSITY": density})
+    buffer = io.BytesIO()
+    write_sky_map(buffer, table, moc=True)
+    return buffer.getvalue()
+
+
+def burst_bundle(*, gps_time: float, duration_s: float, far_hz: float, snr: float = 12.0,
+                 central_frequency_hz: float = 150.0, instruments=("H1", "L1"),
+                 skymap: bytes | None = None, meta: dict | None = None) -> bytes:
+    """A cWB candidate as uploaded: ``coinc.xml.gz`` with one ``multi_burst`` row (the burst
+    starts ``duration_s / 2`` before its peak ``gps_time``) and its sky map ``cwb.multiorder.fits``."""
+    from igwn_ligolw import ligolw, lsctables
+
+    class MultiBurstTable(ligolw.Table):
+        tableName = "multi_burst"
+        validcolumns = {"process:process_id": "int_8s", "ifos": "lstring", "start_time": "int_4s",
+                        "start_time_ns": "int_4s", "duration": "real_4", "peak_time": "int_4s",
+                        "peak_time_ns": "int_4s", "central_freq": "real_4", "bandwidth": "real_4",
+                        "snr": "real_4", "false_alarm_rate": "real_8",
+                        "coinc_event:coinc_event_id": "int_8s"}
+
+    doc = ligolw.Document()
+    root = doc.appendChild(ligolw.LIGO_LW())
+    process = doc.register_process("cwb", {})
+    start = gps_time - duration_s / 2
+    bursts = root.appendChild(MultiBurstTable.new())
+    row = bursts.RowType()
+    for name, value in {"process_id": process.process_id, "ifos": ",".join(instruments),
+                        "start_time": int(start), "start_time_ns": int(round(start % 1 * 1e9)),
+                        "duration": duration_s, "peak_time": int(gps_time),
+                        "peak_time_ns": int(round(gps_time % 1 * 1e9)),
+                        "central_freq": central_frequency_hz, "bandwidth": 50.0, "snr": snr,
+                        "false_alarm_rate": far_hz, "coinc_event_id": 0}.items():
+        setattr(row, name, value)
+    bursts.append(row)
+    events = root.appendChild(lsctables.CoincTable.new())
+    events.append(events.RowType(process_id=process.process_id, coinc_event_id=0, coinc_def_id=0,
+                                 instruments=",".join(instruments), nevents=len(instruments),
+                                 time_slide_id=0, likelihood=None))
+    files = {"coinc.xml.gz": _gzipped_ligolw(doc),
+             "cwb.multiorder.fits": skymap or gaussian_skymap(120.0, -30.0, 10.0, nside=16)}
+    if meta:
+        files["candidate.json"] = json.dumps(meta).encode()
+    return _tar(files)

@@ -1,7 +1,7 @@
 """Superevents: pipeline candidates grouped in time, with a preferred event (as GWCelery).
 
-A candidate's segment is its time +- ``cbc_window_s`` (CBC) or its own duration around
-its time (bursts). A candidate joins the superevent whose segment overlaps its own, and the
+A candidate's segment is its time +- ``cbc_window_s`` (CBC) or the burst's own extent,
+from its start time for its duration (bursts). A candidate joins the superevent whose segment overlaps its own, and the
 superevent's segment grows to hold it; otherwise it starts a new superevent. Production,
 test and MDC candidates never share a superevent (ids ``S``, ``TS``, ``MS`` + YYMMDD +
 letters).
@@ -73,8 +73,10 @@ def segment(facts: dict, cbc_window_s: float) -> tuple[float, float]:
     """The candidate's time segment (GPS s)."""
     if facts["group"] == "CBC":
         return facts["gps_time"] - cbc_window_s, facts["gps_time"] + cbc_window_s
-    half = 0.5 * (facts.get("duration_s") or 0.0)
-    return facts["gps_time"] - half, facts["gps_time"] + half
+    duration = facts.get("duration_s") or 0.0
+    start = facts.get("start_time")
+    start = facts["gps_time"] - duration / 2 if start is None else start
+    return start, start + duration
 
 
 def preferred_key(member: dict) -> tuple:

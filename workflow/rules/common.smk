@@ -139,6 +139,14 @@ def candidate_entry(wildcards):
     return SPOOL.find_entry("gwcand", wildcards.event, wildcards.entry)
 
 
+def candidate_skymap(wildcards):
+    """Input function: a candidate's sky map, BAYESTAR's (CBC) or its pipeline's own (burst)."""
+    from skyspool.candidates import skymap_product
+
+    name = skymap_product(candidate_entry(wildcards).alert_type)
+    return f"products/gwcand/{wildcards.event}/{wildcards.entry}/{name}"
+
+
 def dq_segment_lists(wildcards):
     """Input function: every data-quality segment list in the spool (a new one is a new input)."""
     return [str(entry.path.relative_to(SPOOL.root)) for entry in SPOOL.entries("gwdq")]

@@ -1,5 +1,6 @@
-# GW pipeline candidates (spool/gwcand/): BAYESTAR, classification, then the orchestrator's
-# steps (skyspool.orchestrator). The steps that change a superevent hold the `superevent`
+# GW pipeline candidates (spool/gwcand/): BAYESTAR (CBC) or the burst's own sky map,
+# classification, then the orchestrator's steps (skyspool.orchestrator); the second
+# preliminary's step is a target only once due (skyspool.timers wakes the entry up). The steps that change a superevent hold the `superevent`
 # resource (one at a time, as GWCelery's single superevent worker; the default profile
 # sets its limit to 1) and the decision lock. Alerts they send land in the inbox and
 # become gw spool entries, whose products the gw rules make.
@@ -22,6 +23,21 @@ rule gw_candidate_bayestar:
     run:
         run_logged(log[0], rule, candidates.write_bayestar, input[0], output[0],
                    config["pipeline"]["bayestar"], threads)
+
+
+rule gw_candidate_burst_skymap:
+    input:
+        spool_entry("gwcand"),
+    output:
+        "products/gwcand/{event}/{entry}/skymap.multiorder.fits",
+    log:
+        "logs/gwcand/{event}/{entry}/skymap.log",
+    priority: 60
+    resources:
+        mem_mb=300,
+        runtime=5,
+    run:
+        run_logged(log[0], rule, candidates.write_burst_skymap, input[0], output[0])
 
 
 rule gw_candidate_classification:
@@ -76,7 +92,7 @@ rule gw_candidate_orchestrate:
     input:
         assignment="products/gwcand/{event}/{entry}/superevent.json",
         settled="products/gwcand/{event}/{entry}/settled.json",
-        skymap="products/gwcand/{event}/{entry}/bayestar.multiorder.fits",
+        skymap=candidate_skymap,
         classification="products/gwcand/{event}/{entry}/classification.json",
         segments=dq_segment_lists,
     output:

@@ -1,0 +1,60 @@
+"""Wake-ups at a due time, kept as files: a step that must happen later writes a timer
+instead of sleeping in a job.
+
+``DIR/timers/<kind>.<event_id>.<NNN-type>.json`` holds ``{"due": <Unix time>, "why": ...}``
+for one entry. The daemon's main loop waits at most until the earliest timer is due, then
+takes the due ones and builds those entries' missing products again: by then the delayed
+step (the second preliminary alert, :func:`skyspool.orchestrator.second_preliminary_due`) is
+one of them. ``skyspool process`` waits for them the same way before it exits. Timers
+survive a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+
+from skyspool import atomic
+from skyspool.paths import Entry, Spool
+
+
+def set_timer(spool: Spool, entry: Entry, due: float, why: str) -> None:
+    """Wake ``entry`` up at ``due`` (Unix time)."""
+    atomic.write_json(spool.timer(entry), {"due": due, "entry": [entry.kind, entry.event_id, entry.name],
+                                           "why": why})
+
+
+def _pending(spool: Spool) -> list[tuple[float, Entry, object]]:
+    found = []
+    for path in sorted(spool.timers.glob("*.json")) if spool.timers.is_dir() else []:
+        with contextlib.suppress(OSError, ValueError, KeyError, LookupError):
+            record = json.loads(path.read_text())
+            found.append((float(record["due"]), spool.find_entry(*record["entry"]), path))
+    return found
+
+
+def seconds_to_next(spool: Spool) -> float:
+    """Seconds until the earliest timer is due (0 when one is due; inf when none is set)."""
+    return max(0.0, min((due for due, _, _ in _pending(spool)), default=float("inf")) - time.time())
+
+
+def take_due(spool: Spool) -> list[Entry]:
+    """The entries whose timers are due; those timers are removed."""
+    now = time.time()
+    due = [(entry, path) for when, entry, path in _pending(spool) if when <= now]
+    for _, path in due:
+        path.unlink(missing_ok=True)
+    return [entry for entry, _ in due]
+
+
+def wait_for_next(spool: Spool, report=None) -> bool:
+    """Sleep until the earliest timer is due and take it (and all due then); False when
+    no timer is set (batch mode: ``skyspool process``). ``report`` gets a line saying so."""
+    wait = seconds_to_next(spool)
+    if wait == float("inf"):
+        return False
+    if report:
+        report(f"waiting {wait:.0f} s for a step due later ({spool.timers})")
+    time.sleep(wait)
+    return bool(take_due(spool))
