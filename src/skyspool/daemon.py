@@ -62,9 +62,10 @@ CHECKPOINT_MARGIN_S = 60.0
 # While products are being built the dashboard is refreshed at most this often (s): a
 # refresh takes a worker, and during a burst it would take one after every entry.
 DASHBOARD_BUSY_INTERVAL_S = 60.0
-# Kinds whose notice products depend on another entry's (an FRB chunk continues the
-# previous chunk's triggers): only the notice run builds those, in arrival order.
-CHAINED_KINDS = frozenset({"frb"})
+# Kinds whose products build on other entries' (an FRB chunk continues the previous chunk's
+# triggers; a pipeline candidate's orchestrator steps update its superevent): never taken by a
+# worker before their notice run, never built in pieces by parallel runs.
+CHAINED_KINDS = frozenset({"frb", "gwcand"})
 
 
 # ----- logging: one line per event and step -----
@@ -432,7 +433,7 @@ class Daemon:
                      for i in range(0, free * size, size)]
         elif free > 0:
             for entry in ready:
-                if entry in self.whole:  # its notice products are still to make: one run
+                if entry in self.whole or entry.kind in CHAINED_KINDS:  # in one run
                     runs.append(({entry: targets.entry_targets(self.spool, entry, self.config)},
                                  self.retries))
                     continue
