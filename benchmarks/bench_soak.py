@@ -6,7 +6,8 @@ Starts ``skyspool watch`` on a fresh spool (default configuration), then renames
 real O4 alert (../shared/corpus/gw/alerts/, under a new superevent id) into the inbox every
 60/per-minute seconds for ``--minutes``, and waits for the last products. Reports the rate
 offered and held (alerts fully built per minute), the daemon's resident memory (itself and
-its workers) at the start and the end, and the medians of received -> notice.json and
+its workers) at the start, at the end of each minute and at the end, by process at the start
+and the end, and the medians of received -> notice.json and
 received -> every product in the first and the last minute: memory should stay flat and
 latency should not drift. Copies go to a temporary directory (or --workdir).
 """
@@ -14,6 +15,7 @@ latency should not drift. Copies go to a temporary directory (or --workdir).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -42,6 +44,19 @@ def latencies(spool: Spool, conf: dict, received: dict[str, float]) -> dict[str,
     return out
 
 
+def rss_by_process(pid: int) -> dict[str, float]:
+    """Resident memory (MB) of the daemon and of each child, by role (workers in pid order)."""
+    import psutil
+
+    daemon = psutil.Process(pid)
+    sizes = {"daemon": daemon.memory_info().rss / 2**20}
+    for number, child in enumerate(sorted(daemon.children(), key=lambda c: c.pid)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            role = "tracker" if "resource_tracker" in " ".join(child.cmdline()) else f"child{number}"
+            sizes[role] = child.memory_info().rss / 2**20
+    return sizes
+
+
 def median(values) -> float | None:
     values = [v for v in values if v is not None]
     return round(statistics.median(values), 2) if values else None
@@ -65,10 +80,13 @@ def main() -> int:
     try:
         while "watching" not in (work / "watch.log").read_text():
             time.sleep(0.5)
-        rss_start = rss_mb(daemon.pid)
+        rss_start, processes_start = rss_mb(daemon.pid), rss_by_process(daemon.pid)
         received, start, step = {}, time.time(), 60 / args.per_minute
+        by_minute = []  # RSS (MB) at the end of each minute offered
         for i, alert in enumerate(alerts):
             time.sleep(max(0.0, start + i * step - time.time()))
+            if time.time() - start >= 60 * (len(by_minute) + 1):
+                by_minute.append(rss_mb(daemon.pid))
             received[alert.name.split("-")[0]] = drop(spool, alert)
         offered_end = time.time()
         deadline = offered_end + 1800
@@ -77,7 +95,7 @@ def main() -> int:
             if len(found) == count and all(v[2] is not None for v in found.values()):
                 break
             time.sleep(2)
-        rss_end = rss_mb(daemon.pid)
+        rss_end, processes_end = rss_mb(daemon.pid), rss_by_process(daemon.pid)
         finished = time.time()
         found = latencies(spool, conf, received)
     finally:
@@ -95,6 +113,10 @@ def main() -> int:
           f"after the last was offered)")
     print(f"  daemon RSS (with workers): start {rss_start:.0f} MB, end {rss_end:.0f} MB "
           f"(x{rss_end / rss_start:.2f})")
+    print("  RSS at the end of each minute (MB): " + " ".join(f"{mb:.0f}" for mb in by_minute))
+    print("  by process, start -> end (MB): " + "; ".join(
+        f"{name} {processes_start.get(name, 0):.0f} -> {processes_end.get(name, 0):.0f}"
+        for name in sorted(processes_start.keys() | processes_end.keys())))
     print(f"  first minute medians: notice {median(v[1] for v in first)} s, all {median(v[2] for v in first)} s")
     print(f"  last minute medians:  notice {median(v[1] for v in last)} s, all {median(v[2] for v in last)} s")
     return 0

@@ -138,6 +138,20 @@ def test_a_burst_keeps_every_worker_busy_and_each_alert_gets_one_notice(spool):
     assert visible_files(spool.quarantine) == [] and hidden_files(spool.products) == []
 
 
+def test_warm_up_loads_the_product_libraries_and_leaves_the_spool_alone(spool):
+    """Each process of the daemon first builds a sample alert's products in a scratch spool,
+    so the first real alert finds every library loaded; it starts in the spool."""
+    libraries = ("matplotlib.pyplot", "mocpy", "ligo.skymap.postprocess.contour")
+    code = ("import sys; from skyspool import daemon; daemon._warm_up(); "
+            f"print([name for name in {libraries!r} if name not in sys.modules])")
+    before = sorted(spool.root.rglob("*"))
+    result = subprocess.run([sys.executable, "-c", code], cwd=spool.root, capture_output=True,
+                            text=True, timeout=TIMEOUT_S)
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout + result.stderr
+    assert "warm-up-failed" not in result.stderr
+    assert sorted(spool.root.rglob("*")) == before
+
+
 def test_a_second_daemon_on_the_same_spool_is_refused(spool):
     watch = Watch(spool)
     second = subprocess.run([sys.executable, "-m", "skyspool.cli", "watch", str(spool.root)],

@@ -35,6 +35,7 @@ import os
 import queue
 import signal
 import sys
+import tempfile
 import time
 import typing
 from pathlib import Path
@@ -42,7 +43,7 @@ from pathlib import Path
 from skyspool import atomic, dashboard, ingest, publish, targets, timers, workflow
 from skyspool.frb import targets as frb_targets
 from skyspool.frb.follow import Follower
-from skyspool.paths import Entry, Spool
+from skyspool.paths import SUBDIRS, Entry, Spool
 
 log = logging.getLogger("skyspool.watch")
 
@@ -66,17 +67,21 @@ DASHBOARD_BUSY_INTERVAL_S = 60.0
 # triggers; a pipeline candidate's orchestrator steps update its superevent): never taken by a
 # worker before their notice run, never built in pieces by parallel runs.
 CHAINED_KINDS = frozenset({"frb", "gwcand"})
+# The superevent id of the sample alert each process builds once at start (_warm_up).
+WARM_UP_EVENT = "S200101a"
 
 
 # ----- logging: one line per event and step -----
 
 class JsonFormatter(logging.Formatter):
-    """JSON lines: time (ISO 8601 UTC), level, step, message and the step's fields."""
+    """JSON lines: time (ISO 8601 UTC), level, step, message and the step's fields (a
+    library's own warning has its logger's name as its step)."""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
         line = {"time": stamp.isoformat(timespec="milliseconds"), "level": record.levelname,
-                "message": record.getMessage(), **getattr(record, "fields", {})}
+                "step": record.name, "message": record.getMessage(),
+                **getattr(record, "fields", {})}
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
@@ -194,16 +199,38 @@ def _snakemake_extra(retries: int) -> list[str]:
     return ["--retries", str(retries), "--nolock"]
 
 
-def _warm_up(spool: Spool) -> None:
-    """Import the product libraries and Snakemake's lazily imported parts, once."""
-    import skyspool.coincidence  # noqa: F401
-    import skyspool.gw.products  # noqa: F401
-    import skyspool.notices.products  # noqa: F401
+def _warm_up() -> None:
+    """Build a small sample alert's products once, in a scratch spool: every library and
+    Snakemake's lazily imported parts load now, not on the first real alert, and the process
+    starts at its working size (memory then stays flat). The scratch spool has the default
+    configuration, not the watched spool's: a configured catalog or server that hangs must
+    not hold up the start."""
+    # Snakemake takes the directory it is first imported in as its run directory: not the scratch.
+    import snakemake.api  # noqa: F401
 
-    # A dry run for a product of a nonexistent entry parses the Snakefile and loads
-    # Snakemake's plugins (~1 s on the first call) without touching the spool; it fails.
-    probe = spool.products / "gw" / "S000000warmup" / "001-preliminary" / "notice.json"
-    workflow.run_snakemake(spool, [probe], extra=["--dry-run", "--quiet=all"])
+    from skyspool import config, samples
+
+    with tempfile.TemporaryDirectory(prefix="skyspool-warm-up-") as scratch, \
+            contextlib.chdir(scratch):
+        sample = Spool(scratch)
+        for name in SUBDIRS:
+            (sample.root / name).mkdir()
+        alert = samples.igwn_alert(WARM_UP_EVENT, "PRELIMINARY", gps_time=1262304018.0,
+                                   skymap=samples.gaussian_skymap(120.0, -30.0, 5.0),
+                                   instruments=["H1", "L1"], far_hz=1e-10)
+        atomic.write_json(sample.inbox / f"{WARM_UP_EVENT}-preliminary.json", alert)
+        entries = [outcome.entry for outcome in ingest.take_inbox(sample) if outcome.entry]
+        paths = targets.missing_targets(sample, entries, config.load(sample))
+        if not workflow.run_snakemake(sample, paths, cores=1, extra=["--nolock"]):
+            _note("warm-up-failed", logging.WARNING, reason="the sample alert's products failed "
+                  f"(see {SNAKEMAKE_LOG}); the first alert will load what they would have")
+    _return_free_memory()
+
+
+def _return_free_memory() -> None:
+    """Give the heap's free pages back to the system after a run: glibc keeps them, and
+    the fragments left by large sky-map arrays would otherwise add up in a long-lived process."""
+    ctypes.CDLL(None).malloc_trim(0)
 
 
 def _worker_init(root: str) -> None:
@@ -224,7 +251,7 @@ def _worker_init(root: str) -> None:
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
-    _warm_up(spool)
+    _warm_up()
 
 
 def _build(root: str, paths: list[str], cores: int, retries: int,
@@ -233,8 +260,11 @@ def _build(root: str, paths: list[str], cores: int, retries: int,
     the jobs of the non-local rules on the cluster of ``profile`` when given."""
     if not paths:
         return True  # an entry without products (Snakemake without targets would build "all")
-    return workflow.run_snakemake(Spool(root), [Path(p) for p in paths], cores=cores,
-                                  extra=_snakemake_extra(retries) + workflow.profile_args(profile))
+    try:
+        return workflow.run_snakemake(Spool(root), [Path(p) for p in paths], cores=cores,
+                                      extra=_snakemake_extra(retries) + workflow.profile_args(profile))
+    finally:
+        _return_free_memory()
 
 
 # ----- the daemon -----
@@ -628,7 +658,9 @@ class Daemon:
                 clear_stale_locks(self.spool)  # before any worker runs Snakemake
                 clear_stale_temporaries(self.spool)
                 warm = [self.rest_pool.submit(os.getpid) for _ in range(self.workers)]
-                _warm_up(self.spool)
+                # In the notice runs' thread: in the main thread, Snakemake's scheduler would
+                # replace our SIGTERM handler with its own.
+                self.notice_pool.submit(_warm_up).result()
                 concurrent.futures.wait(warm)
                 _note("watching", dir=str(self.spool.root), workers=self.workers,
                       seconds=round(time.time() - started, 3))
