@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def run_snakemake(spool: Spool, targets: list[Path], *, cores: int = 2,
 
     if not targets and not extra:
         return True
+    _snakemake_namespace()  # seen before the first run
     argv = snakemake_argv(spool, targets, cores=cores, extra=extra)
     log.info("snakemake %d targets", len(targets))
     try:
@@ -61,3 +63,39 @@ def run_snakemake(spool: Spool, targets: list[Path], *, cores: int = 2,
     except Exception as error:  # what snakemake.cli.main reports before exiting 1
         print_exception(error)
         return False
+    finally:
+        _forget_finished_run()
+
+
+@functools.cache
+def _snakemake_namespace() -> dict:
+    """The namespace of ``snakemake.workflow`` as first seen, before a Snakefile ran in it."""
+    import snakemake.api  # noqa: F401 (imports snakemake.workflow without an import cycle)
+    import snakemake.workflow
+
+    return dict(vars(snakemake.workflow))
+
+
+def _forget_finished_run() -> None:
+    """Let the finished run's workflow go, in a process that runs Snakemake again and again
+    (one run at a time: the daemon and each of its workers).
+
+    A Snakefile runs in ``snakemake.workflow``'s own namespace, and each new workflow keeps a
+    copy of that namespace, with the previous run's ``rules`` in it: every workflow so far
+    stayed alive, about 1 MB a run. And the persistence layer's class-level ``lru_cache``s,
+    keyed by the run's own objects, keep up to 128 past runs alive."""
+    import snakemake.workflow
+    from snakemake.persistence import PersistenceBase
+
+    namespace, pristine = vars(snakemake.workflow), _snakemake_namespace()
+    for name in namespace.keys() - pristine.keys():
+        del namespace[name]
+    namespace.update(pristine)
+
+    classes = [PersistenceBase]
+    for cls in classes:
+        classes.extend(cls.__subclasses__())  # the file and database back ends
+        for attribute in vars(cls).values():
+            function = attribute.fget if isinstance(attribute, property) else attribute
+            if hasattr(function, "cache_clear"):
+                function.cache_clear()

@@ -53,8 +53,11 @@ def gw_coincidences_unless_retraction(wildcards):
     return [] if wildcards.entry.endswith("-retraction") else ["products/gw/{event}/{entry}/coincidences.json"]
 
 
-def gw_galaxies_if_listed(wildcards):
-    """galaxies.ecsv when this entry gets one (a catalog is configured, the map has distance)."""
+def gw_galaxies_for_notice(wildcards):
+    """galaxies.ecsv when notice.json lists the top galaxies (galaxies.top_n > 0) and this
+    entry gets one (a catalog is configured, the map has distance)."""
+    if not config["galaxies"]["top_n"]:
+        return []
     entry = SPOOL.find_entry("gw", wildcards.event, wildcards.entry)
     return (["products/gw/{event}/{entry}/galaxies.ecsv"]
             if "galaxies.ecsv" in targets.product_names(entry, config) else [])

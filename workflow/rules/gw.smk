@@ -53,7 +53,7 @@ rule gw_notice_json:
         alert=spool_entry("gw"),
         stats=gw_stats_if_map,
         coincidences=gw_coincidences_unless_retraction,
-        galaxies=gw_galaxies_if_listed,
+        galaxies=gw_galaxies_for_notice,
     output:
         "products/gw/{event}/{entry}/notice.json",
     log:
