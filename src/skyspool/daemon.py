@@ -39,7 +39,7 @@ import time
 import typing
 from pathlib import Path
 
-from skyspool import atomic, dashboard, ingest, publish, targets, timers, workflow
+from skyspool import atomic, dashboard, ingest, jobs, publish, targets, timers, workflow
 from skyspool.frb import targets as frb_targets
 from skyspool.frb.follow import Follower
 from skyspool.paths import Entry, Spool
@@ -204,6 +204,7 @@ def _warm_up(spool: Spool) -> None:
     # Snakemake's plugins (~1 s on the first call) without touching the spool; it fails.
     probe = spool.products / "gw" / "S000000warmup" / "001-preliminary" / "notice.json"
     workflow.run_snakemake(spool, [probe], extra=["--dry-run", "--quiet=all"])
+    jobs.start()  # the time limit, if any, is now set (by the Snakefile)
 
 
 def _worker_init(root: str) -> None:
