@@ -127,6 +127,26 @@ def burst(folder: Path, count: int, with_map: int) -> list[Path]:
     return made
 
 
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every live process (zombies left out): pid -> (parent pid, command line)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):  # ended meanwhile
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            if state != "Z":
+                found[int(stat.parent.name)] = (int(parent), (stat.parent / "cmdline").read_text())
+    return found
+
+
+def descendants(pid: int) -> dict[int, tuple[int, str]]:
+    """The live descendants of ``pid``: its workers, their fork servers, the jobs' processes."""
+    processes, found, frontier = _processes(), {}, {pid}
+    while frontier:
+        frontier = {child for child, (parent, _) in processes.items() if parent in frontier}
+        found.update((child, processes[child]) for child in frontier)
+    return found
+
+
 def test_twenty_kill_9_during_a_burst_lose_nothing_and_duplicate_nothing(tmp_path, daemons):
     spool = make_spool(tmp_path / "spool", CHEAP)
     alerts = burst(tmp_path / "burst", 100, with_map=12)
@@ -135,11 +155,16 @@ def test_twenty_kill_9_during_a_burst_lose_nothing_and_duplicate_nothing(tmp_pat
     watch = daemons(spool, "--workers", "1")
     for alert in alerts:  # renamed in, as a sender would
         os.replace(alert, spool.inbox / alert.name)
-    kills = 0
+    kills = jobs_killed = 0
     while kills < 20:
         time.sleep(rng.uniform(0.0, 3.0))
+        left = descendants(watch.process.pid)
         watch.kill()
         kills += 1
+        # Nothing of it lives on: workers, fork servers, jobs (forked by a fork server).
+        jobs_killed += sum("forkserver" in left.get(parent, (0, ""))[1]
+                           for parent, _ in left.values())
+        wait_for(lambda: not set(left) & set(_processes()), "the killed daemon's processes to end")
         # Whatever a reader can see is complete (products are written atomically).
         for product in visible_files(spool.products):
             if product.suffix == ".json":
@@ -151,9 +176,11 @@ def test_twenty_kill_9_during_a_burst_lose_nothing_and_duplicate_nothing(tmp_pat
 
     entries = spool.entries()
     events = {(e.kind, e.event_id) for e in entries}
-    print(f"\nkill -9: {kills}, alerts: {len(alerts)}, spool entries: {len(entries)}, "
+    print(f"\nkill -9: {kills} (with {jobs_killed} jobs running), alerts: {len(alerts)}, "
+          f"spool entries: {len(entries)}, "
           f"lost: {len(alerts) - len(events)}, duplicates: {len(entries) - len(events)}")
     assert len(entries) == len(events) == len(alerts)  # none lost, none twice
+    assert jobs_killed  # the kills did hit jobs in their own processes
     assert all(e.number == 1 for e in entries)
     for entry in entries_status(spool):
         assert entry["missing"] == [] and entry["failed"] == [], entry
