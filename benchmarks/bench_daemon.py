@@ -111,7 +111,7 @@ def rss_mb(pid: int) -> float:
 
 
 def cpu_s(pid: int) -> float:
-    """CPU time (user + system, s) of ``pid`` and its live children and reaped children.
+    """CPU time (user + system, s) of ``pid`` and its live descendants and reaped children.
 
     Unlike wall clock, this hardly depends on what else the machine runs, so the burst's
     CPU per alert says what an idle machine would sustain."""
@@ -207,6 +207,7 @@ def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path
 
     # 1. latency, one alert at a time
     notice_s, foundation_s, all_s = [], [], []
+    cpu_before = cpu_s(daemon.pid)
     for source in renamed_alerts(workdir / "latency", args.alerts, "9901"):
         received = drop(spool, source)
         times = wait(lambda: (e := entry_of(spool, source)) and product_times(spool, e, settings),
@@ -220,6 +221,8 @@ def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path
           f"(min {min(foundation_s):.2f}, max {max(foundation_s):.2f})")
     print(f"received -> every product (with volume.png, coincidences.json), median: "
           f"{statistics.median(all_s):.2f} s")
+    print(f"CPU per alert, one at a time (daemon, workers, job processes): "
+          f"{(cpu_s(daemon.pid) - cpu_before) / args.alerts:.2f} s")
 
     # 2. the command-line tools on the same alert's map
     multiorder = spool.product(entry_of(spool, source), "skymap.multiorder.fits")

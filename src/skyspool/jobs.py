@@ -23,6 +23,7 @@ import multiprocessing.forkserver
 import os
 import pickle
 import signal
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -64,9 +65,9 @@ def _stop_child(_signum, _frame):
     raise JobFailed("stopped: over its time limit")
 
 
-def _child(job: bytes, results, interruptible: bool) -> None:
+def _child(job: bytes, results, interruptible: bool, log_path: str) -> None:
     """In the job's process: run the pickled ``(func, args, kwargs)``, send back its
-    result or failure through the connection ``results``."""
+    result or failure through the connection ``results``; what it prints goes to ``log_path``."""
     # Die with the fork server; and let it end as soon as the process that runs the job does
     # (it exits when nobody holds its "alive" pipe, and it gives every child a copy).
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -76,6 +77,11 @@ def _child(job: bytes, results, interruptible: bool) -> None:
     signal.signal(signal.SIGTERM, _stop_child)
     if not interruptible:  # a Ctrl-C that the caller handles itself (the daemon)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # (Else it would go where the caller's output went when the fork server started.)
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
     try:
         func, args, kwargs = pickle.loads(job)
         report = (True, func(*args, **kwargs), "")
@@ -85,6 +91,8 @@ def _child(job: bytes, results, interruptible: bool) -> None:
         results.send(report)
     except Exception as exc:
         results.send((False, f"unpicklable result: {exc}", ""))
+    sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)  # not waiting for threads the job left behind
 
 
@@ -97,7 +105,7 @@ def _end(process: multiprocessing.Process) -> None:
         process.join()
 
 
-def _run_limited(func: Callable, args, kwargs, limit_s: float):
+def _run_limited(func: Callable, args, kwargs, limit_s: float, log_path: Path):
     """``func(*args, **kwargs)`` in a child of the fork server, stopped after ``limit_s`` s."""
     try:
         job = pickle.dumps((func, args, kwargs))
@@ -105,7 +113,7 @@ def _run_limited(func: Callable, args, kwargs, limit_s: float):
         raise JobFailed(f"cannot send the job to its process (job_timeout_s): {exc}") from exc
     results, sender = _forkserver.Pipe(duplex=False)
     interruptible = signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    process = _forkserver.Process(target=_child, args=(job, sender, interruptible),
+    process = _forkserver.Process(target=_child, args=(job, sender, interruptible, str(log_path)),
                                   name=getattr(func, "__name__", "job"))
     try:
         process.start()  # waits for the fork server, the first time until it has imported
@@ -147,7 +155,7 @@ def run_logged(log_path: str | Path, step: str, func: Callable, *args, **kwargs)
         log.flush()
         try:
             result = (func(*args, **kwargs) if _time_limit_s is None
-                      else _run_limited(func, args, kwargs, _time_limit_s))
+                      else _run_limited(func, args, kwargs, _time_limit_s, log_path))
         except BaseException as exc:
             log.write(f"{step}: FAILED after {time.perf_counter() - started:.3f} s: "
                       f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
