@@ -172,7 +172,8 @@ def main() -> int:
     parser.add_argument("--alerts", type=int, default=10, help="alerts for the latency figures")
     parser.add_argument("--burst", type=int, default=200, help="alerts dropped at once")
     parser.add_argument("--job-timeout-s", type=float,
-                        help="the spool's job_timeout_s (default: the configuration's default)")
+                        help="the spool's job_timeout_s (default: the configuration's default; "
+                             "0: null, jobs run in the workers without a limit)")
     parser.add_argument("--workdir", help="where the spool and copies go (default: a temp dir)")
     args = parser.parse_args()
 
@@ -180,7 +181,7 @@ def main() -> int:
     spool = Spool(workdir / "spool")
     skyspool_main(["init", str(spool.root)])
     if args.job_timeout_s is not None:
-        spool.config_file.write_text(f"job_timeout_s: {args.job_timeout_s:g}\n")
+        spool.config_file.write_text(f"job_timeout_s: {args.job_timeout_s or 'null'}\n")
     settings = config.load(spool)
     log = workdir / "watch.log"
     print(f"workdir {workdir}; cores {os.cpu_count()}; load {os.getloadavg()[0]:.1f}; "

@@ -7,10 +7,11 @@ daemon go on. A child past its limit gets SIGTERM (its atomic writes remove thei
 temporary files), then SIGKILL after :data:`TERM_GRACE_S`.
 
 The children are forked from a fork server (``multiprocessing``'s "forkserver"), not from
-the calling process: the daemon's processes run threads, and OpenMP (healpy, ligo.skymap)
-and rayon (mocpy) pools in a process forked from them hang, while the fork server is
-single-threaded and has run none of them. It imports :data:`PRELOAD` once, so every job
-starts warm. So a job's function and arguments must be picklable (module-level functions).
+the calling process: the daemon's processes run threads and thread pools (OpenMP in healpy
+and ligo.skymap, rayon in mocpy), and a child forked after OpenMP ran hangs in its first
+parallel region (libgomp is not fork-safe), while the fork server runs no product code.
+It imports :data:`PRELOAD` once, so every job starts warm. A job's function and arguments
+must be picklable (module-level functions).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ PR_SET_PDEATHSIG = 1  # prctl(2), Linux
 PRELOAD = ["skyspool.gw.products", "skyspool.notices.products", "skyspool.coincidence",
            "skyspool.dashboard", "skyspool.candidates", "skyspool.orchestrator",
            "skyspool.frb.products", "astropy.io.fits", "astropy.table", "healpy", "mocpy",
-           "ligo.skymap.io", "ligo.skymap.postprocess", "ligo.skymap.plot"]
+           "ligo.skymap.io", "ligo.skymap.postprocess", "ligo.skymap.plot", "igwn_gwalert_schema",
+           "scipy.cluster", "contourpy"]
 
 _forkserver = multiprocessing.get_context("forkserver")
 _forkserver.set_forkserver_preload(PRELOAD)
@@ -55,10 +57,10 @@ def set_time_limit(seconds: float | None) -> None:
 
 
 def start() -> None:
-    """Start the fork server now if jobs have a time limit (it takes seconds to import
-    :data:`PRELOAD`), rather than at the first job."""
+    """If jobs have a time limit, start the fork server now and wait until it has imported
+    :data:`PRELOAD` (seconds), rather than at the first job."""
     if _time_limit_s is not None:
-        multiprocessing.forkserver.ensure_running()
+        _run_limited(int, (), {}, _time_limit_s, Path(os.devnull))
 
 
 def _stop_child(_signum, _frame):
