@@ -111,7 +111,7 @@ def rss_mb(pid: int) -> float:
 
 
 def cpu_s(pid: int) -> float:
-    """CPU time (user + system, s) of ``pid`` and its live children and reaped children.
+    """CPU time (user + system, s) of ``pid`` and its live descendants and reaped children.
 
     Unlike wall clock, this hardly depends on what else the machine runs, so the burst's
     CPU per alert says what an idle machine would sustain."""
@@ -172,7 +172,8 @@ def main() -> int:
     parser.add_argument("--alerts", type=int, default=10, help="alerts for the latency figures")
     parser.add_argument("--burst", type=int, default=200, help="alerts dropped at once")
     parser.add_argument("--job-timeout-s", type=float,
-                        help="the spool's job_timeout_s (default: the configuration's default)")
+                        help="the spool's job_timeout_s (default: the configuration's default; "
+                             "0: null, jobs run in the workers without a limit)")
     parser.add_argument("--workdir", help="where the spool and copies go (default: a temp dir)")
     args = parser.parse_args()
 
@@ -180,7 +181,7 @@ def main() -> int:
     spool = Spool(workdir / "spool")
     skyspool_main(["init", str(spool.root)])
     if args.job_timeout_s is not None:
-        spool.config_file.write_text(f"job_timeout_s: {args.job_timeout_s:g}\n")
+        spool.config_file.write_text(f"job_timeout_s: {args.job_timeout_s or 'null'}\n")
     settings = config.load(spool)
     log = workdir / "watch.log"
     print(f"workdir {workdir}; cores {os.cpu_count()}; load {os.getloadavg()[0]:.1f}; "
@@ -207,6 +208,7 @@ def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path
 
     # 1. latency, one alert at a time
     notice_s, foundation_s, all_s = [], [], []
+    cpu_before = cpu_s(daemon.pid)
     for source in renamed_alerts(workdir / "latency", args.alerts, "9901"):
         received = drop(spool, source)
         times = wait(lambda: (e := entry_of(spool, source)) and product_times(spool, e, settings),
@@ -220,6 +222,8 @@ def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path
           f"(min {min(foundation_s):.2f}, max {max(foundation_s):.2f})")
     print(f"received -> every product (with volume.png, coincidences.json), median: "
           f"{statistics.median(all_s):.2f} s")
+    print(f"CPU per alert, one at a time (daemon, workers, job processes): "
+          f"{(cpu_s(daemon.pid) - cpu_before) / args.alerts:.2f} s")
 
     # 2. the command-line tools on the same alert's map
     multiorder = spool.product(entry_of(spool, source), "skymap.multiorder.fits")

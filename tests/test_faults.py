@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import os
 import random
 import signal
@@ -24,25 +25,41 @@ from support import GW_ALERTS, make_spool
 from test_daemon import Watch, drop, entries_status, all_built, hidden_files, visible_files, wait_for
 
 
+# Seconds a job may take in the unit tests: enough for a child to import this module.
+UNIT_LIMIT_S = 10
+
+
 @pytest.fixture
 def time_limit():
-    jobs.set_time_limit(3)
+    jobs.set_time_limit(UNIT_LIMIT_S)
     yield
     jobs.set_time_limit(None)
 
 
+# Jobs run in another process: they are module-level functions (picklable).
 def _write_then_hang(path):
     with atomic.atomic_path(path) as tmp:
         tmp.write_text("half")
         time.sleep(3600)
 
 
+def _spherical_harmonics_sum(nside: int) -> float:
+    """Sum of the spherical-harmonic coefficients of a random map: healpy runs it on an
+    OpenMP thread pool."""
+    import healpy as hp
+    import numpy as np
+
+    sky = np.random.default_rng(9).random(hp.nside2npix(nside))
+    return float(np.abs(hp.map2alm(sky, lmax=2 * nside)).sum())
+
+
 def test_a_job_that_hangs_is_stopped_at_its_limit_and_cleans_up(tmp_path, time_limit):
     out = tmp_path / "product.json"
     started = time.monotonic()
-    with pytest.raises(jobs.JobFailed, match=r"no result after 3 s \(job_timeout_s\): stopped"):
+    with pytest.raises(jobs.JobFailed,
+                       match=rf"no result after {UNIT_LIMIT_S} s \(job_timeout_s\): stopped"):
         jobs.run_logged(tmp_path / "job.log", "hang", _write_then_hang, out)
-    assert time.monotonic() - started < 3 + jobs.TERM_GRACE_S + 30  # not an hour
+    assert time.monotonic() - started < UNIT_LIMIT_S + jobs.TERM_GRACE_S + 30  # not an hour
     assert list(tmp_path.iterdir()) == [tmp_path / "job.log"]  # no product, no temporary file
     assert "hang: FAILED after" in (tmp_path / "job.log").read_text()
 
@@ -50,16 +67,27 @@ def test_a_job_that_hangs_is_stopped_at_its_limit_and_cleans_up(tmp_path, time_l
 def test_a_job_that_crashes_the_interpreter_takes_only_its_own_process(tmp_path, time_limit):
     with pytest.raises(jobs.JobFailed, match=r"the job's process died \(killed by SIGABRT\)"):
         jobs.run_logged(tmp_path / "job.log", "crash", os.abort)
+    with pytest.raises(jobs.JobFailed, match=r"the job's process died \(killed by SIGSEGV\)"):
+        jobs.run_logged(tmp_path / "job.log", "segfault", signal.raise_signal, signal.SIGSEGV)
     with pytest.raises(jobs.JobFailed, match=r"killed by SIGKILL"):
-        jobs.run_logged(tmp_path / "job.log", "oom", lambda: os.kill(os.getpid(), signal.SIGKILL))
+        jobs.run_logged(tmp_path / "job.log", "oom", signal.raise_signal, signal.SIGKILL)
 
 
 def test_a_limited_job_returns_its_result_and_raises_its_errors(tmp_path, time_limit):
     assert jobs.run_logged(tmp_path / "job.log", "sum", sum, [1, 2, 3]) == 6
     with pytest.raises(jobs.JobFailed, match=r"ZeroDivisionError: division by zero") as failure:
-        jobs.run_logged(tmp_path / "job.log", "divide", lambda: 1 / 0)
+        jobs.run_logged(tmp_path / "job.log", "divide", operator.truediv, 1, 0)
     assert "in the job's process" in "".join(failure.value.__notes__)
     assert "ZeroDivisionError" in (tmp_path / "job.log").read_text()
+    with pytest.raises(jobs.JobFailed, match=r"cannot send the job to its process"):
+        jobs.run_logged(tmp_path / "job.log", "local", lambda: 1)
+
+
+def test_a_limited_job_after_openmp_ran_in_this_process_completes(tmp_path, time_limit):
+    # A child forked from a process whose OpenMP pool has run hangs in its first parallel
+    # region (libgomp is not fork-safe): what the daemon's warm workers were.
+    here = _spherical_harmonics_sum(32)
+    assert jobs.run_logged(tmp_path / "job.log", "omp", _spherical_harmonics_sum, 32) == here
 
 
 # ----- the real daemon -----
@@ -99,6 +127,54 @@ def burst(folder: Path, count: int, with_map: int) -> list[Path]:
     return made
 
 
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every live process (zombies left out): pid -> (parent pid, command line)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):  # ended meanwhile
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            if state != "Z":
+                found[int(stat.parent.name)] = (int(parent), (stat.parent / "cmdline").read_text())
+    return found
+
+
+def descendants(pid: int) -> dict[int, tuple[int, str]]:
+    """The live descendants of ``pid``: its workers, their fork servers, the jobs' processes."""
+    processes, found, frontier = _processes(), {}, {pid}
+    while frontier:
+        frontier = {child for child, (parent, _) in processes.items() if parent in frontier}
+        found.update((child, processes[child]) for child in frontier)
+    return found
+
+
+def job_processes(processes: dict[int, tuple[int, str]]) -> list[int]:
+    """The processes among ``processes`` forked by a fork server: product jobs."""
+    return [pid for pid, (parent, _) in processes.items()
+            if "forkserver" in processes.get(parent, (0, ""))[1]]
+
+
+def test_kill_9_of_the_daemon_leaves_no_worker_fork_server_or_job_behind(tmp_path, daemons):
+    # The galaxy catalog is a named pipe that nobody writes: its job hangs, in its process
+    # (a time limit is set).
+    catalog = tmp_path / "catalog.parquet"
+    os.mkfifo(catalog)
+    spool = make_spool(tmp_path / "spool", {**CHEAP, "job_timeout_s": 600,
+                                            "galaxies": {"catalog": str(catalog)}})
+    watch = daemons(spool, "--workers", "1")
+    drop(spool, GW_ALERTS / "S230520ae-Preliminary_alert.json")
+    log = spool.logs / "gw" / "S230520ae" / "001-preliminary" / "galaxies.log"
+    snapshot = {}
+
+    def hanging():
+        snapshot.clear()
+        snapshot.update(descendants(watch.process.pid))
+        return log.exists() and "started" in log.read_text() and job_processes(snapshot)
+
+    wait_for(hanging, "the galaxy list's job to run")
+    watch.kill()
+    wait_for(lambda: not set(snapshot) & set(_processes()), "the killed daemon's processes to end")
+
+
 def test_twenty_kill_9_during_a_burst_lose_nothing_and_duplicate_nothing(tmp_path, daemons):
     spool = make_spool(tmp_path / "spool", CHEAP)
     alerts = burst(tmp_path / "burst", 100, with_map=12)
@@ -110,8 +186,10 @@ def test_twenty_kill_9_during_a_burst_lose_nothing_and_duplicate_nothing(tmp_pat
     kills = 0
     while kills < 20:
         time.sleep(rng.uniform(0.0, 3.0))
+        left = descendants(watch.process.pid)
         watch.kill()
         kills += 1
+        wait_for(lambda: not set(left) & set(_processes()), "the killed daemon's processes to end")
         # Whatever a reader can see is complete (products are written atomically).
         for product in visible_files(spool.products):
             if product.suffix == ".json":

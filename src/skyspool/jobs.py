@@ -1,20 +1,30 @@
 """Running one product job with its log: what a Snakemake ``run:`` block calls.
 
-With a time limit (``job_timeout_s``), the job runs in a child forked from this process,
-so it keeps the warm imports, and a job that hangs or crashes the interpreter (a segfault,
-the out-of-memory killer) takes only its child down: the job fails, Snakemake retries it,
-and the run, the other jobs and the daemon go on. A child past its limit gets SIGTERM (its
-atomic writes remove their temporary files), then SIGKILL after :data:`TERM_GRACE_S`.
+With a time limit (``job_timeout_s``), the job runs in a child process, so a job that
+hangs or crashes the interpreter (a segfault, the out-of-memory killer) takes only its
+child down: the job fails, Snakemake retries it, and the run, the other jobs and the
+daemon go on. A child past its limit gets SIGTERM (its atomic writes remove their
+temporary files), then SIGKILL after :data:`TERM_GRACE_S`.
+
+The children are forked from a fork server (``multiprocessing``'s "forkserver"), not from
+the calling process: the daemon's processes run threads and thread pools (OpenMP in healpy
+and ligo.skymap, rayon in mocpy), and a child forked after OpenMP ran hangs in its first
+parallel region (libgomp is not fork-safe), while the fork server runs no product code.
+It imports :data:`PRELOAD` once, so every job starts warm. A job's function and arguments
+must be picklable (module-level functions).
 """
 
 from __future__ import annotations
 
 import ctypes
 import datetime
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.forkserver
 import os
 import pickle
-import select
 import signal
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -23,7 +33,16 @@ from typing import Callable
 # After SIGTERM, seconds a timed-out job has to clean up before SIGKILL.
 TERM_GRACE_S = 5.0
 PR_SET_PDEATHSIG = 1  # prctl(2), Linux
+# What the fork server imports once: the product modules and the libraries they import
+# when first called.
+PRELOAD = ["skyspool.gw.products", "skyspool.notices.products", "skyspool.coincidence",
+           "skyspool.dashboard", "skyspool.candidates", "skyspool.orchestrator",
+           "skyspool.frb.products", "astropy.io.fits", "astropy.table", "healpy", "mocpy",
+           "ligo.skymap.io", "ligo.skymap.postprocess", "ligo.skymap.plot", "igwn_gwalert_schema",
+           "scipy.cluster", "contourpy"]
 
+_forkserver = multiprocessing.get_context("forkserver")
+_forkserver.set_forkserver_preload(PRELOAD)
 _time_limit_s: float | None = None
 
 
@@ -41,66 +60,74 @@ def _stop_child(_signum, _frame):
     raise JobFailed("stopped: over its time limit")
 
 
-def _child(func: Callable, args, kwargs, output: int, parent: int) -> None:
-    """In the forked child: run ``func``, send back its result or failure, exit."""
-    # Die with the thread that waits for us (a worker killed with the daemon, say).
+def _child(job: bytes, results, interruptible: bool, log_path: str) -> None:
+    """In the job's process: run the pickled ``(func, args, kwargs)``, send back its
+    result or failure through the connection ``results``; what it prints goes to ``log_path``."""
+    # Die with the fork server; and let it end as soon as the process that runs the job does
+    # (it exits when nobody holds its "alive" pipe, and it gives every child a copy).
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
+    os.close(multiprocessing.forkserver._forkserver._forkserver_alive_fd)
+    if not multiprocessing.parent_process().is_alive():
         os._exit(1)
     signal.signal(signal.SIGTERM, _stop_child)
+    if not interruptible:  # a Ctrl-C that the caller handles itself (the daemon)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # (Else it would go where the caller's output went when the fork server started.)
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
     try:
+        func, args, kwargs = pickle.loads(job)
         report = (True, func(*args, **kwargs), "")
     except BaseException as exc:  # everything goes back to the parent, which re-raises
         report = (False, f"{type(exc).__name__}: {exc}", traceback.format_exc())
     try:
-        payload = pickle.dumps(report)
+        results.send(report)
     except Exception as exc:
-        payload = pickle.dumps((False, f"unpicklable result: {exc}", ""))
-    with os.fdopen(output, "wb") as pipe:
-        pipe.write(payload)
-    os._exit(0)  # not the parent's atexit handlers and buffers
+        results.send((False, f"unpicklable result: {exc}", ""))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # not waiting for threads the job left behind
 
 
-def _end(pid: int) -> int:
-    """Stop the child ``pid`` (SIGTERM, then SIGKILL) and reap it; its wait status."""
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + TERM_GRACE_S
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    return os.waitpid(pid, 0)[1]
+def _end(process: multiprocessing.Process) -> None:
+    """Stop ``process`` (SIGTERM, then SIGKILL) and reap it."""
+    process.terminate()
+    process.join(TERM_GRACE_S)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
 
 
-def _run_limited(func: Callable, args, kwargs, limit_s: float):
-    """``func(*args, **kwargs)`` in a forked child, stopped after ``limit_s`` seconds."""
-    read_end, write_end = os.pipe()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        _child(func, args, kwargs, write_end, parent)
-    os.close(write_end)
-    chunks, deadline = [], time.monotonic() + limit_s
-    with os.fdopen(read_end, "rb", buffering=0) as pipe:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                _end(pid)
-                raise JobFailed(f"no result after {limit_s:g} s (job_timeout_s): stopped")
-            if select.select([pipe], [], [], remaining)[0]:
-                chunk = pipe.read(1 << 16)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    status = os.waitpid(pid, 0)[1]
-    if not chunks:
-        how = (f"killed by {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status)
-               else f"exit status {os.waitstatus_to_exitcode(status)}")
-        raise JobFailed(f"the job's process died ({how})")
-    ok, value, child_traceback = pickle.loads(b"".join(chunks))
+def _run_limited(func: Callable, args, kwargs, limit_s: float, log_path: Path):
+    """``func(*args, **kwargs)`` in a child of the fork server, stopped after ``limit_s`` s."""
+    try:
+        job = pickle.dumps((func, args, kwargs))
+    except Exception as exc:
+        raise JobFailed(f"cannot send the job to its process (job_timeout_s): {exc}") from exc
+    results, sender = _forkserver.Pipe(duplex=False)
+    interruptible = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    process = _forkserver.Process(target=_child, args=(job, sender, interruptible, str(log_path)),
+                                  name=getattr(func, "__name__", "job"))
+    try:
+        process.start()  # waits for the fork server, the first time until it has imported
+        sender.close()
+        if not multiprocessing.connection.wait([results], limit_s):
+            _end(process)
+            raise JobFailed(f"no result after {limit_s:g} s (job_timeout_s): stopped")
+        try:
+            ok, value, child_traceback = results.recv()
+        except EOFError:  # closed without a result: the process died
+            process.join()
+            code = process.exitcode
+            how = (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}")
+            raise JobFailed(f"the job's process died ({how})") from None
+        process.join()
+    finally:
+        results.close()
+        if process.exitcode is None and process.pid is not None:
+            _end(process)  # an exception here (KeyboardInterrupt, say) leaves no child behind
     if ok:
         return value
     failure = JobFailed(value)
@@ -123,7 +150,7 @@ def run_logged(log_path: str | Path, step: str, func: Callable, *args, **kwargs)
         log.flush()
         try:
             result = (func(*args, **kwargs) if _time_limit_s is None
-                      else _run_limited(func, args, kwargs, _time_limit_s))
+                      else _run_limited(func, args, kwargs, _time_limit_s, log_path))
         except BaseException as exc:
             log.write(f"{step}: FAILED after {time.perf_counter() - started:.3f} s: "
                       f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")

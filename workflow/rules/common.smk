@@ -17,7 +17,7 @@ SPOOL = Spool(config["spool"])
 # config/config.yaml, overlaid by the spool's config.yaml, then by --config; validated
 # against workflow/schemas/config.schema.yaml with its defaults (the same loader as the CLI).
 config.update(skyspool_config.load(SPOOL, overrides=workflow.config_settings.overwrite_config))
-# Every product job is stopped after job_timeout_s (skyspool.jobs: it runs in a forked child).
+# Every product job is stopped after job_timeout_s (skyspool.jobs: it runs in its own process).
 set_job_time_limit(config["job_timeout_s"])
 
 
