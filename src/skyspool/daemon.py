@@ -224,13 +224,6 @@ def _warm_up() -> None:
         if not workflow.run_snakemake(sample, paths, cores=1, extra=["--nolock"]):
             _note("warm-up-failed", logging.WARNING, reason="the sample alert's products failed "
                   f"(see {SNAKEMAKE_LOG}); the first alert will load what they would have")
-    _return_free_memory()
-
-
-def _return_free_memory() -> None:
-    """Give the heap's free pages back to the system after a run: glibc keeps them, and
-    the fragments left by large sky-map arrays would otherwise add up in a long-lived process."""
-    ctypes.CDLL(None).malloc_trim(0)
 
 
 def _worker_init(root: str) -> None:
@@ -260,11 +253,8 @@ def _build(root: str, paths: list[str], cores: int, retries: int,
     the jobs of the non-local rules on the cluster of ``profile`` when given."""
     if not paths:
         return True  # an entry without products (Snakemake without targets would build "all")
-    try:
-        return workflow.run_snakemake(Spool(root), [Path(p) for p in paths], cores=cores,
-                                      extra=_snakemake_extra(retries) + workflow.profile_args(profile))
-    finally:
-        _return_free_memory()
+    return workflow.run_snakemake(Spool(root), [Path(p) for p in paths], cores=cores,
+                                  extra=_snakemake_extra(retries) + workflow.profile_args(profile))
 
 
 # ----- the daemon -----

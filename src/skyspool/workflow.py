@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
 from pathlib import Path
@@ -83,7 +84,9 @@ def _forget_finished_run() -> None:
     A Snakefile runs in ``snakemake.workflow``'s own namespace, and each new workflow keeps a
     copy of that namespace, with the previous run's ``rules`` in it: every workflow so far
     stayed alive, about 1 MB a run. And the persistence layer's class-level ``lru_cache``s,
-    keyed by the run's own objects, keep up to 128 past runs alive."""
+    keyed by the run's own objects, keep up to 128 past runs alive. Then the heap's free pages
+    go back to the system: glibc keeps them, and the fragments that large sky-map arrays leave
+    would add up."""
     import snakemake.workflow
     from snakemake.persistence import PersistenceBase
 
@@ -99,3 +102,4 @@ def _forget_finished_run() -> None:
             function = attribute.fget if isinstance(attribute, property) else attribute
             if hasattr(function, "cache_clear"):
                 function.cache_clear()
+    ctypes.CDLL(None).malloc_trim(0)
