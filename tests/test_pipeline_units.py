@@ -16,12 +16,14 @@ from skyspool.formats import coinc, dqsegments
 from skyspool.formats.gwalert import read_alert
 from skyspool.paths import Spool
 
-THRESHOLDS = {"cbc_allsky": {"trials_factor": 7, "significant_far_hz": 3.858e-7,
-                             "less_significant_trials_factor": 1, "less_significant_far_hz": 2.315e-5},
-              "cbc_early_warning": {"trials_factor": 4, "significant_far_hz": 3.858e-7,
-                                    "less_significant_trials_factor": 1, "less_significant_far_hz": None},
-              "burst_allsky": {"trials_factor": 3, "significant_far_hz": 3.169e-8,
-                               "less_significant_trials_factor": 1, "less_significant_far_hz": 2.315e-5}}
+# GWCelery 3.0.0's defaults (conf/__init__.py), written out here.
+MONTH, YEAR, LESS = 1 / (30 * 86400), 1 / (365 * 86400), 2 / 86400 * 8
+THRESHOLDS = {"cbc_allsky": {"rank": 2, "trials_factor": 7, "significant_far_hz": MONTH,
+                             "less_significant_trials_factor": 8, "less_significant_far_hz": LESS},
+              "cbc_early_warning": {"rank": 1, "trials_factor": 4, "significant_far_hz": MONTH,
+                                    "less_significant_trials_factor": 4, "less_significant_far_hz": None},
+              "burst_allsky": {"rank": 0, "trials_factor": 3, "significant_far_hz": YEAR,
+                               "less_significant_trials_factor": 8, "less_significant_far_hz": LESS}}
 EM_BRIGHT = {"max_ns_mass_msun": 3.0, "ns_radius_km": 12.0, "mass_gap_msun": [3.0, 5.0],
              "samples": 2000, "mchirp_sigma_frac": 0.01, "mass_ratio_sigma": 0.2, "seed": 1}
 P_ASTRO = {"rates_per_year": {"BNS": 10, "NSBH": 5, "BBH": 100}, "snr_threshold": 8.0,
@@ -92,7 +94,8 @@ def _member(cid, t, *, group="CBC", far=1e-10, snr=10.0, ifos=("H1", "L1"), cate
             complete=True, duration=None, search="AllSky"):
     facts = {"candidate_id": cid, "group": group, "gps_time": t, "far_hz": far, "snr": snr,
              "instruments": list(ifos), "category": category, "complete": complete,
-             "duration_s": duration, "search": search}
+             "duration_s": duration, "search": search, "offline": False,
+             "pipeline": "CWB" if group == "Burst" else cid.split("-")[0]}
     return facts | {"significance": superevents.significance(facts, THRESHOLDS)}
 
 
@@ -109,31 +112,32 @@ def test_superevents_group_prefer_and_keep_categories_apart(tmp_path):
     spool = Spool(tmp_path)
     t0 = 1128678900.0
     with superevents.decision_lock(spool):
-        first = superevents.add_candidate(spool, _member("gstlal-1", t0, snr=9), 1.0, 1.0)
+        first = superevents.add_candidate(spool, _member("gstlal-1", t0, snr=9), 1.0, 1.0, THRESHOLDS)
         sid = first["superevent_id"]
         assert sid == "S151012a" and first["preferred_event"] == "gstlal-1"
         # another pipeline, overlapping segment, louder: joins and becomes preferred
-        state = superevents.add_candidate(spool, _member("pycbc-1", t0 + 1.5, snr=12), 1.0, 2.0)
+        state = superevents.add_candidate(spool, _member("pycbc-1", t0 + 1.5, snr=12), 1.0, 2.0, THRESHOLDS)
         assert state["superevent_id"] == sid and state["preferred_event"] == "pycbc-1"
         assert state["t_end"] == pytest.approx(t0 + 2.5)  # the window grew
         # a burst with more significance loses to a CBC; three detectors beat two
         state = superevents.add_candidate(spool, _member("cwb-1", t0 + 2.0, group="Burst", far=1e-12,
-                                                         duration=0.5, ifos=("H1", "L1", "V1")), 1.0, 3.0)
+                                                         duration=0.5, ifos=("H1", "L1", "V1")),
+                                          1.0, 3.0, THRESHOLDS)
         assert state["preferred_event"] == "pycbc-1"
         state = superevents.add_candidate(spool, _member("mbta-1", t0 + 0.2, snr=8, ifos=("H1", "L1", "V1")),
-                                          1.0, 4.0)
+                                          1.0, 4.0, THRESHOLDS)
         assert state["preferred_event"] == "mbta-1"
         # an incomplete event is not preferred over a complete one
         state = superevents.add_candidate(spool, _member("spiir-1", t0, snr=30, ifos=("H1", "L1", "V1"),
-                                                         complete=False), 1.0, 5.0)
+                                                         complete=False), 1.0, 5.0, THRESHOLDS)
         assert state["preferred_event"] == "mbta-1"
         # test and MDC events at the same time get superevents of their own
-        assert superevents.add_candidate(spool, _member("t", t0, category="test"), 1.0, 6.0)[
+        assert superevents.add_candidate(spool, _member("t", t0, category="test"), 1.0, 6.0, THRESHOLDS)[
             "superevent_id"] == "TS151012a"
-        assert superevents.add_candidate(spool, _member("m", t0, category="mdc"), 1.0, 7.0)[
+        assert superevents.add_candidate(spool, _member("m", t0, category="mdc"), 1.0, 7.0, THRESHOLDS)[
             "superevent_id"] == "MS151012a"
         # far away: a new superevent
-        assert superevents.add_candidate(spool, _member("x", t0 + 100), 1.0, 8.0)[
+        assert superevents.add_candidate(spool, _member("x", t0 + 100), 1.0, 8.0, THRESHOLDS)[
             "superevent_id"] == "S151012b"
     history = superevents.load(spool, sid)["history"]
     assert [h["preferred_event"] for h in history] == ["gstlal-1", "pycbc-1", "mbta-1"]

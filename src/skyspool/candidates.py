@@ -3,8 +3,9 @@
 ``bayestar.multiorder.fits`` (BAYESTAR localization; a burst candidate, ``<NNN>-burst``,
 has its pipeline's own map as ``skymap.multiorder.fits`` instead), ``classification.json``
 (p_astro and source properties), then the superevent steps of
-:mod:`skyspool.orchestrator`: ``superevent.json``, ``settled.json``, ``orchestrator.json``,
-and ``second_preliminary.json`` once that is due (:func:`skyspool.orchestrator.second_preliminary_due`).
+:mod:`skyspool.orchestrator`: ``superevent.json``; ``settled.json`` and ``orchestrator.json``
+once the superevent has settled (:func:`skyspool.orchestrator.settle_due`); and
+``second_preliminary.json`` once that is due (:func:`skyspool.orchestrator.second_preliminary_due`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from skyspool.targets import products_for
 LOCALIZATION = "bayestar.multiorder.fits"
 BURST_SKYMAP = "skymap.multiorder.fits"
 CLASSIFICATION = "classification.json"
-DECISIONS = ["superevent.json", "settled.json", "orchestrator.json"]
+ASSIGNMENT = "superevent.json"
+DECISIONS = ["settled.json", "orchestrator.json"]
 SECOND_PRELIMINARY = "second_preliminary.json"
 
 
@@ -30,9 +32,11 @@ def skymap_product(alert_type: str) -> str:
 
 @products_for("gwcand")
 def candidate_products(entry: Entry, config: dict) -> list[str]:
-    from skyspool.orchestrator import second_preliminary_due
+    from skyspool.orchestrator import second_preliminary_due, settle_due
 
-    names = [skymap_product(entry.alert_type), CLASSIFICATION, *DECISIONS]
+    names = [skymap_product(entry.alert_type), CLASSIFICATION, ASSIGNMENT]
+    if settle_due(entry, config):
+        names += DECISIONS
     return names + [SECOND_PRELIMINARY] if second_preliminary_due(entry, config) else names
 
 

@@ -2,21 +2,20 @@
 
 For each candidate entry, in order (one Snakemake rule each, see workflow/rules/pipeline.smk):
 
-1. :func:`assign` puts it into its superevent (under the decision lock);
-2. :func:`settle` waits ``orchestrator_timeout_s`` after that, so that the other
-   pipelines' candidates of the same event arrive and the preferred event is stable;
-3. :func:`decide` (under the decision lock; the ``superevent`` Snakemake resource also
-   lets one such job run at a time) re-chooses the preferred event, and when this
-   candidate is the preferred one, checks it: not offline, data quality (DQ-vetoed or not
-   observing: label DQV, no alert), significance (trials factor x FAR against the
-   thresholds of its search), then sends an early-warning or preliminary alert (significant,
-   or less-significant) unless one was sent already;
-4. :func:`second_preliminary`, ``second_preliminary_delay_s`` after a first preliminary,
-   sends another if the preferred event changed (or always). Nothing sleeps meanwhile:
-   the decision that sent the first sets a timer (:mod:`skyspool.timers`), and the step
-   becomes one of the candidate's products only once it is due
-   (:func:`second_preliminary_due`), when the daemon wakes the entry up.
+1. :func:`assign` puts it into its superevent (under the decision lock), unless its FAR is
+   above ``superevent_far_threshold_hz``, and sets a timer for when the superevent has
+   settled (``orchestrator_timeout_s`` after it was created);
+2. :func:`settle` / :func:`decide` become its products only once that is due (nothing
+   sleeps: :mod:`skyspool.timers` wakes the entry up). :func:`decide` (under the decision
+   lock; the ``superevent`` Snakemake resource also lets one such job run at a time)
+   re-checks data quality, re-chooses the preferred event of the whole superevent by
+   GWCelery's ``keyfunc`` and applies :func:`first_alert`: early-warning, significant or
+   less-significant preliminary, or why none;
+3. :func:`second_preliminary`, ``second_preliminary_delay_s`` after a first preliminary
+   (a timer again), applies :func:`second_alert`: GWCelery sends it unless a person acted.
 
+Every step appends its record (time, candidate, rule, numbers, outcome) to
+``DIR/superevents/<id>/decisions.jsonl``.
 Initial, update and retraction alerts are sent when a person asks: :func:`send_by_hand`
 (``skyspool send DIR <superevent> initial|update|retraction``).
 Each step returns the JSON record of what it decided and why.
@@ -27,7 +26,6 @@ from __future__ import annotations
 import datetime
 import json
 import time
-from pathlib import Path
 
 from skyspool import atomic, outgoing, superevents, timers
 from skyspool.candidates import CLASSIFICATION, skymap_product
@@ -59,42 +57,179 @@ def write_step(step, spool: Spool, entry: Entry, output: str, config: dict) -> N
     atomic.write_json(output, step(spool, entry, config))
 
 
-def write_settled(assignment_path: str, output: str, config: dict) -> None:
-    atomic.write_json(output, settle(assignment_path, config))
+def _numbers(member: dict, thresholds: dict) -> dict:
+    """What a rule looked at, for ``decisions.jsonl``: FAR (Hz), SNR, detectors, the search's
+    entry of ``orchestrator.thresholds`` and the trials-factor-weighted FARs."""
+    key = superevents.search_key(member)
+    limits = thresholds.get(key) or {}
+    weighted = {f"{name} x far_hz": limits[name] * member["far_hz"]
+                for name in ("trials_factor", "less_significant_trials_factor") if limits.get(name)}
+    return {"far_hz": member["far_hz"], "snr": member["snr"], "instruments": sorted(member["instruments"]),
+            "search": key, "thresholds": limits, **weighted, "complete": member.get("complete", False),
+            "data_quality": member.get("dq", {}).get("state")}
 
 
 def assign(spool: Spool, entry: Entry, config: dict) -> dict:
-    """Put the candidate into its superevent; the record of ``superevent.json``."""
+    """Put the candidate into its superevent, or none when its FAR is above
+    ``superevent_far_threshold_hz``; the record of ``superevent.json``. Sets the timer that
+    wakes the candidate up ``orchestrator_timeout_s`` after its superevent was created."""
     settings = config["orchestrator"]
     member = _member(spool, entry, settings["thresholds"])
     now = time.time()
+    record = {"candidate_id": member["candidate_id"], "assigned": now, "assigned_utc": superevents.utc_iso(now),
+              "significance": member["significance"]}
+    if member["far_hz"] > settings["superevent_far_threshold_hz"]:
+        return record | {"superevent_id": None, "preferred_event": None, "settle_due": now,
+                         "reason": f"FAR {member['far_hz']:.3g} Hz above superevent_far_threshold_hz "
+                                   f"{settings['superevent_far_threshold_hz']:.3g} Hz: no superevent"}
     with superevents.decision_lock(spool):
         member["complete"] = _complete(spool, member)
-        state = superevents.add_candidate(spool, member, config["pipeline"]["superevent"]["cbc_window_s"], now)
-    return {"candidate_id": member["candidate_id"], "superevent_id": state["superevent_id"],
-            "assigned": now, "assigned_utc": superevents.utc_iso(now),
-            "preferred_event": state["preferred_event"], "significance": member["significance"]}
+        state = superevents.add_candidate(spool, member, config["pipeline"]["superevent"]["cbc_window_s"], now,
+                                          settings["thresholds"])
+        due = state["created"] + settings["orchestrator_timeout_s"]
+        superevents.log_decision(spool, state["superevent_id"], {
+            "time": superevents.utc_iso(now), "candidate_id": member["candidate_id"], "step": "assign",
+            "rule": "superevent", "numbers": _numbers(member, settings["thresholds"]),
+            "outcome": f"joined; preferred event {state['preferred_event']}"})
+    if due > now:
+        timers.set_timer(spool, entry, due, "superevent settled: orchestrator decision")
+    return record | {"superevent_id": state["superevent_id"], "preferred_event": state["preferred_event"],
+                     "settle_due": due}
 
 
-def settle(assignment_path: str, config: dict) -> dict:
-    """Wait until ``orchestrator_timeout_s`` after the assignment; the record of ``settled.json``."""
-    assignment = json.loads(Path(assignment_path).read_text())
-    until = assignment["assigned"] + config["orchestrator"]["orchestrator_timeout_s"]
-    time.sleep(max(0.0, until - time.time()))
+def _settle_due_at(spool: Spool, entry: Entry, config: dict) -> float | None:
+    """Unix time the candidate's decision is due (its superevent's creation +
+    ``orchestrator_timeout_s``); None while it has no superevent record."""
+    if config["orchestrator"]["orchestrator_timeout_s"] <= 0:
+        return 0.0
+    path = spool.product(entry, "superevent.json")
+    return json.loads(path.read_text())["settle_due"] if path.exists() else None
+
+
+def settle_due(entry: Entry, config: dict) -> bool:
+    """True once the candidate's superevent has settled (then its decision is a product)."""
+    due = _settle_due_at(Spool(entry.path.parents[3]), entry, config)
+    return due is not None and time.time() >= due
+
+
+def settle(spool: Spool, entry: Entry, config: dict) -> dict:
+    """The record of ``settled.json``: made only once due (a timer wakes the entry up), never
+    by a job that sleeps."""
+    due = _settle_due_at(spool, entry, config)
+    if due is None or time.time() < due:
+        raise ValueError("the superevent of this candidate has not settled yet (see DIR/timers/)")
+    assignment = json.loads(spool.product(entry, "superevent.json").read_text())
     return {"superevent_id": assignment["superevent_id"], "settled_utc": superevents.utc_iso(time.time())}
 
 
-def _refresh(spool: Spool, state: dict, now: float) -> None:
-    """Mark members complete whose products are made; re-choose the preferred event."""
+def _coincident(spool: Spool, state: dict) -> frozenset:
+    """Ids of the superevent's candidates that have a publishable external coincidence
+    (GWCelery's RAVEN_ALERT): they pass the FAR criteria of :func:`superevents.publishable`."""
+    return frozenset()
+
+
+def _refresh(spool: Spool, state: dict, now: float, settings: dict, coincident: frozenset) -> dict:
+    """Mark members complete whose products are made, check their data quality over the
+    superevent's interval, re-choose the preferred event; returns it."""
+    lists = [dqsegments.read_segments(e.path) for e in spool.entries("gwdq")]
     for member in state["members"].values():
         if not member.get("complete") and _complete(spool, member):
             member["complete"] = True
-            superevents.choose_preferred(state, f"{member['candidate_id']} complete", now)
+        member["dq"] = _data_quality(lists, state, member, settings["dq_padding_s"])
+        member["injection"] = member["dq"]["state"] == "injection"
+    superevents.choose_preferred(state, "re-ranked at decision", now, settings["thresholds"], coincident)
+    return state["members"][state["preferred_event"]]
 
 
-def _data_quality(spool: Spool, member: dict) -> dict:
-    lists = [dqsegments.read_segments(e.path) for e in spool.entries("gwdq")]
-    return dqsegments.verdict(lists, member["gps_time"], member["instruments"])
+def _data_quality(lists: list[dict], state: dict, member: dict, padding_s: dict) -> dict:
+    """Data quality of the candidate's detectors over the superevent's interval, padded as
+    GWCelery's ``check_vector_prepost`` (``dq_padding_s``); MDC candidates are not checked."""
+    if member["search"] == "MDC":
+        return {"state": "unknown", "reason": "MDC candidate: data quality not checked"}
+    pad = padding_s["cbc" if member["group"] == "CBC" else "burst"]
+    return dqsegments.verdict(lists, state["t_start"] - pad, member["instruments"], state["t_end"] + pad)
+
+
+def _vetted(member: dict, settings: dict) -> tuple[str, str] | None:
+    """(rule, why) when the candidate may not become public whatever its FAR: offline, an
+    injection, data quality, MDC-only mode."""
+    dq = member.get("dq") or {"state": "unknown", "reason": "not checked"}
+    if member["offline"]:
+        return "offline", "offline candidate: no public alert"
+    if dq["state"] == "injection":
+        return "injection", f"injection: {dq['reason']}"
+    if dq["state"] in ("vetoed", "not_observing"):
+        return "dq_veto", f"data quality: {dq['reason']}"
+    if dq["state"] == "unknown" and settings["require_dq"]:
+        return "dq_unknown", f"data quality unknown ({dq['reason']}) and require_dq is set"
+    if settings["only_alert_for_mdc"] and member["search"] != "MDC":
+        return "only_alert_for_mdc", "only_alert_for_mdc is set and this is not an MDC candidate"
+    return None
+
+
+def _verdict(rule: str, reason: str, alert_type: str | None = None, significant: bool = False) -> dict:
+    return {"rule": rule, "reason": reason, "alert_type": alert_type, "significant": significant}
+
+
+def first_alert(member: dict, labels: set, settings: dict, coincidence: bool = False) -> dict:
+    """GWCelery's first automatic alert for the superevent whose preferred event is ``member``.
+
+    ``labels``: the superevent's labels (what was sent and what people decided);
+    ``coincidence``: the candidate has a publishable external coincidence. Returns
+    ``{"rule", "reason", "alert_type" (early_warning, preliminary or None), "significant"}``.
+    """
+    if labels & {"RETRACTED", "ADVNO", "ADVOK"}:
+        return _verdict("person_decided", "a person decided (" + ",".join(sorted(
+            labels & {"RETRACTED", "ADVNO", "ADVOK"})) + "): no automatic alert")
+    vetted = _vetted(member, settings)
+    if vetted:
+        return _verdict(*vetted)
+    thresholds = settings["thresholds"]
+    if all(superevents.publishable(member, thresholds, True, coincidence)):
+        if member["search"] == "EarlyWarning":
+            if "SIGNIF_LOCKED" in labels:
+                return _verdict("early_warning_superseded", "a significant preliminary was sent already")
+            if "EARLY_WARNING" in labels:
+                return _verdict("already_sent", "early-warning alert sent already")
+            return _verdict("significant", "significant early warning", "early_warning", True)
+        if "SIGNIF_LOCKED" in labels:
+            return _verdict("already_sent", "significant preliminary sent already; the next is the second "
+                            "preliminary or goes by hand")
+        return _verdict("significant", "significant", "preliminary", True)
+    if all(superevents.publishable(member, thresholds, False, coincidence)):
+        if labels & {"EARLY_WARNING", "SIGNIF_LOCKED"}:
+            return _verdict("less_significant_blocked", "an early-warning or significant alert was sent already")
+        if "LOW_SIGNIF_PRELIM_SENT" in labels:
+            return _verdict("already_sent", "less-significant preliminary sent already")
+        return _verdict("less_significant", "less-significant", "preliminary", False)
+    return _verdict("below_thresholds", f"FAR {member['far_hz']:.3g} Hz: above every alert threshold of "
+                    f"its search ({superevents.search_key(member)})")
+
+
+def second_alert(member: dict, labels: set, settings: dict, first_significant: bool, changed: bool,
+                 coincidence: bool = False) -> dict:
+    """GWCelery's second preliminary (``superevent_clean_up_timeout`` after the first), for the
+    preferred event ``member`` then: after a significant first, sent unless a person acted
+    (ADVOK, ADVNO, retraction) if the preferred event passes the significant criteria; after
+    a less-significant first, also blocked once advocates were asked or a significant or
+    early-warning alert went out."""
+    blocking = {"RETRACTED", "ADVNO", "ADVOK"} | (set() if first_significant else
+                                                  {"ADVREQ", "SIGNIF_LOCKED", "EARLY_WARNING"})
+    if labels & blocking:
+        return _verdict("person_decided" if labels & {"RETRACTED", "ADVNO", "ADVOK"} else "blocked",
+                        "blocked by " + ",".join(sorted(labels & blocking)))
+    if settings["second_preliminary"] == "if_changed" and not changed:
+        return _verdict("unchanged", "preferred event unchanged and second_preliminary is if_changed")
+    if not member.get("complete"):
+        return _verdict("incomplete", f"preferred event {member['candidate_id']} not complete")
+    vetted = _vetted(member, settings)
+    if vetted:
+        return _verdict(*vetted)
+    if all(superevents.publishable(member, settings["thresholds"], first_significant, coincidence)):
+        return _verdict("second_preliminary", "preferred event " + ("changed" if changed else "unchanged"),
+                        "preliminary", first_significant)
+    return _verdict("below_thresholds", f"preferred event {member['candidate_id']} does not pass the "
+                    + ("significant" if first_significant else "less-significant") + " threshold")
 
 
 def _send(spool: Spool, state: dict, alert_type: str, member: dict | None, significant: bool,
@@ -119,70 +254,64 @@ def _send(spool: Spool, state: dict, alert_type: str, member: dict | None, signi
     return sent
 
 
-def _sent(state: dict, alert_type: str, significant: bool | None = None) -> list[dict]:
-    return [a for a in state["alerts"] if a["alert_type"] == alert_type
-            and (significant is None or a["significant"] == significant)]
+def _label_data_quality(spool: Spool, sid: str, member: dict) -> None:
+    dq = member["dq"]
+    label = {"ok": "DQOK", "vetoed": "DQV", "not_observing": "DQV", "injection": "INJ"}.get(dq["state"])
+    if label:
+        superevents.add_label(spool, sid, label, dq["reason"])
 
 
-def _check(spool: Spool, state: dict, member: dict, config: dict) -> tuple[str | None, str]:
-    """(alert type to send or None, why) for the preferred ``member``."""
-    sid = state["superevent_id"]
-    if "RETRACTED" in superevents.labels(spool, sid):
-        return None, "superevent retracted"
-    if member["offline"]:
-        return None, "offline candidate: no public alert"
-    dq = _data_quality(spool, member)
-    if dq["state"] in ("vetoed", "not_observing"):
-        superevents.add_label(spool, sid, "DQV", dq["reason"])
-        return None, f"data quality: {dq['reason']}"
-    if dq["state"] == "unknown" and config["orchestrator"]["require_dq"]:
-        return None, "data quality unknown (no segment list covers the time) and require_dq is set"
-    if dq["state"] == "ok":
-        superevents.add_label(spool, sid, "DQOK", dq["reason"])
-    if member["significance"] == "none":
-        return None, f"FAR {member['far_hz']:.3g} Hz above every alert threshold"
-    alert_type = "early_warning" if member["search"] == "EarlyWarning" else "preliminary"
-    significant = member["significance"] == "significant"
-    if _sent(state, alert_type, True) or (not significant and _sent(state, alert_type)):
-        return None, f"{alert_type} already sent; the next goes by hand or as second preliminary"
-    return alert_type, f"{member['significance']} {alert_type}, data quality {dq['state']}"
+def _record(spool: Spool, sid: str, candidate_id: str, step: str, member: dict, verdict: dict,
+            sent: dict | None, settings: dict, now: float) -> dict:
+    """The step's record: logged to ``decisions.jsonl`` and returned."""
+    record = {"time": superevents.utc_iso(now), "candidate_id": candidate_id, "superevent_id": sid,
+              "step": step, "preferred_event": member["candidate_id"], "rule": verdict["rule"],
+              "reason": verdict["reason"], "numbers": _numbers(member, settings["thresholds"]),
+              "outcome": f"sent {sent['alert_type']} #{sent['number']}" if sent else "no alert", "sent": sent}
+    superevents.log_decision(spool, sid, record)
+    return record
 
 
 def decide(spool: Spool, entry: Entry, config: dict) -> dict:
-    """The orchestrator's decision for this candidate's superevent; the record of ``orchestrator.json``."""
+    """The orchestrator's decision for this candidate's superevent, made on the whole superevent
+    as it stands (so the same set of candidates gets the same answer in any arrival order);
+    the record of ``orchestrator.json``."""
+    settings = config["orchestrator"]
     candidate_id = read_candidate(entry.path).candidate_id
     assignment = json.loads(spool.product(entry, "superevent.json").read_text())
     sid = assignment["superevent_id"]
+    now = time.time()
+    if sid is None:
+        return {"time": superevents.utc_iso(now), "candidate_id": candidate_id, "superevent_id": None,
+                "step": "decide", "preferred_event": None, "rule": "superevent_far_threshold",
+                "reason": assignment["reason"], "outcome": "no alert", "sent": None}
     with superevents.decision_lock(spool):
-        now = time.time()
         state = superevents.load(spool, sid)
-        _refresh(spool, state, now)
-        preferred = state["members"][state["preferred_event"]]
-        decision = {"candidate_id": candidate_id, "superevent_id": sid,
-                    "preferred_event": preferred["candidate_id"], "time": superevents.utc_iso(now),
-                    "sent": None}
-        if preferred["candidate_id"] != candidate_id:
-            decision["reason"] = f"not the preferred event ({preferred['candidate_id']} is)"
-        else:
-            alert_type, decision["reason"] = _check(spool, state, preferred, config)
-            if alert_type:
-                significant = preferred["significance"] == "significant"
-                decision["sent"] = _send(spool, state, alert_type, preferred, significant, config, now)
-                _label_sent(spool, sid, alert_type, significant)
-                if alert_type == "preliminary":
-                    timers.set_timer(spool, entry, now + config["orchestrator"]["second_preliminary_delay_s"],
-                                     "second preliminary alert")
+        coincident = _coincident(spool, state)
+        preferred = _refresh(spool, state, now, settings, coincident)
+        verdict = first_alert(preferred, set(superevents.labels(spool, sid)), settings,
+                              preferred["candidate_id"] in coincident)
+        _label_data_quality(spool, sid, preferred)
+        sent = None
+        if verdict["alert_type"]:
+            sent = _send(spool, state, verdict["alert_type"], preferred, verdict["significant"], config, now)
+            _label_sent(spool, sid, verdict["alert_type"], verdict["significant"])
+            if verdict["alert_type"] == "preliminary" and settings["second_preliminary"] != "never":
+                timers.set_timer(spool, entry, now + settings["second_preliminary_delay_s"],
+                                 "second preliminary alert")
         for label, made in (("SKYMAP_READY", skymap_product(entry.alert_type)),
                             ("EM_READY", CLASSIFICATION)):
             if spool.product(entry, made).exists() and candidate_id == preferred["candidate_id"]:
                 superevents.add_label(spool, sid, label, candidate_id)
+        record = _record(spool, sid, candidate_id, "decide", preferred, verdict, sent, settings, now)
         superevents.save(spool, state)
-    return decision
+    return record
 
 
 def _label_sent(spool: Spool, sid: str, alert_type: str, significant: bool) -> None:
     if alert_type == "early_warning":
         superevents.add_label(spool, sid, "EARLY_WARNING")
+        superevents.add_label(spool, sid, "ADVREQ", "significant early warning: advocates asked")
     elif significant:
         superevents.add_label(spool, sid, "SIGNIF_LOCKED")
         superevents.add_label(spool, sid, "GCN_PRELIM_SENT")
@@ -196,7 +325,7 @@ def _second_preliminary_due_at(spool: Spool, entry: Entry, config: dict) -> floa
     """Unix time the second preliminary of this candidate's first one is due; None when
     its decision sent no preliminary (or is not made yet)."""
     decision_path = spool.product(entry, "orchestrator.json")
-    if not decision_path.exists():
+    if not decision_path.exists() or config["orchestrator"]["second_preliminary"] == "never":
         return None
     sent = json.loads(decision_path.read_text()).get("sent")
     if not sent or sent["alert_type"] != "preliminary":
@@ -211,35 +340,38 @@ def second_preliminary_due(entry: Entry, config: dict) -> bool:
 
 
 def second_preliminary(spool: Spool, entry: Entry, config: dict) -> dict:
-    """Once due, after a first preliminary sent by this candidate's decision: send a second
-    one if the preferred event changed (or always); the record of ``second_preliminary.json``."""
+    """Once due, after a first preliminary sent by this candidate's decision: the second
+    preliminary as GWCelery sends it (:func:`second_alert`); the record of
+    ``second_preliminary.json``."""
     due = _second_preliminary_due_at(spool, entry, config)
     if due is None or time.time() < due:
         raise ValueError("the second preliminary of this candidate is not due (see DIR/timers/)")
     settings = config["orchestrator"]
     decision = json.loads(spool.product(entry, "orchestrator.json").read_text())
-    result = {"superevent_id": decision["superevent_id"], "sent": None}
+    sid = decision["superevent_id"]
     with superevents.decision_lock(spool):
         now = time.time()
-        state = superevents.load(spool, decision["superevent_id"])
-        _refresh(spool, state, now)
-        preferred = state["members"][state["preferred_event"]]
+        state = superevents.load(spool, sid)
+        coincident = _coincident(spool, state)
+        preferred = _refresh(spool, state, now, settings, coincident)
         previous = _sent(state, "preliminary")
-        changed = previous[-1]["preferred_event"] != preferred["candidate_id"]
-        if "RETRACTED" in superevents.labels(spool, state["superevent_id"]):
-            result["reason"] = "superevent retracted"
-        elif len(previous) >= 2:
-            result["reason"] = "second preliminary already sent"
-        elif not (changed or settings["second_preliminary"] == "always"):
-            result["reason"] = "preferred event unchanged"
-        elif not _complete(spool, preferred):
-            result["reason"] = f"new preferred event {preferred['candidate_id']} not complete"
+        if len(previous) >= 2:
+            verdict = _verdict("already_sent", "second preliminary already sent")
         else:
-            significant = preferred["significance"] == "significant"
-            result["sent"] = _send(spool, state, "preliminary", preferred, significant, config, now)
-            result["reason"] = "preferred event changed" if changed else "always sent"
+            verdict = second_alert(preferred, set(superevents.labels(spool, sid)), settings,
+                                   previous[0]["significant"], previous[0]["preferred_event"] != preferred[
+                                       "candidate_id"], preferred["candidate_id"] in coincident)
+        sent = None
+        if verdict["alert_type"]:
+            sent = _send(spool, state, "preliminary", preferred, verdict["significant"], config, now)
+        record = _record(spool, sid, read_candidate(entry.path).candidate_id, "second_preliminary", preferred,
+                         verdict, sent, settings, now)
         superevents.save(spool, state)
-    return result
+    return record
+
+
+def _sent(state: dict, alert_type: str) -> list[dict]:
+    return [a for a in state["alerts"] if a["alert_type"] == alert_type]
 
 
 def _unix(iso: str) -> float:
@@ -257,13 +389,18 @@ def send_by_hand(spool: Spool, superevent_id: str, alert_type: str, config: dict
             raise ValueError(f"{superevent_id} is retracted")
         if alert_type == "retraction":
             sent = _send(spool, state, "retraction", None, False, config, now)
+            superevents.add_label(spool, superevent_id, "ADVNO", "retraction sent by hand")
             superevents.add_label(spool, superevent_id, "RETRACTED", "retraction sent by hand")
         else:
-            _refresh(spool, state, now)
-            preferred = state["members"][state["preferred_event"]]
+            settings = config["orchestrator"]
+            preferred = _refresh(spool, state, now, settings, _coincident(spool, state))
             if not _complete(spool, preferred):
                 raise ValueError(f"preferred event {preferred['candidate_id']} has no sky map or "
                                  "classification yet")
             sent = _send(spool, state, alert_type, preferred, True, config, now)
+            superevents.add_label(spool, superevent_id, "ADVOK", f"{alert_type} sent by hand")
+        superevents.log_decision(spool, superevent_id, {
+            "time": superevents.utc_iso(now), "candidate_id": sent["preferred_event"], "step": "by_hand",
+            "rule": "person_decided", "outcome": f"sent {alert_type} #{sent['number']}", "sent": sent})
         superevents.save(spool, state)
     return sent

@@ -35,8 +35,9 @@ def _flags(spool: Spool, entry: Entry) -> list[str]:
     if decision_path.exists():
         decision = json.loads(decision_path.read_text())
         sent = decision["sent"]
-        flags.append(f"{decision['superevent_id']}: " + (f"sent {sent['alert_type']}" if sent
-                                                         else decision["reason"]))
+        rule = f"[{decision['rule']}] " if "rule" in decision else ""  # decisions.jsonl has them all
+        flags.append(f"{decision['superevent_id'] or 'no superevent'}: {rule}"
+                     + (f"sent {sent['alert_type']}" if sent else decision["reason"]))
     stats_path = spool.product(entry, "stats.json")
     if stats_path.exists() and json.loads(stats_path.read_text()).get("significant") is False:
         flags.append("less-significant")

@@ -1,14 +1,19 @@
 """Superevents: pipeline candidates grouped in time, with a preferred event (as GWCelery).
 
-A candidate's segment is its time +- ``cbc_window_s`` (CBC) or the burst's own extent,
-from its start time for its duration (bursts). A candidate joins the superevent whose segment overlaps its own, and the
+Candidates with a FAR above ``orchestrator.superevent_far_threshold_hz`` (1/hour) join no
+superevent (GWCelery ignores them). A candidate's segment is its time +- ``cbc_window_s``
+(CBC, and cWB's BBH search) or the burst's own extent, from its start time for its duration. A candidate joins the superevent whose segment overlaps its own, and the
 superevent's segment grows to hold it; otherwise it starts a new superevent. Production,
 test and MDC candidates never share a superevent (ids ``S``, ``TS``, ``MS`` + YYMMDD +
 letters).
 
-The preferred event is the best by, in order: complete (sky map and classification made),
-significant, CBC over burst, more detectors, then the highest SNR (CBC) or lowest FAR
-(bursts). Every change of the preferred event is appended to the superevent's history.
+The preferred event is the best by GWCelery 3.0's ``keyfunc`` (:func:`preferred_key`), in
+order: complete (sky map and classification made), passes the significant criteria (online,
+no injection; trials factor x FAR within the search's threshold), passes the less-significant
+ones, the search's rank (``orchestrator.thresholds.<search>.rank``: CBC all-sky 2 > early
+warning, SSM, CBC MDC 1 > burst 0), number of detectors (CBC only), then the highest SNR (CBC)
+or lowest FAR (bursts); ties go to the first candidate id. Every change of the preferred event
+is appended to the superevent's history, every decision to ``decisions.jsonl``.
 
 State lives in ``DIR/superevents/<superevent_id>/superevent.json``; labels (GWCelery's
 SKYMAP_READY, EM_READY, DQV, SIGNIF_LOCKED, ...) are empty files beside it, so ``ls``
@@ -29,6 +34,7 @@ from skyspool.paths import Spool
 
 PREFIXES = {"production": "S", "test": "TS", "mdc": "MS"}
 STATE_FILE = "superevent.json"
+DECISIONS_FILE = "decisions.jsonl"
 
 
 @contextlib.contextmanager
@@ -48,30 +54,52 @@ def utc_iso(unix_time: float) -> str:
         timespec="milliseconds").replace("+00:00", "Z")
 
 
-def significance(facts: dict, thresholds: dict) -> str:
-    """``significant``, ``less-significant`` or ``none`` by trials factor x FAR (Hz).
-
-    ``thresholds`` is ``orchestrator.thresholds``; the search's own entry (``cbc_allsky``,
-    ``cbc_early_warning``, ``burst_allsky``) applies.
-    """
-    limits = thresholds[search_key(facts)]
-    far = facts["far_hz"]
-    if limits["trials_factor"] * far < limits["significant_far_hz"]:
-        return "significant"
-    less = limits.get("less_significant_far_hz")
-    if less is not None and limits["less_significant_trials_factor"] * far < less:
-        return "less-significant"
-    return "none"
-
-
 def search_key(facts: dict) -> str:
-    group = "cbc" if facts["group"] == "CBC" else "burst"
-    return "cbc_early_warning" if group == "cbc" and facts["search"] == "EarlyWarning" else f"{group}_allsky"
+    """The entry of ``orchestrator.thresholds`` for the candidate's group and search:
+    ``cbc_allsky``, ``cbc_early_warning``, ``cbc_ssm``, ``cbc_mdc``, ``burst_allsky``,
+    ``burst_bbh`` (cWB's BBH search), ``burst_mdc``; other searches have none (never public)."""
+    search = facts["search"].lower()
+    return f"{facts['group'].lower()}_" + ("early_warning" if search == "earlywarning" else search)
+
+
+def is_cbc_like(facts: dict) -> bool:
+    """CBC, or cWB's BBH search, which GWCelery handles as CBC (window, p_astro, em-bright)."""
+    return facts["group"] == "CBC" or (facts["pipeline"].lower() == "cwb" and facts["search"].lower() == "bbh")
+
+
+def publishable(facts: dict, thresholds: dict, significant: bool, coincidence: bool = False) -> tuple[bool, bool]:
+    """GWCelery's two public-alert criteria for one candidate: (online and not an injection,
+    FAR within the search's threshold or a publishable coincidence).
+
+    With ``significant`` the significant threshold applies (``trials_factor`` x FAR <=
+    ``significant_far_hz``); otherwise a candidate passing that passes, else the
+    less-significant one. A null threshold (or a search without an entry) never passes.
+    """
+    limits = thresholds.get(search_key(facts)) or {}
+    far = facts["far_hz"]
+    passes_significant = _within(far, limits.get("trials_factor"), limits.get("significant_far_hz"))
+    if significant or passes_significant:
+        far_ok = passes_significant
+    else:
+        far_ok = _within(far, limits.get("less_significant_trials_factor"), limits.get("less_significant_far_hz"))
+    return (not facts["offline"] and not facts.get("injection", False), far_ok or coincidence)
+
+
+def _within(far_hz: float, trials_factor: float | None, threshold_hz: float | None) -> bool:
+    return threshold_hz is not None and trials_factor is not None and trials_factor * far_hz <= threshold_hz
+
+
+def significance(facts: dict, thresholds: dict) -> str:
+    """``significant``, ``less-significant`` or ``none``: which FAR threshold the candidate's
+    search lets it pass (``orchestrator.thresholds``)."""
+    if publishable(facts, thresholds, True)[1]:
+        return "significant"
+    return "less-significant" if publishable(facts, thresholds, False)[1] else "none"
 
 
 def segment(facts: dict, cbc_window_s: float) -> tuple[float, float]:
     """The candidate's time segment (GPS s)."""
-    if facts["group"] == "CBC":
+    if is_cbc_like(facts):
         return facts["gps_time"] - cbc_window_s, facts["gps_time"] + cbc_window_s
     duration = facts.get("duration_s") or 0.0
     start = facts.get("start_time")
@@ -79,11 +107,22 @@ def segment(facts: dict, cbc_window_s: float) -> tuple[float, float]:
     return start, start + duration
 
 
-def preferred_key(member: dict) -> tuple:
-    """GWCelery's order: complete, significant, CBC, more detectors, SNR (CBC) / -FAR (burst)."""
+def preferred_key(member: dict, thresholds: dict, coincidence: bool = False) -> tuple:
+    """GWCelery's ``keyfunc``: complete; the significant criteria; the less-significant
+    criteria; the search's ``rank``; number of detectors (CBC only); SNR (CBC) or -FAR."""
     cbc = member["group"] == "CBC"
-    return (member.get("complete", False), member.get("significance") == "significant", cbc,
-            len(member["instruments"]), member["snr"] if cbc else -member["far_hz"])
+    rank = (thresholds.get(search_key(member)) or {}).get("rank", -1)
+    return (member.get("complete", False), *publishable(member, thresholds, True, coincidence),
+            *publishable(member, thresholds, False, coincidence), rank,
+            len(member["instruments"]) if cbc else -1, member["snr"] if cbc else -member["far_hz"])
+
+
+def best_member(members: list[dict], thresholds: dict, coincident=frozenset()) -> dict:
+    """The preferred event among ``members``: the highest :func:`preferred_key`; a tie goes
+    to the first candidate id in sort order, so the answer never depends on arrival order.
+    ``coincident``: ids of candidates with a publishable external coincidence."""
+    ordered = sorted(members, key=lambda m: m["candidate_id"])
+    return max(ordered, key=lambda m: preferred_key(m, thresholds, m["candidate_id"] in coincident))
 
 
 def state_path(spool: Spool, superevent_id: str):
@@ -122,9 +161,9 @@ def new_id(spool: Spool, category: str, gps_time: float) -> str:
     return next(prefix + s for s in _letters() if prefix + s not in taken)
 
 
-def choose_preferred(state: dict, reason: str, now: float) -> bool:
-    """Set the preferred event by :func:`preferred_key`; True (and history) when it changed."""
-    best = max(state["members"].values(), key=preferred_key)["candidate_id"]
+def choose_preferred(state: dict, reason: str, now: float, thresholds: dict, coincident=frozenset()) -> bool:
+    """Set the preferred event by :func:`best_member`; True (and history) when it changed."""
+    best = best_member(list(state["members"].values()), thresholds, coincident)["candidate_id"]
     if best == state.get("preferred_event"):
         return False
     state["history"].append({"time": utc_iso(now), "preferred_event": best,
@@ -133,7 +172,7 @@ def choose_preferred(state: dict, reason: str, now: float) -> bool:
     return True
 
 
-def add_candidate(spool: Spool, member: dict, cbc_window_s: float, now: float) -> dict:
+def add_candidate(spool: Spool, member: dict, cbc_window_s: float, now: float, thresholds: dict) -> dict:
     """Put the candidate (``member``: its facts, entry and significance) into its superevent.
 
     Call with :func:`decision_lock` held. Returns the saved state.
@@ -152,7 +191,7 @@ def add_candidate(spool: Spool, member: dict, cbc_window_s: float, now: float) -
                  "members": {}, "preferred_event": None, "history": [], "alerts": []}
         reason = f"superevent created by {member['candidate_id']}"
     state["members"][member["candidate_id"]] = member
-    choose_preferred(state, reason, now)
+    choose_preferred(state, reason, now, thresholds)
     state["t_0"] = state["members"][state["preferred_event"]]["gps_time"]
     save(spool, state)
     return state
@@ -166,3 +205,17 @@ def add_label(spool: Spool, superevent_id: str, label: str, why: str = "") -> No
 def labels(spool: Spool, superevent_id: str) -> list[str]:
     folder = spool.superevent_dir(superevent_id)
     return sorted(p.name for p in folder.iterdir() if p.name.isupper()) if folder.is_dir() else []
+
+
+def log_decision(spool: Spool, superevent_id: str, record: dict) -> None:
+    """Append one decision (time, candidate, rule, numbers, outcome) to the superevent's
+    ``decisions.jsonl``; call with :func:`decision_lock` held."""
+    path = spool.superevent_dir(superevent_id) / DECISIONS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def decisions(spool: Spool, superevent_id: str) -> list[dict]:
+    path = spool.superevent_dir(superevent_id) / DECISIONS_FILE
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []

@@ -1,6 +1,7 @@
 # GW pipeline candidates (spool/gwcand/): BAYESTAR (CBC) or the burst's own sky map,
-# classification, then the orchestrator's steps (skyspool.orchestrator); the second
-# preliminary's step is a target only once due (skyspool.timers wakes the entry up). The steps that change a superevent hold the `superevent`
+# classification, then the orchestrator's steps (skyspool.orchestrator); the decision (once
+# the superevent has settled) and the second preliminary are targets only once due
+# (skyspool.timers wakes the entry up; no job sleeps). The steps that change a superevent hold the `superevent`
 # resource (one at a time, as GWCelery's single superevent worker; the default profile
 # sets its limit to 1) and the decision lock. Alerts they send land in the inbox and
 # become gw spool entries, whose products the gw rules make.
@@ -83,9 +84,10 @@ rule gw_candidate_settle:
     priority: 70
     resources:
         mem_mb=100,
-        runtime=30,
+        runtime=5,
     run:
-        run_logged(log[0], rule, orchestrator.write_settled, input[0], output[0], config)
+        run_logged(log[0], rule, orchestrator.write_step, orchestrator.settle, SPOOL,
+                   candidate_entry(wildcards), output[0], config)
 
 
 rule gw_candidate_orchestrate:
