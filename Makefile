@@ -27,6 +27,9 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	# GWCelery 3.0.0 as the parity tests' reference only (tests/test_gwcelery_parity.py loads its
+	# rules without a broker); its own dependencies are not needed and not installed.
+	$(BIN)/python -m pip install -q --no-deps gwcelery==3.0.0
 	touch $@
 
 demo: $(INSTALLED)

@@ -36,7 +36,8 @@ def pipeline_spool(tmp_path_factory):
              "lowsig.tar": samples.candidate_bundle(g197392, psd, program="gstlal_inspiral", gps_shift_s=300,
                                                     far_hz=1e-6, ln_likelihood_ratio=8.0,
                                                     ranking=samples.ranking_data()),
-             "noise.tar": samples.candidate_bundle(g197392, psd, gps_shift_s=600, far_hz=1e-3),
+             # below the superevent FAR gate (1/hour), above every alert threshold
+             "noise.tar": samples.candidate_bundle(g197392, psd, gps_shift_s=600, far_hz=1e-4),
              "cwb-alone.tar": samples.burst_bundle(gps_time=G197392_GPS + 900, duration_s=0.3, far_hz=1e-9),
              "dq.json": json.dumps({"dq_segments": "test", "span": [1128678000, 1128690000],
                                     "observing": {"H1": [[1128678000, 1128690000]],
@@ -66,17 +67,17 @@ def test_two_pipelines_one_superevent(pipeline_spool):
     assert state["preferred_event"].startswith("gstlal-")  # louder, both complete
     burst = json.loads((pipeline_spool.products / "gwcand" / f"CWB-{G197392_GPS + 0.05:.4f}" / "001-burst"
                         / "orchestrator.json").read_text())
-    assert burst["sent"] is None and burst["reason"].startswith("not the preferred event")
+    assert burst["sent"] is None and burst["preferred_event"] == state["preferred_event"]
     assert state["history"]
     preliminaries = [a for a in state["alerts"] if a["alert_type"] == "preliminary"]
     assert preliminaries
-    # The first preliminary goes with whichever candidate was complete first; the second one
-    # carries the new preferred event, unless that was still not complete after the delay.
-    first = preliminaries[0]["preferred_event"]
-    second = json.loads((pipeline_spool.products / "gwcand" / first / "001-coinc"
-                         / "second_preliminary.json").read_text())
-    assert (preliminaries[-1]["preferred_event"] == state["preferred_event"]
-            or "not complete" in second["reason"])
+    # The first preliminary goes with the preferred event once settled; the second one (sent
+    # by default, as GWCelery does) carries the preferred event then.
+    assert len(preliminaries) == 2 and all(a["significant"] for a in preliminaries)
+    assert preliminaries[-1]["preferred_event"] == state["preferred_event"]
+    decisions = superevents.decisions(pipeline_spool, state["superevent_id"])
+    assert [d["step"] for d in decisions].count("assign") == 3
+    assert {d["rule"] for d in decisions if d["step"] == "second_preliminary"} == {"second_preliminary"}
     labels = superevents.labels(pipeline_spool, state["superevent_id"])
     assert {"SIGNIF_LOCKED", "SKYMAP_READY", "EM_READY", "DQOK"} <= set(labels)
     products = pipeline_spool.products / "gw" / state["superevent_id"] / "001-preliminary"
@@ -121,7 +122,8 @@ def test_retraction_by_hand(pipeline_spool, capsys):
 
 def test_less_significant_candidate_sends_less_significant_preliminary(pipeline_spool):
     state = _superevent_of(pipeline_spool, "gstlal-1128679200")
-    assert [(a["alert_type"], a["significant"]) for a in state["alerts"]] == [("preliminary", False)]
+    # GWCelery sends a second less-significant preliminary unless advocates were asked
+    assert [(a["alert_type"], a["significant"]) for a in state["alerts"]] == [("preliminary", False)] * 2
     labels = set(superevents.labels(pipeline_spool, state["superevent_id"]))
     assert {"LOW_SIGNIF_LOCKED", "LOW_SIGNIF_PRELIM_SENT", "SKYMAP_READY", "EM_READY"} <= labels
     assert not labels & {"SIGNIF_LOCKED", "GCN_PRELIM_SENT", "ADVREQ"}
@@ -141,7 +143,7 @@ def test_candidate_below_both_thresholds_sends_nothing(pipeline_spool):
     assert state["alerts"] == [] and not (pipeline_spool.spool / "gw" / state["superevent_id"]).exists()
     decision = json.loads((pipeline_spool.products / "gwcand" / state["preferred_event"] / "001-coinc"
                            / "orchestrator.json").read_text())
-    assert "above every alert threshold" in decision["reason"]
+    assert decision["rule"] == "below_thresholds" and "above every alert threshold" in decision["reason"]
     assert not {"SIGNIF_LOCKED", "LOW_SIGNIF_LOCKED"} & set(superevents.labels(pipeline_spool,
                                                                                state["superevent_id"]))
 
@@ -149,7 +151,7 @@ def test_candidate_below_both_thresholds_sends_nothing(pipeline_spool):
 def test_burst_alone_uses_its_own_skymap(pipeline_spool):
     state = _superevent_of(pipeline_spool, "CWB-1128679800")
     assert state["t_end"] - state["t_start"] == pytest.approx(0.3)  # its duration, no CBC window
-    assert [(a["alert_type"], a["significant"]) for a in state["alerts"]] == [("preliminary", True)]
+    assert [(a["alert_type"], a["significant"]) for a in state["alerts"]] == [("preliminary", True)] * 2
     candidate = pipeline_spool.products / "gwcand" / state["preferred_event"] / "001-burst"
     assert (candidate / "skymap.multiorder.fits").exists() and not (candidate / "bayestar.multiorder.fits").exists()
     alert = read_alert_any(state["alerts"][0]["json"])

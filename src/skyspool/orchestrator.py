@@ -181,6 +181,9 @@ def first_alert(member: dict, labels: set, settings: dict, coincidence: bool = F
     if labels & {"RETRACTED", "ADVNO", "ADVOK"}:
         return _verdict("person_decided", "a person decided (" + ",".join(sorted(
             labels & {"RETRACTED", "ADVNO", "ADVOK"})) + "): no automatic alert")
+    if not member.get("complete"):
+        return _verdict("incomplete", f"preferred event {member['candidate_id']} has no sky map or "
+                        "classification yet")
     vetted = _vetted(member, settings)
     if vetted:
         return _verdict(*vetted)
