@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 
 from skyspool import config as skyspool_config
-from skyspool import orchestrator, superevents
+from skyspool import classify, orchestrator, superevents
+from skyspool.formats.coinc import Candidate
 from skyspool.paths import Spool
 
 T0 = 1128678900.0
@@ -134,7 +135,8 @@ def _decorator_factory(*args, **kwargs):
 
 @pytest.fixture(scope="module")
 def gwcelery():
-    """GWCelery 3.0.0's tasks/superevents.py with its configuration, without a broker."""
+    """GWCelery 3.0.0's tasks/superevents.py with its configuration, without a broker (and
+    its tasks/p_astro.py as the attribute ``p_astro``)."""
     spec = importlib.util.find_spec("gwcelery")
     if spec is None:
         if os.environ.get("CI"):
@@ -143,6 +145,9 @@ def gwcelery():
     root = Path(spec.origin).parent
     stubs = {"celery": _stub("celery"), "celery.utils": _stub("celery.utils"),
              "celery.utils.log": _stub("celery.utils.log", get_task_logger=logging.getLogger),
+             # celery's lazy proxy, evaluated at once (ligo.p_astro's data files GWCelery reads)
+             "celery.local": _stub("celery.local", PromiseProxy=lambda function, args=(), kwargs=None:
+                                   function(*args, **(kwargs or {}))),
              "igwn_alert": _stub("igwn_alert"), "igwn_alert.client": _stub("igwn_alert.client",
                                                                            DEFAULT_SERVER="kafka://invalid"),
              "gwcelery": _stub("gwcelery", __path__=[str(root)]),
@@ -150,13 +155,16 @@ def gwcelery():
              "gwcelery.tasks.gracedb": _stub("gwcelery.tasks.gracedb", task=_decorator_factory,
                                              catch_retryable_http_errors=lambda function: function),
              "gwcelery.tasks.igwn_alert": _stub("gwcelery.tasks.igwn_alert", handler=_decorator_factory)}
-    saved = {name: sys.modules.get(name) for name in [*stubs, "gwcelery.conf", "gwcelery.tasks.superevents"]}
+    loaded = ["gwcelery.conf", "gwcelery.tasks.superevents", "gwcelery.tasks.p_astro", "gwcelery.util"]
+    saved = {name: sys.modules.get(name) for name in [*stubs, *loaded]}
     sys.modules.update(stubs)
     try:
         conf = _load("gwcelery.conf", root / "conf" / "__init__.py")
         stubs["gwcelery"].app = types.SimpleNamespace(
             conf={k: v for k, v in vars(conf).items() if not k.startswith("_")}, task=_decorator_factory)
-        yield _load("gwcelery.tasks.superevents", root / "tasks" / "superevents.py")
+        superevents_module = _load("gwcelery.tasks.superevents", root / "tasks" / "superevents.py")
+        superevents_module.p_astro = _load("gwcelery.tasks.p_astro", root / "tasks" / "p_astro.py")
+        yield superevents_module
     finally:
         for name, module in saved.items():
             if module is None:
@@ -286,3 +294,37 @@ def test_early_warning_blocks_later_less_significant_and_is_superseded(settings)
         "alert_type"] == "preliminary"
     assert orchestrator.first_alert(cand("gstlal-b", 1e-9), set(), settings | {"only_alert_for_mdc": True})[
         "rule"] == "only_alert_for_mdc"
+
+
+@pytest.mark.parametrize("mass1, mass2, snr, far_hz, pipeline, instruments", [
+    (1.4, 1.4, 10.0, 1e-8, "pycbc", ("H1", "L1")),
+    (1.4, 1.4, 10.0, 1e-8, "gstlal", ("H1", "L1")),
+    (4.0, 1.2, 10.0, 1e-8, "MBTA", ("H1", "L1", "V1")),
+    (30.0, 25.0, 25.0, 1e-12, "spiir", ("H1", "L1")),
+    (8.0, 4.0, 8.5, 1e-6, "pycbc", ("H1", "L1", "V1")),
+    (2.0, 1.5, 12.0, 3e-4, "gstlal", ("L1",)),
+])
+def test_p_astro_fallback_as_gwcelery(mass1, mass2, snr, far_hz, pipeline, instruments, gwcelery, tmp_path):
+    import json
+
+    mchirp = (mass1 * mass2) ** 0.6 / (mass1 + mass2) ** 0.2
+    candidate = Candidate("c", pipeline, pipeline, "CBC", "AllSky", "production", False, T0, far_hz, snr,
+                          instruments, mass1, mass2, 0.0, 0.0, mchirp, None)
+    settings = skyspool_config.load(Spool(tmp_path))["pipeline"]["p_astro"]
+    ours = classify.p_astro_fallback(candidate, settings)
+    reference = json.loads(gwcelery.p_astro.compute_p_astro(snr, far_hz, mass1, mass2, pipeline.lower(),
+                                                            set(instruments)))
+    assert ours == pytest.approx(reference, rel=1e-12, abs=1e-15)
+    assert sum(ours.values()) == pytest.approx(1)
+
+
+def test_p_astro_fallback_numbers():
+    """The issue's cases, GWCelery's answers written out: 1.4+1.4 Msun, SNR 10, FAR 1e-8 Hz is
+    a BNS; (4.0, 1.2) Msun is an NSBH by ligo.p_astro's mass cuts (m2 <= 3 < m1)."""
+    settings = {"snr_star": 8.5, "far_star_hz": 1 / (30 * 86400)}
+    bns = classify.p_astro_fallback(Candidate("c", "pycbc", "pycbc", "CBC", "AllSky", "production", False, T0,
+                                              1e-8, 10.0, ("H1", "L1"), 1.4, 1.4, 0, 0, 1.22, None), settings)
+    nsbh = classify.p_astro_fallback(Candidate("c", "pycbc", "pycbc", "CBC", "AllSky", "production", False, T0,
+                                               1e-8, 10.0, ("H1", "L1"), 4.0, 1.2, 0, 0, 1.87, None), settings)
+    assert bns["BNS"] == pytest.approx(0.8902, abs=1e-4) and bns["NSBH"] == bns["BBH"] == 0
+    assert nsbh["NSBH"] == pytest.approx(0.9141, abs=1e-4) and nsbh["BNS"] == nsbh["BBH"] == 0

@@ -26,8 +26,7 @@ THRESHOLDS = {"cbc_allsky": {"rank": 2, "trials_factor": 7, "significant_far_hz"
                                "less_significant_trials_factor": 8, "less_significant_far_hz": LESS}}
 EM_BRIGHT = {"max_ns_mass_msun": 3.0, "ns_radius_km": 12.0, "mass_gap_msun": [3.0, 5.0],
              "samples": 2000, "mchirp_sigma_frac": 0.01, "mass_ratio_sigma": 0.2, "seed": 1}
-P_ASTRO = {"rates_per_year": {"BNS": 10, "NSBH": 5, "BBH": 100}, "snr_threshold": 8.0,
-           "chirp_mass_edges_msun": [2.0, 4.5]}
+P_ASTRO = {"snr_star": 8.5, "far_star_hz": 1 / (30 * 86400)}
 
 
 @pytest.fixture(scope="module")
@@ -165,14 +164,14 @@ def test_analytic_source_properties():
     assert classify.remnant_mass(7, 1.4, 0.5, 11) < classify.remnant_mass(7, 1.4, 0.5, 13)
 
 
-def test_p_astro_model_and_method():
-    loud = classify.p_astro_model(_candidate(1.4, 1.3, snr=20, far=1e-12), P_ASTRO)
+def test_p_astro_fallback_and_method():
+    loud = classify.p_astro_fallback(_candidate(1.4, 1.3, snr=20, far=1e-12), P_ASTRO)
     assert loud["BNS"] > 0.99 and loud["NSBH"] == loud["BBH"] == 0
-    weak = classify.p_astro_model(_candidate(30, 20, snr=8, far=1e-3), P_ASTRO)
+    weak = classify.p_astro_fallback(_candidate(30, 20, snr=8, far=1e-3), P_ASTRO)
     assert weak["Terrestrial"] > 0.99 and sum(weak.values()) == pytest.approx(1)
     record = classify.classification_dict(_candidate(1.4, 1.3), {"em_bright": EM_BRIGHT, "p_astro": P_ASTRO})
     assert record["properties_method"].startswith("analytic")  # no em-bright data files here
-    assert record["p_astro_method"].startswith("model")
+    assert record["p_astro_method"].startswith("GWCelery fallback")
 
 
 def test_outgoing_alert_round_trips(tmp_path):

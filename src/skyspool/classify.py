@@ -12,15 +12,12 @@ p_astro (BNS / NSBH / BBH / Terrestrial), the first of these that applies:
    ``ranking_livetime_s``; f/b goes to BNS/NSBH/BBH by ligo.p_astro's component-mass
    cuts (GWCelery's gstlal handler used per-template weights of gstlal's bank, a file
    ligo.p_astro does not ship) and is weighed against its mean astrophysical counts;
-3. otherwise a rate model (config ``pipeline.p_astro``): astrophysical candidates
-above the SNR threshold arrive at ``rates_per_year[class]`` per year, with an SNR
-distribution falling as SNR^-4 (sources uniform in volume), so the rate of astrophysical
-candidates at least as loud as this one is ``R * (snr_threshold / snr)^3``; terrestrial
-ones at least as significant arrive at the FAR. The class is the chirp-mass bin::
-
-    p_astro(class) = R_class (rho_th/rho)^3 / (sum_c R_c (rho_th/rho)^3 + FAR * 1 yr)
-
-with only the candidate's own chirp-mass class counted in the sum.
+3. otherwise GWCelery 3.0's fallback (``tasks/p_astro.py``, used for pipelines that send no
+   p_astro): with the SNR limited as ligo.p_astro's ``choose_snr`` does for the pipeline and
+   detectors (its FAR/SNR thresholds file), the foreground density f = 3 rho*^3 / rho^4
+   (rho* = ``snr_star``), the background b = FAR / ``far_star_hz``, the terrestrial count
+   ``far_star_hz`` x ligo.p_astro's livetime, and f/b spread over BNS/NSBH/BBH by
+   ligo.p_astro's component-mass cuts against its mean astrophysical counts.
 
 Source properties: ``ligo.em-bright`` when it is installed and its trained data files are
 in the local astropy download cache (it downloads them on import; skyspool never lets it).
@@ -50,30 +47,37 @@ import numpy as np
 
 from skyspool.formats.coinc import Candidate
 
-SECONDS_PER_YEAR = 365.25 * 86400
 # G Msun / c^2 in km
 MSUN_KM = 1.4766250614
 # Foucart et al. 2018, eq. (4)
 FOUCART = {"alpha": 0.406, "beta": 0.139, "gamma": 0.255, "delta": 1.761}
 
 
-def p_astro_model(candidate: Candidate, settings: dict) -> dict:
-    """p_astro of the four classes from FAR, SNR and chirp mass (see the module doc)."""
-    edges = settings["chirp_mass_edges_msun"]
-    astro_class = ("BNS" if candidate.mchirp < edges[0] else
-                   "NSBH" if candidate.mchirp < edges[1] else "BBH")
-    loudness = (settings["snr_threshold"] / max(candidate.snr, settings["snr_threshold"])) ** 3
-    astro_rate = settings["rates_per_year"][astro_class] * loudness
-    terrestrial_rate = candidate.far_hz * SECONDS_PER_YEAR
-    total = astro_rate + terrestrial_rate
-    result = {name: 0.0 for name in ("BNS", "NSBH", "BBH")}
-    result[astro_class] = astro_rate / total if total else 0.0
-    result["Terrestrial"] = terrestrial_rate / total if total else 1.0
-    return result
+def _p_astro_data(name: str) -> dict:
+    from ligo.p_astro import data
+
+    return json.loads((importlib.resources.files(data) / name).read_text())
+
+
+def p_astro_fallback(candidate: Candidate, settings: dict) -> dict:
+    """p_astro of the four classes by GWCelery's fallback method (see the module doc)."""
+    from ligo.p_astro import computation
+
+    snr = computation.choose_snr(candidate.far_hz, candidate.snr, candidate.pipeline.lower(),
+                                 set(candidate.instruments), _p_astro_data(FAR_SNR_THRESHOLDS))
+    foreground = 3 * settings["snr_star"] ** 3 / snr ** 4
+    background = candidate.far_hz / settings["far_star_hz"]
+    counts = _p_astro_data(MEAN_COUNTS)
+    counts["counts_Terrestrial"] = settings["far_star_hz"] * _p_astro_data(LIVETIME)["p_astro_livetime"]
+    values = computation.evaluate_p_astro_from_bayesfac(foreground / background, counts,
+                                                        candidate.mass1, candidate.mass2)
+    return {name: float(value) for name, value in values.items()}
 
 
 # ligo.p_astro's mean astrophysical and terrestrial counts (O1-O2).
 MEAN_COUNTS = "H1L1V1-mean_counts-1126051217-61603201.json"
+FAR_SNR_THRESHOLDS = "H1L1V1-pipeline-far_snr-thresholds.json"
+LIVETIME = "p_astro_livetime.json"
 
 
 def _p_astro_gstlal():
@@ -91,13 +95,13 @@ def p_astro_from_ranking_data(candidate: Candidate, ranking_data: bytes, setting
     """p_astro of the four classes from gstlal's ranking data (see the module doc); raises
     ValueError (or ligo.p_astro's AssertionError) when the PDFs give no finite Bayes factor
     at the candidate's ln L or too few zero-lag events for the extinction fit."""
-    from ligo.p_astro import computation, data
+    from ligo.p_astro import computation
 
     gstlal_utils = _p_astro_gstlal()
     ln_f_over_b, terrestrial_count = gstlal_utils._get_ln_f_over_b(
         ranking_data, [candidate.ln_likelihood_ratio], settings["ranking_livetime_s"],
         settings["ranking_extinct_bins"])
-    counts = json.loads((importlib.resources.files(data) / MEAN_COUNTS).read_text())
+    counts = _p_astro_data(MEAN_COUNTS)
     counts["counts_Terrestrial"] = terrestrial_count
     # No template weights: ligo.p_astro falls back on its component-mass cuts.
     values = computation.evaluate_p_astro_from_bayesfac(
@@ -180,7 +184,7 @@ def p_astro(candidate: Candidate, ranking_data: bytes | None, settings: dict) ->
     """(p_astro of the four classes, the method that made it): see the module doc."""
     if candidate.p_astro is not None:
         return candidate.p_astro, f"{candidate.pipeline} p_astro.json"
-    fallback = "model: FAR, SNR and chirp mass (pipeline.p_astro)"
+    fallback = "GWCelery fallback: ligo.p_astro from FAR, SNR and component masses (pipeline.p_astro)"
     if ranking_data is not None:
         try:
             return (p_astro_from_ranking_data(candidate, ranking_data, settings),
@@ -188,7 +192,7 @@ def p_astro(candidate: Candidate, ranking_data: bytes | None, settings: dict) ->
                     f"at ln L {candidate.ln_likelihood_ratio:.2f}")
         except (ValueError, AssertionError) as exc:  # as GWCelery: the approximate method instead
             fallback += f"; ranking data gave no p_astro ({exc})"
-    return p_astro_model(candidate, settings), fallback
+    return p_astro_fallback(candidate, settings), fallback
 
 
 def classification_dict(candidate: Candidate, settings: dict, ranking_data: bytes | None = None) -> dict:
