@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import types
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 
 import pytest
@@ -328,3 +329,66 @@ def test_p_astro_fallback_numbers():
                                                1e-8, 10.0, ("H1", "L1"), 4.0, 1.2, 0, 0, 1.87, None), settings)
     assert bns["BNS"] == pytest.approx(0.8902, abs=1e-4) and bns["NSBH"] == bns["BBH"] == 0
     assert nsbh["NSBH"] == pytest.approx(0.9141, abs=1e-4) and nsbh["BNS"] == nsbh["BBH"] == 0
+
+
+def _alert_schema_validator():
+    import importlib.resources
+    import json
+
+    import jsonschema
+
+    schema = json.loads((importlib.resources.files("igwn_gwalert_schema") / "igwn.alerts.Alert.schema.json")
+                        .read_text())
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.mark.parametrize("member, classification, expected", [
+    # CBC all-sky: p_astro and HasNS/HasRemnant/HasMassGap
+    (cand("gstlal-a", 1e-9), {"p_astro": {"BNS": 0.9, "NSBH": 0, "BBH": 0, "Terrestrial": 0.1},
+                              "properties": {"HasNS": 1.0, "HasRemnant": 1.0, "HasMassGap": 0.0}},
+     {"group": "CBC", "classification": {"BNS": 0.9, "NSBH": 0, "BBH": 0, "Terrestrial": 0.1},
+      "properties": {"HasNS": 1.0, "HasRemnant": 1.0, "HasMassGap": 0.0}, "duration": None}),
+    # SSM: HasSSM, no p_astro
+    (cand("MBTA-s", 1e-10, search="SSM"), {"p_astro": {}, "properties": {"HasSSM": 0.8, "HasNS": 1.0,
+                                                                            "HasMassGap": 0.0}},
+     {"group": "CBC", "classification": {}, "properties": {"HasSSM": 0.8, "HasNS": 1.0, "HasMassGap": 0.0},
+      "duration": None}),
+    # cWB BBH: announced as CBC, with its p_astro and source properties, no burst fields
+    (cand("CWB-b", 1e-9, group="Burst", search="BBH") | {"central_frequency_hz": 80.0},
+     {"p_astro": {"BBH": 0.95, "Terrestrial": 0.05}, "properties": {"HasNS": 0.0, "HasRemnant": 0.0,
+                                                                     "HasMassGap": 0.0}},
+     {"group": "CBC", "classification": {"BBH": 0.95, "Terrestrial": 0.05},
+      "properties": {"HasNS": 0.0, "HasRemnant": 0.0, "HasMassGap": 0.0}, "duration": None,
+      "central_frequency": None}),
+    # burst all-sky: duration and central frequency, nothing else
+    (cand("CWB-a", 1e-9, group="Burst") | {"central_frequency_hz": 150.0}, {"p_astro": {}, "properties": {}},
+     {"group": "Burst", "classification": {}, "properties": {}, "duration": 0.2, "central_frequency": 150.0}),
+])
+def test_alert_fields_per_search(member, classification, expected):
+    from skyspool import outgoing
+
+    record = outgoing.alert_record("S151012a", "preliminary", member=member, classification=classification,
+                                   skymap=b"SIMPLE", significant=True,
+                                   gracedb_url="https://gracedb.invalid/superevents/{superevent_id}/view/")
+    errors = [e.message for e in _alert_schema_validator().iter_errors(record)]
+    assert errors == []
+    assert {key: record["event"][key] for key in expected} == expected
+    assert record["urls"] == {"gracedb": "https://gracedb.invalid/superevents/S151012a/view/"}
+    assert outgoing.avro_bytes(record)  # and as SCiMMA's Avro
+
+
+def test_classification_per_search(tmp_path):
+    pipeline_settings = skyspool_config.load(Spool(tmp_path))["pipeline"]
+    ssm = Candidate("s", "MBTA", "MBTAOnline", "CBC", "SSM", "production", False, T0, 1e-10, 9.0, ("H1", "L1"),
+                    0.7, 0.5, 0.0, 0.0, (0.35 ** 0.6) / 1.2 ** 0.2, None)
+    record = classify.classification_dict(ssm, pipeline_settings)
+    assert record["p_astro"] == {} and set(record["properties"]) == {"HasSSM", "HasNS", "HasMassGap"}
+    assert record["properties"]["HasSSM"] > 0.9 and record["properties"]["HasNS"] == 1.0
+    bbh = Candidate("b", "CWB", "cwb", "Burst", "BBH", "production", False, T0, 1e-9, 12.0, ("H1", "L1"),
+                    0.0, 0.0, 0.0, 0.0, 0.0, {"BBH": 0.97, "Terrestrial": 0.03}, duration_s=0.1)
+    record = classify.classification_dict(bbh, pipeline_settings)
+    # GWCelery: equal masses of 30 Msun when cWB gives no chirp mass; its own p_astro
+    assert record["template"]["mass1_msun"] == record["template"]["mass2_msun"] == 30.0
+    assert record["properties"]["HasNS"] == 0.0 and record["p_astro"] == {"BBH": 0.97, "Terrestrial": 0.03}
+    burst = dataclass_replace(bbh, search="AllSky")
+    assert classify.classification_dict(burst, pipeline_settings)["properties"] == {}

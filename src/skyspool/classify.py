@@ -38,6 +38,7 @@ radius (the EOS: ``ns_radius_km``). ``classification.json`` names the method use
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.resources
 import importlib.util
 import json
@@ -195,18 +196,42 @@ def p_astro(candidate: Candidate, ranking_data: bytes | None, settings: dict) ->
     return p_astro_fallback(candidate, settings), fallback
 
 
+def _ssm_properties(candidate: Candidate, settings: dict) -> dict:
+    """SSM searches (sub-solar-mass): HasSSM = P(lighter mass < 1 Msun) over the same mass
+    draws, with HasNS and HasMassGap, as GWCelery's SSM em-bright fields (no HasRemnant)."""
+    m1, m2 = _mass_draws(candidate, settings, np.random.default_rng(settings["seed"]))
+    props = properties_analytic(candidate, settings)
+    return {"HasSSM": float((np.minimum(m1, m2) < 1.0).mean()), "HasNS": props["HasNS"],
+            "HasMassGap": props["HasMassGap"]}
+
+
 def classification_dict(candidate: Candidate, settings: dict, ranking_data: bytes | None = None) -> dict:
-    """The content of a candidate's ``classification.json`` (bursts get none of it: no
-    p_astro or source properties, as in IGWN alerts)."""
-    if candidate.group != "CBC":
-        return {"candidate_id": candidate.candidate_id, "group": candidate.group,
-                "p_astro": {}, "p_astro_method": "none: burst candidate",
-                "properties": {}, "properties_method": "none: burst candidate"}
+    """The content of a candidate's ``classification.json``, per search as GWCelery 3.0:
+    bursts get no p_astro or source properties; cWB's BBH search gets source properties for
+    equal masses 2^(1/5) x its chirp mass (30 Msun when it gives none) and its own p_astro;
+    SSM searches get HasSSM/HasNS/HasMassGap and no p_astro."""
+    bbh = candidate.group == "Burst" and candidate.pipeline.lower() == "cwb" and candidate.search == "BBH"
+    record = {"candidate_id": candidate.candidate_id, "group": candidate.group, "search": candidate.search}
+    if candidate.group != "CBC" and not bbh:
+        return record | {"p_astro": {}, "p_astro_method": "none: burst candidate",
+                         "properties": {}, "properties_method": "none: burst candidate"}
+    if bbh:
+        mass = 2 ** 0.2 * candidate.mchirp if candidate.mchirp > 0 else 30.0
+        candidate = dataclasses.replace(candidate, mass1=mass, mass2=mass, spin1z=0.0, spin2z=0.0,
+                                        mchirp=mass * 2 ** -0.2)
     props, method = properties(candidate, settings["em_bright"])
-    p_astro_values, p_astro_method = p_astro(candidate, ranking_data, settings["p_astro"])
-    return {"candidate_id": candidate.candidate_id, "group": candidate.group,
-            "p_astro": p_astro_values, "p_astro_method": p_astro_method,
-            "properties": props, "properties_method": method,
-            "template": {"mass1_msun": candidate.mass1, "mass2_msun": candidate.mass2,
-                         "spin1z": candidate.spin1z, "spin2z": candidate.spin2z,
-                         "mchirp_msun": candidate.mchirp}}
+    if candidate.search == "SSM":
+        props = _ssm_properties(candidate, settings["em_bright"])
+        method = "analytic: HasSSM = P(lighter mass < 1 Msun) over the mass draws; " + method
+    if candidate.search == "SSM":
+        p_astro_values, p_astro_method = {}, "none: SSM search (GWCelery sends no p_astro)"
+    elif bbh:
+        p_astro_values, p_astro_method = ((candidate.p_astro, "CWB p_astro.json") if candidate.p_astro
+                                          else ({}, "none: cWB BBH candidate sent no p_astro.json"))
+    else:
+        p_astro_values, p_astro_method = p_astro(candidate, ranking_data, settings["p_astro"])
+    return record | {"p_astro": p_astro_values, "p_astro_method": p_astro_method,
+                     "properties": props, "properties_method": method,
+                     "template": {"mass1_msun": candidate.mass1, "mass2_msun": candidate.mass2,
+                                  "spin1z": candidate.spin1z, "spin2z": candidate.spin2z,
+                                  "mchirp_msun": candidate.mchirp}}

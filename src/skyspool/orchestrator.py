@@ -79,6 +79,7 @@ def assign(spool: Spool, entry: Entry, config: dict) -> dict:
     record = {"candidate_id": member["candidate_id"], "assigned": now, "assigned_utc": superevents.utc_iso(now),
               "significance": member["significance"]}
     if member["far_hz"] > settings["superevent_far_threshold_hz"]:
+        timers.set_timer(spool, entry, now, "no superevent: orchestrator record")
         return record | {"superevent_id": None, "preferred_event": None, "settle_due": now,
                          "reason": f"FAR {member['far_hz']:.3g} Hz above superevent_far_threshold_hz "
                                    f"{settings['superevent_far_threshold_hz']:.3g} Hz: no superevent"}
@@ -91,8 +92,8 @@ def assign(spool: Spool, entry: Entry, config: dict) -> dict:
             "time": superevents.utc_iso(now), "candidate_id": member["candidate_id"], "step": "assign",
             "rule": "superevent", "numbers": _numbers(member, settings["thresholds"]),
             "outcome": f"joined; preferred event {state['preferred_event']}"})
-    if due > now:
-        timers.set_timer(spool, entry, due, "superevent settled: orchestrator decision")
+    # Also when already due: the decision was not among the targets of this build.
+    timers.set_timer(spool, entry, max(due, now), "superevent settled: orchestrator decision")
     return record | {"superevent_id": state["superevent_id"], "preferred_event": state["preferred_event"],
                      "settle_due": due}
 

@@ -42,15 +42,19 @@ def alert_record(superevent_id: str, alert_type: str, *, member: dict | None,
     """An IGWN alert (``igwn.gwalert`` JSON); ``member`` None makes a retraction."""
     event = None
     if member is not None:
-        cbc = member["group"] == "CBC"
+        # As GWCelery 3.0: cWB's BBH search is announced as CBC; bursts carry their duration
+        # and central frequency; SSM searches carry no p_astro (HasSSM is among the properties).
+        group = "CBC" if (member["group"], member["search"]) == ("Burst", "BBH") else member["group"]
+        burst = group == "Burst"
         event = {
             "time": _iso_from_gps(member["gps_time"]), "far": member["far_hz"],
             "significant": significant, "instruments": sorted(member["instruments"]),
-            "group": member["group"], "pipeline": member["pipeline"], "search": member["search"],
-            "classification": (classification or {}).get("p_astro", {}) if cbc else {},
-            "properties": (classification or {}).get("properties", {}),
-            "duration": None if cbc else member.get("duration_s"),
-            "central_frequency": None if cbc else member.get("central_frequency_hz"),
+            "group": group, "pipeline": member["pipeline"], "search": member["search"],
+            "classification": {} if burst or member["search"] == "SSM"
+            else (classification or {}).get("p_astro", {}),
+            "properties": {} if burst else (classification or {}).get("properties", {}),
+            "duration": member.get("duration_s") if burst else None,
+            "central_frequency": member.get("central_frequency_hz") if burst else None,
             "skymap": None if skymap is None else base64.b64encode(skymap).decode()}
     return {"alert_type": ALERT_TYPES[alert_type],
             "time_created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
