@@ -36,6 +36,13 @@ def pipeline_spool(tmp_path_factory):
              "lowsig.tar": samples.candidate_bundle(g197392, psd, program="gstlal_inspiral", gps_shift_s=300,
                                                     far_hz=1e-6, ln_likelihood_ratio=8.0,
                                                     ranking=samples.ranking_data()),
+             # the issue's case: a noise-level candidate (FAR 1e-3 Hz, louder) beside the
+             # less-significant one: above the FAR gate, it must not take its alert away
+             "noise-beside-lowsig.tar": samples.candidate_bundle(g197392, psd, gps_shift_s=300.02, snr_scale=1.1,
+                                                                 far_hz=1e-3),
+             # an SSM search's candidate: 3 x FAR <= 1/year
+             "ssm.tar": samples.candidate_bundle(g197392, psd, program="MBTAOnline", gps_shift_s=1200,
+                                                 far_hz=1e-10, meta={"search": "SSM"}),
              # below the superevent FAR gate (1/hour), above every alert threshold
              "noise.tar": samples.candidate_bundle(g197392, psd, gps_shift_s=600, far_hz=1e-4),
              "cwb-alone.tar": samples.burst_bundle(gps_time=G197392_GPS + 900, duration_s=0.3, far_hz=1e-9),
@@ -127,6 +134,11 @@ def test_less_significant_candidate_sends_less_significant_preliminary(pipeline_
     labels = set(superevents.labels(pipeline_spool, state["superevent_id"]))
     assert {"LOW_SIGNIF_LOCKED", "LOW_SIGNIF_PRELIM_SENT", "SKYMAP_READY", "EM_READY"} <= labels
     assert not labels & {"SIGNIF_LOCKED", "GCN_PRELIM_SENT", "ADVREQ"}
+    # the louder noise-level candidate joined no superevent (GWCelery's 1/hour FAR gate)
+    assert list(state["members"]) == [state["preferred_event"]]
+    noise = json.loads((pipeline_spool.products / "gwcand" / f"pycbc-{G197392_GPS + 300.02:.4f}" / "001-coinc"
+                        / "orchestrator.json").read_text())
+    assert noise["superevent_id"] is None and noise["rule"] == "superevent_far_threshold"
     products = pipeline_spool.products / "gw" / state["superevent_id"] / "001-preliminary"
     notice = json.loads((products / "notice.json").read_text())
     assert notice["event"]["significant"] is False and notice["event"]["far_hz"] == pytest.approx(1e-6)
@@ -161,3 +173,12 @@ def test_burst_alone_uses_its_own_skymap(pipeline_spool):
     products = pipeline_spool.products / "gw" / state["superevent_id"] / "001-preliminary"
     assert json.loads((products / "stats.json").read_text())["area90_deg2"] > 0
     assert (products / "notice.json").exists()
+
+
+def test_ssm_alert_carries_has_ssm_and_no_p_astro(pipeline_spool):
+    state = _superevent_of(pipeline_spool, "MBTA-1128680100")
+    assert [(a["alert_type"], a["significant"]) for a in state["alerts"]][0] == ("preliminary", True)
+    alert = read_alert_any(state["alerts"][0]["json"])
+    assert alert.event["search"] == "SSM" and alert.event["classification"] == {}
+    assert set(alert.event["properties"]) == {"HasSSM", "HasNS", "HasMassGap"}
+    assert alert.event["properties"]["HasSSM"] == 0.0  # G197392's masses are not sub-solar

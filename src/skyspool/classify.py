@@ -14,7 +14,7 @@ p_astro (BNS / NSBH / BBH / Terrestrial), the first of these that applies:
    ligo.p_astro does not ship) and is weighed against its mean astrophysical counts;
 3. otherwise GWCelery 3.0's fallback (``tasks/p_astro.py``, used for pipelines that send no
    p_astro): with the SNR limited as ligo.p_astro's ``choose_snr`` does for the pipeline and
-   detectors (its FAR/SNR thresholds file), the foreground density f = 3 rho*^3 / rho^4
+   detectors (its FAR/SNR thresholds file; pipelines it has no limits for keep their SNR), the foreground density f = 3 rho*^3 / rho^4
    (rho* = ``snr_star``), the background b = FAR / ``far_star_hz``, the terrestrial count
    ``far_star_hz`` x ligo.p_astro's livetime, and f/b spread over BNS/NSBH/BBH by
    ligo.p_astro's component-mass cuts against its mean astrophysical counts.
@@ -64,8 +64,11 @@ def p_astro_fallback(candidate: Candidate, settings: dict) -> dict:
     """p_astro of the four classes by GWCelery's fallback method (see the module doc)."""
     from ligo.p_astro import computation
 
-    snr = computation.choose_snr(candidate.far_hz, candidate.snr, candidate.pipeline.lower(),
-                                 set(candidate.instruments), _p_astro_data(FAR_SNR_THRESHOLDS))
+    limits = _p_astro_data(FAR_SNR_THRESHOLDS)
+    pipeline, detectors = candidate.pipeline.lower(), ",".join(sorted(candidate.instruments))
+    # ligo.p_astro limits the SNR of pycbc, MBTA and SPIIR; others' (gstlal's) is used as is.
+    snr = (computation.choose_snr(candidate.far_hz, candidate.snr, pipeline, set(candidate.instruments), limits)
+           if detectors in limits.get(pipeline, {}) else candidate.snr)
     foreground = 3 * settings["snr_star"] ** 3 / snr ** 4
     background = candidate.far_hz / settings["far_star_hz"]
     counts = _p_astro_data(MEAN_COUNTS)
