@@ -181,4 +181,4 @@ def test_ssm_alert_carries_has_ssm_and_no_p_astro(pipeline_spool):
     alert = read_alert_any(state["alerts"][0]["json"])
     assert alert.event["search"] == "SSM" and alert.event["classification"] == {}
     assert set(alert.event["properties"]) == {"HasSSM", "HasNS", "HasMassGap"}
-    assert alert.event["properties"]["HasSSM"] == 0.0  # G197392's masses are not sub-solar
+    assert alert.event["properties"]["HasSSM"] < 0.05  # G197392 is no sub-solar-mass binary

@@ -358,13 +358,15 @@ def second_preliminary(spool: Spool, entry: Entry, config: dict) -> dict:
         state = superevents.load(spool, sid)
         coincident = _coincident(spool, state)
         preferred = _refresh(spool, state, now, settings, coincident)
-        previous = _sent(state, "preliminary")
+        # the track of this candidate's first preliminary: significant or less-significant
+        significant = decision["sent"]["significant"]
+        previous = [a for a in _sent(state, "preliminary") if a["significant"] == significant]
         if len(previous) >= 2:
             verdict = _verdict("already_sent", "second preliminary already sent")
         else:
-            verdict = second_alert(preferred, set(superevents.labels(spool, sid)), settings,
-                                   previous[0]["significant"], previous[0]["preferred_event"] != preferred[
-                                       "candidate_id"], preferred["candidate_id"] in coincident)
+            verdict = second_alert(preferred, set(superevents.labels(spool, sid)), settings, significant,
+                                   previous[-1]["preferred_event"] != preferred["candidate_id"],
+                                   preferred["candidate_id"] in coincident)
         sent = None
         if verdict["alert_type"]:
             sent = _send(spool, state, "preliminary", preferred, verdict["significant"], config, now)
