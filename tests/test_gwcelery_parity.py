@@ -18,6 +18,7 @@ the table. The same outcome is computed two more ways:
 
 import importlib.util
 import itertools
+import json
 import logging
 import os
 import sys
@@ -306,8 +307,6 @@ def test_early_warning_blocks_later_less_significant_and_is_superseded(settings)
     (2.0, 1.5, 12.0, 3e-4, "gstlal", ("L1",)),
 ])
 def test_p_astro_fallback_as_gwcelery(mass1, mass2, snr, far_hz, pipeline, instruments, gwcelery, tmp_path):
-    import json
-
     mchirp = (mass1 * mass2) ** 0.6 / (mass1 + mass2) ** 0.2
     candidate = Candidate("c", pipeline, pipeline, "CBC", "AllSky", "production", False, T0, far_hz, snr,
                           instruments, mass1, mass2, 0.0, 0.0, mchirp, None)
@@ -333,8 +332,6 @@ def test_p_astro_fallback_numbers():
 
 def _alert_schema_validator():
     import importlib.resources
-    import json
-
     import jsonschema
 
     schema = json.loads((importlib.resources.files("igwn_gwalert_schema") / "igwn.alerts.Alert.schema.json")
@@ -392,3 +389,75 @@ def test_classification_per_search(tmp_path):
     assert record["properties"]["HasNS"] == 0.0 and record["p_astro"] == {"BBH": 0.97, "Terrestrial": 0.03}
     burst = dataclass_replace(bbh, search="AllSky")
     assert classify.classification_dict(burst, pipeline_settings)["properties"] == {}
+
+
+# ----- the decision steps on a spool (no BAYESTAR: a uniform sky map stands in) -----
+
+def _spool_with_candidates(tmp_path, bundles, overrides):
+    import io
+
+    import numpy as np
+    from astropy.table import Table
+    from ligo.skymap.io import write_sky_map
+
+    from skyspool import candidates
+    from skyspool.formats import identify
+    from support import make_spool
+
+    spool = make_spool(tmp_path / "spool", overrides)
+    table = Table({"UNIQ": np.arange(4, 16), "PROBDENSITY": np.full(12, 1 / (4 * np.pi))})
+    buffer = io.BytesIO()
+    write_sky_map(buffer, table, moc=True)
+    entries = []
+    for data in bundles:
+        message = identify(data, "candidate.tar")
+        path = spool.entry_path("gwcand", message.event_id, 1, message.alert_type, message.extension)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+        entry = spool.find_entry("gwcand", message.event_id, f"001-{message.alert_type}")
+        spool.product(entry, "x").parent.mkdir(parents=True)
+        spool.product(entry, candidates.LOCALIZATION).write_bytes(buffer.getvalue())
+        candidates.write_classification(str(path), str(spool.product(entry, candidates.CLASSIFICATION)),
+                                        skyspool_config.load(spool)["pipeline"])
+        entries.append(entry)
+    return spool, entries
+
+
+@pytest.fixture(scope="module")
+def two_candidate_bundles():
+    from skyspool import samples
+
+    g197392, psd = samples.candidate_files()[0].read_bytes(), samples.model_psd()
+    return [samples.candidate_bundle(g197392, psd, far_hz=1e-9),
+            samples.candidate_bundle(g197392, psd, program="gstlal_inspiral", gps_shift_s=0.01, snr_scale=1.2,
+                                     far_hz=1e-9)]
+
+
+@pytest.mark.parametrize("person", [None, "ADVOK", "ADVNO"])
+def test_decisions_on_a_spool_and_a_person_stops_the_second_preliminary(tmp_path, two_candidate_bundles, person):
+    settings = {"orchestrator": {"orchestrator_timeout_s": 0, "second_preliminary_delay_s": 0}}
+    spool, entries = _spool_with_candidates(tmp_path, two_candidate_bundles, settings)
+    config = skyspool_config.load(spool)
+    def step(function, entry, product):
+        orchestrator.write_step(function, spool, entry, str(spool.product(entry, product)), config)
+        return json.loads(spool.product(entry, product).read_text())
+
+    for entry in entries:
+        step(orchestrator.assign, entry, "superevent.json")
+    assert orchestrator.settle_due(entries[0], config)
+    records = [step(orchestrator.decide, entry, "orchestrator.json") for entry in entries]
+    sid = records[0]["superevent_id"]
+    # one superevent, preferred event the louder gstlal candidate, one preliminary
+    assert records[0]["preferred_event"] == records[1]["preferred_event"] == "gstlal-1128678900.4543"
+    assert [r["rule"] for r in records] == ["significant", "already_sent"]
+    if person:
+        superevents.add_label(spool, sid, person, "a person decided")
+    assert orchestrator.second_preliminary_due(entries[0], config)
+    second = orchestrator.second_preliminary(spool, entries[0], config)
+    assert second["rule"] == ("person_decided" if person else "second_preliminary")
+    alerts = superevents.load(spool, sid)["alerts"]
+    assert [a["alert_type"] for a in alerts] == ["preliminary"] * (1 if person else 2)
+    logged = superevents.decisions(spool, sid)
+    assert [d["step"] for d in logged] == ["assign", "assign", "decide", "decide", "second_preliminary"]
+    assert logged[2]["numbers"]["trials_factor x far_hz"] == pytest.approx(7e-9)
+    assert logged[2]["outcome"] == "sent preliminary #1"
