@@ -66,7 +66,7 @@ def _numbers(member: dict, thresholds: dict) -> dict:
                 for name in ("trials_factor", "less_significant_trials_factor") if limits.get(name)}
     return {"far_hz": member["far_hz"], "snr": member["snr"], "instruments": sorted(member["instruments"]),
             "search": key, "thresholds": limits, **weighted, "complete": member.get("complete", False),
-            "data_quality": member.get("dq", {}).get("state")}
+            "data_quality": member.get("dq")}
 
 
 def assign(spool: Spool, entry: Entry, config: dict) -> dict:
