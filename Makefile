@@ -30,6 +30,9 @@ $(INSTALLED): pyproject.toml constraints.txt
 	# GWCelery 3.0.0 as the parity tests' reference only (tests/test_gwcelery_parity.py loads its
 	# rules without a broker); its own dependencies are not needed and not installed.
 	$(BIN)/python -m pip install -q --no-deps gwcelery==3.0.0
+	# ligo.em-bright 1.2.0 pins scikit-learn 1.2.1 (built for numpy 1): installed without its
+	# pins; its dependencies (scikit-learn, h5py, pandas, lalsuite) come from pyproject.toml.
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt ligo.em-bright==1.2.0
 	touch $@
 
 demo: $(INSTALLED)

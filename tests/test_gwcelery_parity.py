@@ -461,3 +461,70 @@ def test_decisions_on_a_spool_and_a_person_stops_the_second_preliminary(tmp_path
     assert [d["step"] for d in logged] == ["assign", "assign", "decide", "decide", "second_preliminary"]
     assert logged[2]["numbers"]["trials_factor x far_hz"] == pytest.approx(7e-9)
     assert logged[2]["outcome"] == "sent preliminary #1"
+
+
+# ----- ligo.em-bright from a data folder, with classifiers this test trains -----
+
+def test_em_bright_from_a_data_folder(tmp_path):
+    """Classifiers trained here on synthetic samples, written in ligo.em-bright's file format
+    (pickled (HasNS, HasRemnant, name) per EOS, (classifier, name) for the mass gap and SSM,
+    the EOS Bayes-factor and maximum-mass maps, the EOS draws): classification.json comes from
+    them, with the numbers the classifiers give; without the folder, from the analytic method."""
+    import pickle
+
+    import h5py
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+
+    if importlib.util.find_spec("ligo.em_bright") is None:
+        if os.environ.get("CI"):
+            pytest.fail("ligo.em-bright is not installed")
+        pytest.skip("ligo.em-bright is not installed")
+    import ligo.em_bright
+
+    rng = np.random.default_rng(3)
+    m1 = rng.uniform(1, 30, 3000)
+    m2 = rng.uniform(0.2, m1)
+    features = np.column_stack([m1, m2, rng.uniform(-0.5, 0.5, (2, 3000)).T, rng.uniform(8, 30, 3000)])
+
+    def trained(labels, columns=features):
+        return RandomForestClassifier(n_estimators=10, random_state=0).fit(columns, labels)
+
+    has_ns, has_remnant = trained(m2 <= 3), trained((m2 <= 3) & (m1 <= 8))
+    mass_gap = trained(((m1 > 3) & (m1 < 5)) | ((m2 > 3) & (m2 < 5)))
+    ssm_features = np.column_stack([features[:, :4], (m1 * m2) ** 0.6 / (m1 + m2) ** 0.2, features[:, 4]])
+    ssm = trained(np.digitize(m2, [0.5, 1, 2, 3, 5, 8]), ssm_features)  # 7 classes, as its SSM model
+    folder = tmp_path / "em-bright-data"
+    folder.mkdir()
+    for name in ligo.em_bright.PACKAGE_DATA_LINKS:
+        contents = {"MASS_GAP.pickle": (mass_gap, name), "GSTLAL_SSM.pickle": (ssm, name),
+                    "MBTA_SSM.pickle": (ssm, name)}.get(name, (has_ns, has_remnant, name))
+        if name.endswith(".pickle"):
+            (folder / name).write_bytes(pickle.dumps(contents))
+    (folder / "EOS_BAYES_FACTOR_MAP.json").write_text(json.dumps({"SLy": 2.5}))
+    (folder / "EOS_MAX_MASS_MAP.json").write_text(json.dumps({"SLy": 2.05}))
+    (folder / "equil_2H.dat").write_text("1.0 1.1 0.12\n2.0 2.3 0.25\n")
+    with h5py.File(folder / "EOS_POSTERIOR_DRAWS.h5", "w") as f:
+        f["EOS"] = np.arange(10.0)
+
+    settings = skyspool_config.load(Spool(tmp_path))["pipeline"]
+    bns = Candidate("c", "pycbc", "pycbc", "CBC", "AllSky", "production", False, T0, 1e-9, 12.0, ("H1", "L1"),
+                    1.4, 1.3, 0.0, 0.0, 1.17, None)
+    analytic = classify.classification_dict(bns, settings)
+    assert analytic["properties_method"].startswith("analytic (pipeline.em_bright.data_dir not set)")
+    settings["em_bright"]["data_dir"] = str(folder)
+    record = classify.classification_dict(bns, settings)
+    assert record["properties_method"].startswith("ligo.em-bright 1.2.0 with the data files of")
+    point = [[1.4, 1.3, 0.0, 0.0, 12.0]]
+    assert record["properties"] == {"HasNS": has_ns.predict_proba(point)[0, 1],
+                                    "HasRemnant": has_remnant.predict_proba(point)[0, 1],
+                                    "HasMassGap": mass_gap.predict_proba(point)[0, 1]}
+    assert record["properties"]["HasNS"] > 0.8 and record["properties"]["HasMassGap"] < 0.2
+    light = dataclass_replace(bns, pipeline="MBTA", search="SSM", mass1=0.6, mass2=0.4, mchirp=0.42)
+    probabilities = ssm.predict_proba([[0.6, 0.4, 0.0, 0.0, 0.42, 12.0]])[0]
+    assert classify.classification_dict(light, settings)["properties"] == pytest.approx({
+        "HasSSM": probabilities[:4].sum(), "HasNS": probabilities[[1, 4, 5, 6]].sum(),
+        "HasMassGap": probabilities[[2, 5]].sum()})
+    # an incomplete folder: the analytic method, saying why
+    (folder / "MASS_GAP.pickle").unlink()
+    assert "data files missing" in classify.classification_dict(bns, settings)["properties_method"]

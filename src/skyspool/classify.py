@@ -19,15 +19,12 @@ p_astro (BNS / NSBH / BBH / Terrestrial), the first of these that applies:
    ``far_star_hz`` x ligo.p_astro's livetime, and f/b spread over BNS/NSBH/BBH by
    ligo.p_astro's component-mass cuts against its mean astrophysical counts.
 
-Source properties: ``ligo.em-bright`` when it is installed and its trained data files are
-in the local astropy download cache (it downloads them on import; skyspool never lets it).
-An operator puts them there on a machine with internet access, with the same astropy::
-
-    python -c "import ligo.em_bright"            # downloads into ~/.astropy/cache
-    python -c "from astropy.utils.data import export_download_cache as e; e('em-bright.zip')"
-
-then, on the skyspool machine, ``import_download_cache('em-bright.zip')``
-(``astropy.utils.data``). Otherwise an analytic method from the template's masses and
+Source properties: ``ligo.em-bright`` (GWCelery's method: its classifiers trained per EOS,
+weighted by the EOS Bayes factors; its SSM classifier for SSM searches) when
+``pipeline.em_bright.data_dir`` holds its trained data files. It downloads them on first use,
+which cannot work here: an operator copies every file of ``ligo.em_bright.PACKAGE_DATA_LINKS``
+(from its repository, tag v1.2.0, ``ligo/em_bright/data/``) into that folder; skyspool puts
+them in an astropy cache inside it and never lets it download. Otherwise an analytic method from the template's masses and
 spins: the masses are drawn around the template (chirp mass to ``mchirp_sigma_frac``,
 mass ratio to ``mass_ratio_sigma``), and over the draws HasNS = P(m2 <= max NS mass),
 HasMassGap = P(either mass in the gap), HasRemnant = P(remnant mass > 0) from the fit of
@@ -37,12 +34,12 @@ radius (the EOS: ``ns_radius_km``). ``classification.json`` names the method use
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.resources
 import importlib.util
 import json
 import types
+from pathlib import Path
 
 import numpy as np
 
@@ -157,30 +154,53 @@ def properties_analytic(candidate: Candidate, settings: dict) -> dict:
             "HasMassGap": float(in_gap.mean())}
 
 
-def em_bright_available() -> bool:
-    """True when ligo.em-bright imports without downloading (its data files are cached)."""
+def _em_bright_module(data_dir: str | None):
+    """ligo.em-bright's ``em_bright`` module with its trained data files from ``data_dir``
+    (every file of its ``PACKAGE_DATA_LINKS``), or None (the reason as second value) when
+    it cannot run. The files go into an astropy cache inside ``data_dir``, so that its
+    import finds them there and never downloads."""
+    if data_dir is None:
+        return None, "pipeline.em_bright.data_dir not set"
     if importlib.util.find_spec("ligo.em_bright") is None:
-        return False
-    from astropy.utils.data import conf
+        return None, "ligo.em-bright not installed"
+    folder = Path(data_dir)
+    from astropy.config.paths import set_temp_cache
+    from astropy.utils.data import conf, import_file_to_cache, is_url_in_cache
 
-    with conf.set_temp("allow_internet", False), contextlib.suppress(Exception):
-        import ligo.em_bright.em_bright  # noqa: F401
+    import ligo.em_bright
 
-        return True
-    return False
+    links = ligo.em_bright.PACKAGE_DATA_LINKS
+    missing = sorted(name for name in links if not (folder / name).is_file())
+    if missing:
+        return None, f"{len(missing)} ligo.em-bright data files missing in {folder} (e.g. {missing[0]})"
+    cache = folder / "astropy-cache"
+    cache.mkdir(exist_ok=True)
+    with set_temp_cache(cache), conf.set_temp("allow_internet", False):
+        for name, url in links.items():
+            if not is_url_in_cache(url, pkgname="ligo.em_bright"):
+                import_file_to_cache(url, str(folder / name), remove_original=False, pkgname="ligo.em_bright")
+        from ligo.em_bright import em_bright
+    return em_bright, f"ligo.em-bright {ligo.em_bright.__version__} with the data files of {folder}"
 
 
 def properties(candidate: Candidate, settings: dict) -> tuple[dict, str]:
-    """(HasNS/HasRemnant/HasMassGap, the method that made them)."""
-    if em_bright_available():
-        from ligo.em_bright import em_bright
-
-        has_ns, has_remnant, has_mass_gap = em_bright.source_classification(
-            candidate.mass1, candidate.mass2, candidate.spin1z, candidate.spin2z, candidate.snr)
-        return ({"HasNS": float(has_ns), "HasRemnant": float(has_remnant),
-                 "HasMassGap": float(has_mass_gap)}, "ligo.em-bright")
+    """(HasNS/HasRemnant/HasMassGap, or HasSSM/HasNS/HasMassGap for SSM searches; the method
+    that made them): ligo.em-bright when its data files are in ``data_dir``, else analytic."""
+    em_bright, why = _em_bright_module(settings.get("data_dir"))
+    if em_bright is not None and candidate.search == "SSM" and candidate.pipeline.lower() in ("gstlal", "mbta"):
+        values = em_bright.source_classification_ssm(candidate.mass1, candidate.mass2, candidate.spin1z,
+                                                     candidate.spin2z, candidate.mchirp, candidate.snr,
+                                                     candidate.pipeline.lower())
+        return dict(zip(("HasSSM", "HasNS", "HasMassGap"), map(float, values))), why
+    if em_bright is not None and candidate.search != "SSM":
+        values = em_bright.source_classification(candidate.mass1, candidate.mass2, candidate.spin1z,
+                                                 candidate.spin2z, candidate.snr)
+        return dict(zip(("HasNS", "HasRemnant", "HasMassGap"), map(float, values))), why
+    if candidate.search == "SSM":
+        return _ssm_properties(candidate, settings), (
+            f"analytic ({why}): HasSSM = P(lighter mass < 1 Msun) over masses around the template")
     return (properties_analytic(candidate, settings),
-            f"analytic: masses around the template, max NS mass {settings['max_ns_mass_msun']} Msun, "
+            f"analytic ({why}): masses around the template, max NS mass {settings['max_ns_mass_msun']} Msun, "
             f"Foucart et al. 2018 remnant fit with NS radius {settings['ns_radius_km']} km")
 
 
@@ -223,9 +243,6 @@ def classification_dict(candidate: Candidate, settings: dict, ranking_data: byte
         candidate = dataclasses.replace(candidate, mass1=mass, mass2=mass, spin1z=0.0, spin2z=0.0,
                                         mchirp=mass * 2 ** -0.2)
     props, method = properties(candidate, settings["em_bright"])
-    if candidate.search == "SSM":
-        props = _ssm_properties(candidate, settings["em_bright"])
-        method = "analytic: HasSSM = P(lighter mass < 1 Msun) over the mass draws; " + method
     if candidate.search == "SSM":
         p_astro_values, p_astro_method = {}, "none: SSM search (GWCelery sends no p_astro)"
     elif bbh:
