@@ -261,7 +261,9 @@ def _send(spool: Spool, state: dict, alert_type: str, member: dict | None, signi
 def _label_data_quality(spool: Spool, sid: str, member: dict) -> None:
     dq = member["dq"]
     label = {"ok": "DQOK", "vetoed": "DQV", "not_observing": "DQV", "injection": "INJ"}.get(dq["state"])
-    if label:
+    if label:  # the latest check stands, as GWCelery replaces DQOK by DQV and back
+        for other in {"DQOK", "DQV"} - {label}:
+            (spool.superevent_dir(sid) / other).unlink(missing_ok=True)
         superevents.add_label(spool, sid, label, dq["reason"])
 
 
