@@ -125,6 +125,9 @@ def test_retraction_by_hand(pipeline_spool, capsys):
     table = capsys.readouterr().out
     assert "RETRACTED" in table and "DQV" not in table.split(sid)[0][-200:]
     assert "data quality" in table
+    # each candidate's rule, as in its superevent's decisions.jsonl
+    assert "no superevent: [superevent_far_threshold] FAR 0.001 Hz above" in table
+    assert "[dq_veto]" in table and "[below_thresholds]" in table
 
 
 def test_less_significant_candidate_sends_less_significant_preliminary(pipeline_spool):
