@@ -22,12 +22,26 @@ EXT_UPDATE = CORPUS / "gw" / "alerts" / "MS181101ab-ext-update.json"
 GW_ALERT = CORPUS / "gw" / "alerts" / "S230518h-Preliminary_alert.json"
 GBM_VOEVENT = CORPUS / "notices" / "voevent" / "finkmm_fermi_voevent_number_193.xml"
 SECONDS_PER_YEAR = 365.25 * 86400
-CONFIG = {"notices": {"gbm_systematics": {"core_deg": 3.7, "tail_deg": 14.0, "core_weight": 0.9},
-                      "lat_fov_radius_deg": 65.0},
-          "coincidence": {"windows_s": {"grb_cbc": [-1, 5], "grb_burst": [-60, 600],
-                                        "neutrino_cbc": [-500, 500], "neutrino_burst": [-500, 500],
-                                        "snews_burst": [-10, 10]},
-                          "rates_per_year": {"grb": 325, "grb_subthreshold": 390, "neutrino": 13.91}}}
+# GWCelery 3.0.0's RAVEN settings (conf/__init__.py), in skyspool's t_external - t_gw windows.
+DAY = 86400
+CONFIG = {"notices": {"lat_fov_radius_deg": 65.0},
+          "coincidence": {
+              "windows_s": {"grb_cbc": [-1, 5], "grb_burst": [-60, 600], "grb_subthreshold_fermi": [-1, 11],
+                            "grb_subthreshold_swift": [-10, 20], "frb_cbc": [-2, 10], "frb_burst": [-120, 600],
+                            "neutrino_cbc": [-10, 10], "neutrino_burst": [-500, 500], "snews_burst": [-10, 10]},
+              "rates_per_year": {"grb": 325, "grb_subthreshold": 390, "frb": 485, "neutrino": 15},
+              "pairs": {"GRB": ["cbc/*", "burst/allsky", "burst/bbh"], "FRB": ["cbc/*", "burst/allsky", "burst/bbh"],
+                        "HEN": ["cbc/*", "burst/allsky", "burst/bbh"], "SubGRB": ["cbc/*", "burst/bbh"],
+                        "SubGRBTargeted": ["cbc/allsky", "burst/allsky", "burst/bbh"], "Supernova": ["burst/*"]},
+              "search_preference": {"Supernova": 2, "GRB": 1, "FRB": 1, "HEN": 1, "SubGRB": 0, "SubGRBTargeted": 0},
+              "targeted_far_thresholds_hz": {"gw": {"Fermi": 16 / DAY, "Swift": 16 / DAY},
+                                             "grb": {"Fermi": 1e-4, "Swift": 1e-3}},
+              "publish": {"far_threshold_hz": {"cbc": {"allsky": 1 / (30 * DAY), "earlywarning": 1 / (30 * DAY),
+                                                       "mdc": 1 / (30 * DAY), "ssm": 1 / (365 * DAY)},
+                                               "burst": {"allsky": 1 / (365 * DAY), "bbh": 1 / (30 * DAY)}},
+                          "trials_factor": {"cbc": {"allsky": 7, "earlywarning": 4, "mdc": 7, "ssm": 3},
+                                            "burst": {"allsky": 3, "bbh": 7}},
+                          "snews_gw_far_hz": 1 / DAY}}}
 
 
 def test_combined_map_area_matches_the_lvk_example_alert():

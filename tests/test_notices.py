@@ -166,9 +166,10 @@ def test_gbm_map_has_the_systematic_tail():
     from skyspool import skymap as sm
 
     notice = read_notice(VOEVENTS / "finkmm_fermi_voevent_number_193.xml")
-    with_model = sm.credible_areas_deg2(maps.notice_skymap(notice, GBM_SYSTEMATICS))[1]
+    with_model = sm.credible_areas_deg2(maps.notice_skymap(notice))[1]
+    # GWCelery's convention (Connaughton et al. 2015, eq. 2): kappa = 1 / (0.4356 sigma^2).
     stat_only = sm.credible_areas_deg2(maps.mixture_map(
-        [maps.Fisher(1.0, notice.ra_deg, notice.dec_deg, maps.kappa_for_sigma(11.34))]))[1]
+        [maps.Fisher(1.0, notice.ra_deg, notice.dec_deg, 1 / (0.4356 * math.radians(11.34) ** 2))]))[1]
     assert with_model > 1.1 * stat_only
 
 

@@ -1,19 +1,29 @@
-"""GW - external coincidences, RAVEN-style: time windows, joint FARs and the combined sky map.
+"""GW - external coincidences as RAVEN (ligo-raven 3.3 run as GWCelery 3.0.0 runs it).
 
 The search goes both ways, so the result does not depend on which message arrived first:
 a GW alert looks for external notices within the windows around its time, an external
-notice looks for GW events. Times are compared as ``t_external - t_gw`` (s) against a
-window ``[low, high]`` configured per pair (``coincidence.windows_s``, keys
-``<external kind>_<gw group>``: ``grb_cbc``, ``grb_burst``, ``neutrino_cbc``, ...).
-An IceCube LVK nu track search is linked to the superevent it names, not by time.
-Test notices pair only with test (mock ``M...``/``T...``) GW events, and real with real.
+notice looks for GW events. Times are compared as ``t_external - t_gw`` (s) against the
+window of the pair (``coincidence.windows_s``): GWCelery's ``raven_coincidence_windows``,
+whose windows are the GW time relative to the external one, with the sign turned.
+Each notice belongs to one of GWCelery's external searches (:func:`search_of`: GRB, SubGRB
+(Fermi GBM sub-threshold), SubGRBTargeted (Swift BAT-GUANO), FRB, HEN, Supernova), which
+pairs with the GW groups and searches in ``coincidence.pairs``. A targeted trigger's time is
+its central time (trigger time + half its duration), as GWCelery sets it. An IceCube LVK nu
+track search is linked to the superevent it names, not by time. Test notices pair only with
+test (mock ``M...``/``T...``) GW events, and real with real.
 
-Joint false-alarm rates follow ligo-raven's ``coinc_far`` (untargeted method):
-temporal FAR = (high - low) x external rate x GW FAR, and space-time FAR = temporal FAR /
-sky-map overlap integral, the overlap being 4 pi * integral of p_gw p_ext (Ashton et al. 2018,
-ApJ 860, 6). The combined map is the normalised product of the two maps on their common
-multi-order grid, with the GW distance layers kept, as ``ligo-skymap-combine`` does on
-flat maps. Rates in Hz, times in s, areas in deg2.
+Joint false-alarm rates are ligo-raven's own (:func:`ligo.raven.search.coinc_far`): it is
+called with the superevent and external-event facts and the two sky maps that skyspool
+supplies from the spool in place of GraceDB (:class:`_SpoolFiles`). Its overlap integral takes,
+for each GW pixel, the external pixel nearest to its centre; skyspool hands it both maps on
+their common multi-order grid (:func:`common_grid`), where each GW pixel's nearest external
+pixel is itself, so that the sum is the exact integral even for an arc-minute external map.
+
+Each trigger is checked for GWCelery's likely-noise vetoes (its NOT_GRB label,
+:func:`likely_noise`); the preferred coincidence is ranked as GWCelery's ``raven.keyfunc``
+and each one says whether it is publishable (``raven.trigger_raven_alert``) and why.
+The combined map is the normalised product of the two maps on their common grid, with the
+GW distance layers kept. Rates in Hz, times in s, areas in deg2.
 """
 
 from __future__ import annotations
@@ -39,6 +49,9 @@ MAX_DEPTH = 29  # HEALPix nested indices at this order index every finer pixel
 LVK_SEARCH = "lvk_nu_track_search"
 GW_PRODUCTS = ["coincidences.json"]
 COMBINED_PRODUCTS = ["combined.multiorder.fits", "combined.png"]
+# GWCelery's likely-real threshold (external_triggers.P_ASTRO_THRESH) and Fermi's GRB class.
+LIKELY_REAL = 0.5
+FERMI_GRB_CLASS = 4
 
 
 # ----- reading spool entries (cached: spool entries never change) -----
@@ -86,44 +99,110 @@ def _best_notice_entry(spool: Spool, kind: str, event_id: str) -> Entry | None:
     return current
 
 
-def window(config: dict, external_kind: str, gw_group: str) -> tuple[float, float] | None:
-    """The configured window (s) of ``t_external - t_gw`` for this pair, or None."""
-    pair = config.get("coincidence", {}).get("windows_s", {}).get(f"{external_kind}_{gw_group.lower()}")
+def search_of(notice: Notice) -> str:
+    """GWCelery's external search of a notice (``external_triggers.handle_*``)."""
+    if notice.kind == "snews":
+        return "Supernova"
+    if notice.kind == "frb":
+        return "FRB"
+    if notice.kind == "neutrino":
+        return "HEN"
+    if notice.notice_type == "gbm_subthresh":
+        return "SubGRB"
+    if "guano" in notice.instrument.lower() or "targeted" in notice.instrument.lower():
+        return "SubGRBTargeted"
+    return "GRB"
+
+
+@dataclasses.dataclass(frozen=True)
+class GWSide:
+    """What the search needs of a GW candidate: id, role, GPS time (s), group, search, FAR (Hz)."""
+
+    superevent_id: str
+    role: str
+    gps_time: float
+    group: str
+    search: str
+    far_hz: float | None
+
+    @classmethod
+    def of_alert(cls, alert: GWAlert) -> GWSide:
+        event = alert.event
+        return cls(alert.superevent_id, _gw_role(alert.superevent_id), _gps(event["time"]),
+                   event["group"], event.get("search") or "AllSky", event.get("far"))
+
+
+def _pairs(config: dict, search: str, gw: GWSide) -> bool:
+    """Whether this external search pairs with the GW group and search (``coincidence.pairs``)."""
+    allowed = config.get("coincidence", {}).get("pairs", {}).get(search, [])
+    group, gw_search = gw.group.lower(), gw.search.lower()
+    return f"{group}/*" in allowed or f"{group}/{gw_search}" in allowed
+
+
+def window_key(notice: Notice, gw: GWSide) -> str:
+    """The ``coincidence.windows_s`` key of this pair, as GWCelery's ``raven._time_window``:
+    a Burst BBH candidate takes the CBC windows, sub-threshold searches their mission's."""
+    search = search_of(notice)
+    group = "cbc" if gw.group.lower() == "cbc" or gw.search.lower() == "bbh" else "burst"
+    if search in ("SubGRB", "SubGRBTargeted"):
+        return f"grb_subthreshold_{notice.mission.lower()}"
+    return f"{notice.kind}_{group}"
+
+
+def window(config: dict, notice: Notice, gw: GWSide) -> tuple[float, float] | None:
+    """The configured window (s) of ``t_external - t_gw`` for this pair, or None (no pairing)."""
+    if not _pairs(config, search_of(notice), gw):
+        return None
+    pair = config.get("coincidence", {}).get("windows_s", {}).get(window_key(notice, gw))
     return None if pair is None else (float(pair[0]), float(pair[1]))
+
+
+def external_gps(notice: Notice) -> float:
+    """The trigger's time (GPS s); a targeted trigger's central time, as GWCelery uses it."""
+    when = _gps(iso_utc(notice.trigger_time))
+    if search_of(notice) == "SubGRBTargeted":
+        when += 0.5 * float(notice.facts.get("rate_duration") or notice.facts.get("image_duration") or 0)
+    return when
 
 
 # ----- the search, both ways -----
 
-def _gw_facts(alert: GWAlert) -> tuple[float, str]:
-    return _gps(alert.event["time"]), alert.event["group"]
-
-
-def _pairs_with(notice: Notice, alert: GWAlert, config: dict) -> tuple[float, float] | None:
-    """The window if ``notice`` and ``alert`` coincide, else None."""
-    if notice.role != _gw_role(alert.superevent_id) or alert.event is None:
+def _pairs_with(notice: Notice, gw: GWSide, config: dict) -> tuple[float, float] | None:
+    """The window if ``notice`` and the GW candidate coincide, else None."""
+    if notice.role != gw.role:
         return None
     if notice.notice_type == LVK_SEARCH:
-        return (0.0, 0.0) if notice.gw_superevent == alert.superevent_id else None
-    gw_time, group = _gw_facts(alert)
-    limits = window(config, notice.kind, group)
+        return (0.0, 0.0) if notice.gw_superevent == gw.superevent_id else None
+    limits = window(config, notice, gw)
     if limits is None:
         return None
-    offset = _gps(iso_utc(notice.trigger_time)) - gw_time
+    offset = external_gps(notice) - gw.gps_time
     return limits if limits[0] <= offset <= limits[1] else None
+
+
+def _alert_pairs_with(notice: Notice, alert: GWAlert, config: dict) -> tuple[float, float] | None:
+    return None if alert.event is None else _pairs_with(notice, GWSide.of_alert(alert), config)
+
+
+def _external_entries(spool: Spool):
+    for kind in EXTERNAL_KINDS:
+        for _, event_id in spool.events(kind):
+            entry = _best_notice_entry(spool, kind, event_id)
+            if entry is not None:
+                yield entry
+
+
+def partners_of_gw(spool: Spool, gw: GWSide, config: dict) -> list[Entry]:
+    """Current entries of the external triggers coinciding with a GW candidate."""
+    return [entry for entry in _external_entries(spool) if _pairs_with(_notice(entry.path), gw, config)]
 
 
 def external_partners(spool: Spool, gw_entry: Entry, config: dict) -> list[Entry]:
     """Current entries of the external triggers coinciding with a GW entry."""
     alert = _alert(gw_entry.path)
-    if alert.is_retraction:
+    if alert.is_retraction or alert.event is None:
         return []
-    found = []
-    for kind in EXTERNAL_KINDS:
-        for _, event_id in spool.events(kind):
-            entry = _best_notice_entry(spool, kind, event_id)
-            if entry is not None and _pairs_with(_notice(entry.path), alert, config):
-                found.append(entry)
-    return found
+    return partners_of_gw(spool, GWSide.of_alert(alert), config)
 
 
 def gw_partners(spool: Spool, external_entry: Entry, config: dict) -> list[Entry]:
@@ -134,8 +213,17 @@ def gw_partners(spool: Spool, external_entry: Entry, config: dict) -> list[Entry
     found = []
     for _, superevent_id in spool.events("gw"):
         entry = _current(spool, "gw", superevent_id)
-        if entry is not None and _pairs_with(notice, _alert(entry.path), config):
+        if entry is not None and _alert_pairs_with(notice, _alert(entry.path), config):
             found.append(entry)
+    return found
+
+
+def _retracted_partners(spool: Spool, retraction: Entry, config: dict) -> list[Entry]:
+    """GW entries that the earlier notices of a now retracted trigger paired with."""
+    found = []
+    for earlier in spool.entries_of(retraction.kind, retraction.event_id):
+        if earlier.path.suffix in (".json", ".xml") and not _notice(earlier.path).retraction:
+            found += [entry for entry in gw_partners(spool, earlier, config) if entry not in found]
     return found
 
 
@@ -151,7 +239,11 @@ def affected_entries(spool: Spool, entry: Entry, config: dict) -> list[Entry]:
     alert updates the GW event's current entry (Snakemake reruns them: their inputs grew).
     """
     # Only notices pair with GW alerts (not pipeline candidates or DQ segment lists).
-    return gw_partners(spool, entry, config) if entry.kind in EXTERNAL_KINDS else []
+    if entry.kind not in EXTERNAL_KINDS or entry.path.suffix not in (".json", ".xml"):
+        return []
+    if _notice(entry.path).retraction:  # the coincidences it was in are rebuilt without it
+        return _retracted_partners(spool, entry, config)
+    return gw_partners(spool, entry, config)
 
 
 # ----- sky maps: common grid, overlap, product -----
@@ -216,52 +308,211 @@ def _gw_map(alert_path: Path) -> Table | None:
     return read_sky_map(io.BytesIO(skymap), moc=True)
 
 
-# ----- joint FARs -----
+# ----- likely noise -----
+
+def likely_noise(notice: Notice, config: dict) -> str | None:
+    """Why GWCelery would label this trigger NOT_GRB (likely noise), or None.
+
+    As ``external_triggers.handle_grb_gcn`` and ``handle_kafka_alert``: a Fermi GBM
+    classification other than a GRB or below 50%, a GBM initial alert, Swift's star tracker
+    out of lock, an IceCube signalness (p_astro) or CHIME importance below 50%, a CHIME
+    repeater (known source), a targeted trigger above its search's FAR threshold.
+    """
+    params = notice.facts.get("params", {})
+    search = search_of(notice)
+    if notice.notice_type == "gbm_alert":
+        return "Fermi GBM initial alert (unreliable; later notices decide)"
+    if "Most_Likely_Index" in params:
+        index, prob = int(float(params["Most_Likely_Index"])), float(params.get("Most_Likely_Prob", 0))
+        if index != FERMI_GRB_CLASS or prob < 100 * LIKELY_REAL:
+            return f"Fermi GBM classification: most likely class {index} at {prob:g}%, not a GRB above 50%"
+    classification = notice.facts.get("classification")
+    if notice.mission == "Fermi" and search == "GRB" and isinstance(classification, dict):
+        grb = classification.get("GRB")
+        if grb is None or grb < LIKELY_REAL:
+            return f"Fermi GBM classification {classification}: GRB below 50%"
+    if str(params.get("StarTrack_Lost_Lock", "")).lower() == "true":
+        return "Swift star tracker lost lock"
+    for name, value in (("signalness", params.get("signalness")), ("p_astro", notice.facts.get("p_astro")),
+                        ("importance", notice.facts.get("importance"))):
+        if value is not None and float(value) < LIKELY_REAL:
+            return f"{notice.mission} {name} {float(value):.3g} below 0.5"
+    if notice.kind == "frb" and notice.facts.get("known_source") is not None:
+        return f"CHIME repeater (known source {notice.facts['known_source']})"
+    grb_threshold = _settings(config)["targeted_far_thresholds_hz"]["grb"].get(notice.mission)
+    if search == "SubGRBTargeted" and notice.far_hz is not None and grb_threshold is not None \
+            and notice.far_hz > grb_threshold:
+        return f"{notice.mission} FAR {notice.far_hz:.4g} Hz above the targeted search's {grb_threshold:.4g} Hz"
+    return None
+
+
+# ----- joint FARs (ligo-raven) -----
+
+def _settings(config: dict) -> dict:
+    return config["coincidence"]
+
 
 def external_rate_hz(notice: Notice, config: dict) -> float | None:
-    """Rate (Hz) of external triggers like this one, from ``coincidence.rates_per_year``."""
-    rates = config.get("coincidence", {}).get("rates_per_year", {})
-    key = "grb_subthreshold" if notice.notice_type == "gbm_subthresh" else notice.kind
-    rate = rates.get(key)
+    """Rate (Hz) of this search's triggers, from ``coincidence.rates_per_year`` (GWCelery's
+    ``raven_ext_rates``); None for a targeted search (ligo-raven uses the trigger's FAR)."""
+    search = search_of(notice)
+    if search in ("SubGRBTargeted", "Supernova"):
+        return None
+    key = "grb_subthreshold" if search == "SubGRB" else notice.kind
+    rate = _settings(config).get("rates_per_year", {}).get(key)
     return None if rate is None else float(rate) / SECONDS_PER_YEAR
 
 
-def coincidence_record(alert: GWAlert, external_entry: Entry, config: dict, gw_map: Table | None) -> dict:
-    """One coincidence: who, when, temporal and space-time joint FARs (Hz)."""
-    notice = _notice(external_entry.path)
-    limits = _pairs_with(notice, alert, config)
-    offset = _gps(iso_utc(notice.trigger_time)) - _gw_facts(alert)[0]
-    rate = external_rate_hz(notice, config)
-    gw_far = alert.event.get("far")
-    temporal = None
-    if rate is not None and gw_far and limits[1] > limits[0]:
-        temporal = (limits[1] - limits[0]) * rate * gw_far
-    overlap = None
-    ext_map = maps.notice_skymap(notice, config["notices"]["gbm_systematics"])
+class _SpoolFiles:
+    """Answers ligo-raven's GraceDB file reads (``files(id, name, raw=True)``) with sky maps
+    skyspool took from the spool: ligo-raven then runs offline on them."""
+
+    def __init__(self, files: dict[str, bytes]):
+        self._files = files
+
+    def files(self, graceid: str, filename: str, raw: bool = True) -> io.BytesIO:
+        return io.BytesIO(self._files[filename])
+
+
+def _fits_bytes(uniq: np.ndarray, density: np.ndarray) -> bytes:
+    from ligo.skymap.io.fits import write_sky_map
+
+    buffer = io.BytesIO()
+    write_sky_map(buffer, Table({"UNIQ": uniq, "PROBDENSITY": density}), moc=True)
+    return buffer.getvalue()
+
+
+def raven_fars(gw: GWSide, notice: Notice, limits: tuple[float, float], config: dict,
+               gw_map: Table | None, ext_map: Table | None) -> dict:
+    """ligo-raven's ``coinc_far`` of this pair, as GWCelery's ``raven.calculate_coincidence_far``
+    calls it: ``temporal_coinc_far``, ``spatiotemporal_coinc_far``, ``skymap_overlap`` (Hz; None
+    where not computable), and ``raven_message`` when ligo-raven declined (no GW FAR, no overlap)."""
+    from ligo.raven.search import coinc_far
+
+    search = search_of(notice)
+    nothing = {"temporal_coinc_far": None, "spatiotemporal_coinc_far": None, "skymap_overlap": None}
+    if search == "Supernova" or limits[1] <= limits[0]:
+        return nothing
+    settings = _settings(config)
+    targeted = search == "SubGRBTargeted"
+    if targeted and (notice.far_hz is None or notice.mission not in ("Fermi", "Swift")):
+        return nothing | {"raven_message": "targeted trigger without a FAR: no joint FAR"}
+    files = {}
     if gw_map is not None and ext_map is not None:
-        overlap = combine(gw_map, ext_map)[1]
-    record = {"kind": notice.kind, "trigger_id": notice.trigger_id, "entry": external_entry.name,
-              "mission": notice.mission, "instrument": notice.instrument,
+        uniq, gw_rows, ext_rows = common_grid(gw_map, ext_map)
+        files = {"gw.multiorder.fits": _fits_bytes(uniq, np.asarray(gw_map["PROBDENSITY"])[gw_rows]),
+                 "ext.multiorder.fits": _fits_bytes(uniq, np.asarray(ext_map["PROBDENSITY"])[ext_rows])}
+    result = coinc_far(
+        gw.superevent_id, notice.trigger_id, limits[0], limits[1],
+        # GWCelery 3.0.0 runs FRB and HEN searches through ligo-raven's GRB formula.
+        grb_search="GRB" if search in ("FRB", "HEN") else search,
+        se_fitsfile="gw.multiorder.fits" if files else None,
+        ext_fitsfile="ext.multiorder.fits" if files else None, incl_sky=bool(files),
+        gracedb=_SpoolFiles(files), far_grb=notice.far_hz, em_rate=external_rate_hz(notice, config),
+        far_gw_thresh=settings["targeted_far_thresholds_hz"]["gw"].get(notice.mission) if targeted else None,
+        far_grb_thresh=settings["targeted_far_thresholds_hz"]["grb"].get(notice.mission) if targeted else None,
+        se_dict={"superevent_id": gw.superevent_id, "preferred_event": gw.superevent_id,
+                 "far": gw.far_hz, "t_0": gw.gps_time},
+        ext_dict={"graceid": notice.trigger_id, "pipeline": notice.mission, "gpstime": external_gps(notice)},
+        se_moc=True, ext_moc=True)
+    if isinstance(result, str):
+        return nothing | {"raven_message": result}
+    return {key: None if result[key] is None else float(result[key]) for key in nothing}
+
+
+def _trials(config: dict, gw: GWSide) -> float:
+    return _settings(config)["publish"]["trials_factor"].get(gw.group.lower(), {}).get(gw.search.lower(), 1)
+
+
+def publishable(record: dict, gw: GWSide, config: dict) -> tuple[bool, list[str]]:
+    """Whether GWCelery would raise RAVEN_ALERT for this coincidence, and every reason.
+
+    As ``raven.trigger_raven_alert``: the joint FAR (space-time if both maps, else temporal)
+    x trials x (trials - 1) at most the significant-alert threshold of the GW search (for
+    SNEWS: the GW FAR x trials under ``snews_gw_far_hz``), the trigger not sub-threshold nor
+    likely noise, both sky maps present, neither side a test event, the FAR not negative.
+    """
+    publish = _settings(config)["publish"]
+    trials = _trials(config, gw)
+    reasons = []
+    if record["search"] == "Supernova":
+        far, threshold, far_type = (gw.far_hz or 0) * trials, publish["snews_gw_far_hz"], "GW"
+        missing_skymap = False
+    else:
+        coinc = record["spacetime_far_hz"]
+        missing_skymap = coinc is None
+        coinc = record["temporal_far_hz"] if coinc is None else coinc
+        far = None if coinc is None else coinc * trials * (trials - 1)
+        threshold = publish["far_threshold_hz"].get(gw.group.lower(), {}).get(gw.search.lower(), -math.inf)
+        far_type = "joint"
+    if far is None:
+        reasons.append("no joint FAR")
+    elif not far <= threshold:
+        reasons.append(f"{far_type} FAR x trials {far:.4g} Hz above the threshold {threshold:.4g} Hz")
+    elif far < 0:
+        reasons.append(f"{far_type} FAR is negative ({far:.4g})")
+    if record["search"] == "SubGRB":
+        reasons.append("the trigger is sub-threshold")
+    if record["likely_noise"]:
+        reasons.append(f"likely noise: {record['noise_reason']}")
+    if missing_skymap:
+        reasons.append("space-time FAR needs both sky maps")
+    if gw.role == "test" or record["role"] == "test":
+        reasons.append("a test event")
+    if not reasons:
+        reasons.append(f"{far_type} FAR x trials {far:.4g} Hz at most {threshold:.4g} Hz, both sky maps, "
+                       "a likely real trigger")
+        return True, reasons
+    return False, reasons
+
+
+def coincidence_record(gw: GWSide, external_entry: Entry, config: dict, gw_map: Table | None) -> dict:
+    """One coincidence: who, when, ligo-raven's joint FARs (Hz), vetoes, publishable and why."""
+    notice = _notice(external_entry.path)
+    limits = _pairs_with(notice, gw, config)
+    offset = external_gps(notice) - gw.gps_time
+    ext_map = maps.notice_skymap(notice)
+    noise = likely_noise(notice, config)
+    fars = (raven_fars(gw, notice, limits, config, gw_map, ext_map) if notice.notice_type != LVK_SEARCH
+            else {"temporal_coinc_far": None, "spatiotemporal_coinc_far": None, "skymap_overlap": None})
+    record = {"kind": notice.kind, "search": search_of(notice), "trigger_id": notice.trigger_id,
+              "entry": external_entry.name, "mission": notice.mission, "instrument": notice.instrument,
               "notice_type": notice.notice_type, "role": notice.role,
               "trigger_time": iso_utc(notice.trigger_time), "time_difference_s": offset,
-              "window_s": list(limits), "external_rate_hz": rate, "gw_far_hz": gw_far,
-              "temporal_far_hz": temporal, "skymap_overlap": overlap,
-              "spacetime_far_hz": None if temporal is None or not overlap else temporal / overlap,
-              "has_skymap": ext_map is not None}
+              "window_s": list(limits), "external_rate_hz": external_rate_hz(notice, config),
+              "external_far_hz": notice.far_hz, "gw_far_hz": gw.far_hz,
+              "temporal_far_hz": fars["temporal_coinc_far"], "skymap_overlap": fars["skymap_overlap"],
+              "spacetime_far_hz": fars["spatiotemporal_coinc_far"],
+              "has_skymap": ext_map is not None, "skymap_source": maps.skymap_source(notice),
+              "likely_noise": noise is not None, "noise_reason": noise}
+    if "raven_message" in fars:
+        record["raven_message"] = fars["raven_message"]
     if notice.notice_type == LVK_SEARCH:
         record["pval_generic"] = notice.facts.get("pval_generic")
         record["pval_bayesian"] = notice.facts.get("pval_bayesian")
         record["coincident_neutrinos"] = [dict(vars(nu)) for nu in notice.coincident_neutrinos]
+    record["publishable"], record["publishable_reasons"] = publishable(record, gw, config)
     return record
 
 
-def _preferred(records: list[dict]) -> int | None:
-    """Index of the coincidence with the lowest joint FAR (space-time before temporal)."""
-    def rank(item):
-        record = item[1]
-        far = record["spacetime_far_hz"] if record["spacetime_far_hz"] is not None else record["temporal_far_hz"]
-        return (not record["has_skymap"], math.inf if far is None else far)
-    return min(enumerate(records), key=rank)[0] if records else None
+def _rank(record: dict, config: dict) -> tuple:
+    """GWCelery's ``raven.keyfunc``: likely real, already alerted (publishable), search
+    preference, then lower space-time and temporal FARs (larger is preferred)."""
+    def inverse(far):
+        if far is None:
+            return -math.inf
+        return math.inf if far == 0 else 1 / far
+
+    preference = _settings(config).get("search_preference", {}).get(record["search"], -1)
+    return (not record["likely_noise"], record["publishable"], preference,
+            inverse(record["spacetime_far_hz"]), inverse(record["temporal_far_hz"]))
+
+
+def _preferred(records: list[dict], config: dict) -> int | None:
+    """Index of the preferred coincidence (GWCelery's ranking), None without one."""
+    if not records:
+        return None
+    return max(range(len(records)), key=lambda index: _rank(records[index], config))
 
 
 def coincidences(spool: Spool, entry: Entry, config: dict) -> dict:
@@ -269,17 +520,19 @@ def coincidences(spool: Spool, entry: Entry, config: dict) -> dict:
     if entry.kind == "gw":
         alert = _alert(entry.path)
         gw_map = _gw_map(entry.path)
-        records = [coincidence_record(alert, partner, config, gw_map)
-                   for partner in external_partners(spool, entry, config)]
+        records = ([coincidence_record(GWSide.of_alert(alert), partner, config, gw_map)
+                    for partner in external_partners(spool, entry, config)] if alert.event else [])
     else:
         records = []
         for partner in gw_partners(spool, entry, config):
             alert = _alert(partner.path)
-            record = coincidence_record(alert, entry, config, _gw_map(partner.path))
+            record = coincidence_record(GWSide.of_alert(alert), entry, config, _gw_map(partner.path))
             record.update(gw_event_id=partner.event_id, gw_entry=partner.name)
             records.append(record)
+    preferred = _preferred(records, config)
     return {"event_id": entry.event_id, "kind": entry.kind, "entry": entry.name,
-            "coincidences": records, "preferred": _preferred(records)}
+            "coincidences": records, "preferred": preferred,
+            "publishable": preferred is not None and records[preferred]["publishable"]}
 
 
 # ----- products -----
@@ -321,7 +574,7 @@ def write_combined(spool_root: str, event_id: str, entry_name: str, coincidences
     notice_entry = spool.find_entry(preferred["kind"], preferred["trigger_id"], preferred["entry"])
     notice = _notice(notice_entry.path)
     gw_map = _gw_map(spool.find_entry("gw", event_id, entry_name).path)
-    combined, _ = combine(gw_map, maps.notice_skymap(notice, config["notices"]["gbm_systematics"]))
+    combined, _ = combine(gw_map, maps.notice_skymap(notice))
     instruments = sorted(set(combined.meta.get("instruments", [])) | {notice.mission})
     combined.meta.update(instruments=instruments, objid=event_id)
     combined.meta.setdefault("HISTORY", [])

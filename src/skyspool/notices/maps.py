@@ -2,9 +2,17 @@
 
 A built map is a mixture of Fisher (von Mises-Fisher) distributions on the sphere, the
 spherical form of a circular Gaussian, evaluated on an adaptive multi-order HEALPix grid.
-Fermi GBM positions get the core-plus-tail systematic model of Connaughton et al. 2015
-(ApJS 216, 32): 90% of the probability in a 3.7 deg Gaussian and 10% in a 14 deg one, each
-added in quadrature to the notice's 1-sigma statistical radius.
+The models are those GWCelery 3.0.0 builds for RAVEN (``tasks/external_skymaps.py``):
+
+- Fermi GBM: the core-plus-tail systematic model of Connaughton et al. 2015 (ApJS 216, 32)
+  with the parameters of the notice type (:data:`GBM_MODELS`: flight, ground, final), each
+  component a Fisher distribution of kappa = 1 / (0.4356 (stat^2 + sys^2)) rad^-2 around the
+  notice's error radius as given;
+- Swift and IceCube: a cone whose 90% radius is converted to a 1-sigma width by dividing by
+  sqrt(-2 ln 0.1) = 2.146; other missions: the radius taken as the 1-sigma width; every width
+  at least :data:`MIN_SIGMA_DEG`.
+
+A mission's own HEALPix map carried in the notice (GCN JSON ``healpix_file``) is used instead.
 
 Also here: the Earth-occultation and Fermi-LAT field-of-view MOCs at the trigger time,
 from the spacecraft position a Fermi GBM notice carries. Angles in degrees.
@@ -77,13 +85,38 @@ def kappa_for_sigma(sigma_deg: float) -> float:
     return 1 / math.radians(sigma_deg) ** 2
 
 
-def gbm_components(notice: Notice, core_deg: float, tail_deg: float, core_weight: float) -> list[Fisher]:
-    """The GBM systematic model around the notice's position (Connaughton et al. 2015)."""
-    stat = notice.error_radius_deg
-    if notice.systematic_included:
-        return [Fisher(1.0, notice.ra_deg, notice.dec_deg, kappa_for_sigma(stat))]
-    return [Fisher(core_weight, notice.ra_deg, notice.dec_deg, kappa_for_sigma(math.hypot(stat, core_deg))),
-            Fisher(1 - core_weight, notice.ra_deg, notice.dec_deg, kappa_for_sigma(math.hypot(stat, tail_deg)))]
+# Connaughton et al. 2015 parameters per Fermi GBM notice type, as GWCelery 3.0.0 uses them:
+# flight (Table 7, first row), ground (Table 3, first row), final (Table 3, second row).
+# Initial alerts and sub-threshold triggers, for which GWCelery builds no model (it waits for
+# a position or the mission's map), get the flight and the ground parameters.
+GBM_MODELS = {
+    "gbm_alert": {"core_weight": 0.897, "core_deg": 7.52, "tail_deg": 55.6},
+    "gbm_flt_pos": {"core_weight": 0.897, "core_deg": 7.52, "tail_deg": 55.6},
+    "gbm_gnd_pos": {"core_weight": 0.804, "core_deg": 3.72, "tail_deg": 13.7},
+    "gbm_fin_pos": {"core_weight": 0.900, "core_deg": 3.71, "tail_deg": 14.3},
+    "gbm_subthresh": {"core_weight": 0.804, "core_deg": 3.72, "tail_deg": 13.7},
+}
+GBM_KAPPA_FACTOR = 0.4356   # kappa = 1 / (0.4356 sigma^2): Connaughton et al. 2015, eq. 2
+CONE_90_TO_SIGMA = math.sqrt(-2 * math.log1p(-0.9))   # 2.146: 90% radius / 1-sigma width
+CONE_MISSIONS_90 = ("Swift", "IceCube")   # whose radius GWCelery takes as a 90% radius
+MIN_SIGMA_DEG = 0.08        # GWCelery's floor on the width of a cone
+
+
+def gbm_components(notice: Notice, model: dict) -> list[Fisher]:
+    """The GBM systematic model of ``model`` (an entry of :data:`GBM_MODELS`) around the notice."""
+    stat = math.radians(notice.error_radius_deg)
+
+    def kappa(systematic_deg: float) -> float:
+        return 1 / (GBM_KAPPA_FACTOR * (stat ** 2 + math.radians(systematic_deg) ** 2))
+
+    return [Fisher(model["core_weight"], notice.ra_deg, notice.dec_deg, kappa(model["core_deg"])),
+            Fisher(1 - model["core_weight"], notice.ra_deg, notice.dec_deg, kappa(model["tail_deg"]))]
+
+
+def cone_sigma_deg(mission: str, radius_deg: float) -> float:
+    """The 1-sigma width (deg) GWCelery gives a cone of this mission's error radius."""
+    sigma = radius_deg / CONE_90_TO_SIGMA if mission in CONE_MISSIONS_90 else radius_deg
+    return max(sigma, MIN_SIGMA_DEG)
 
 
 def circle_components(ra_deg: float, dec_deg: float, radius_deg: float, containment: float,
@@ -135,7 +168,7 @@ def mixture_map(components: list[Fisher]) -> Table:
     return table
 
 
-def notice_components(notice: Notice, gbm_systematics: dict) -> list[Fisher]:
+def notice_components(notice: Notice) -> list[Fisher]:
     """The Fisher mixture of a notice's localisation; empty when it has no position.
 
     An IceCube LVK search gives one equal-weight component per coincident neutrino.
@@ -148,10 +181,9 @@ def notice_components(notice: Notice, gbm_systematics: dict) -> list[Fisher]:
     if not notice.has_position or notice.error_radius_deg <= 0:
         return []
     if notice.mission == "Fermi" and notice.instrument == "GBM":
-        return gbm_components(notice, gbm_systematics["core_deg"], gbm_systematics["tail_deg"],
-                              gbm_systematics["core_weight"])
-    return circle_components(notice.ra_deg, notice.dec_deg, notice.error_radius_deg,
-                             notice.error_containment)
+        return gbm_components(notice, GBM_MODELS.get(notice.notice_type, GBM_MODELS["gbm_flt_pos"]))
+    sigma = cone_sigma_deg(notice.mission, notice.error_radius_deg)
+    return [Fisher(1.0, notice.ra_deg, notice.dec_deg, kappa_for_sigma(sigma))]
 
 
 def has_map(notice: Notice) -> bool:
@@ -160,14 +192,25 @@ def has_map(notice: Notice) -> bool:
             or (notice.has_position and notice.error_radius_deg > 0))
 
 
-def notice_skymap(notice: Notice, gbm_systematics: dict) -> Table | None:
+def notice_skymap(notice: Notice) -> Table | None:
     """The notice's own sky map as a multi-order table, else one built from its position."""
     if notice.skymap is not None:
         from skyspool.skymap import read_multiorder
 
         return read_multiorder(notice.skymap)
-    components = notice_components(notice, gbm_systematics)
+    components = notice_components(notice)
     return mixture_map(components) if components else None
+
+
+def skymap_source(notice: Notice) -> str | None:
+    """Where :func:`notice_skymap` takes the map from: the notice's own map, the model built
+    from its position (``model``; ``model, healpix_url not fetched`` when the notice names a
+    mission map that cannot be fetched offline), or None."""
+    if notice.skymap is not None:
+        return "notice healpix_file"
+    if not notice_components(notice):
+        return None
+    return "model, healpix_url not fetched" if notice.skymap_url else "model"
 
 
 def spacecraft_direction(notice: Notice) -> tuple[np.ndarray, float] | None:

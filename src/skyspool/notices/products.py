@@ -24,7 +24,7 @@ def write_skymap(notice_path: str, output: str, notice_config: dict) -> None:
     from ligo.skymap.io import write_sky_map
 
     notice = read_notice(notice_path)
-    table = maps.notice_skymap(notice, notice_config["gbm_systematics"])
+    table = maps.notice_skymap(notice)
     if table is None:
         raise ValueError(f"{notice.trigger_id} {notice.notice_type}: no position to map")
     with atomic.atomic_path(output) as tmp:
