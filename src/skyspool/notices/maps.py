@@ -140,6 +140,10 @@ def notice_components(notice: Notice, gbm_systematics: dict) -> list[Fisher]:
 
     An IceCube LVK search gives one equal-weight component per coincident neutrino.
     """
+    from skyspool.notices import shapes
+
+    if notice.has_region:  # an ellipse or a rectangle (notices.shapes)
+        return shapes.region_components(notice)
     if notice.coincident_neutrinos:
         weight = 1 / len(notice.coincident_neutrinos)
         return [component for nu in notice.coincident_neutrinos
@@ -156,7 +160,7 @@ def notice_components(notice: Notice, gbm_systematics: dict) -> list[Fisher]:
 
 def has_map(notice: Notice) -> bool:
     """True when the notice has its own map or a position and error to build one from."""
-    return (notice.skymap is not None or bool(notice.coincident_neutrinos)
+    return (notice.skymap is not None or bool(notice.coincident_neutrinos) or notice.has_region
             or (notice.has_position and notice.error_radius_deg > 0))
 
 
