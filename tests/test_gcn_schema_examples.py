@@ -7,6 +7,7 @@ All 44 are processed in one spool (a module fixture), as a listener would drop t
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -158,3 +159,15 @@ def test_a_notice_breaking_its_schema_is_refused_with_the_reason():
     other = {**data, "unexpected_field": 1,
              "$schema": "https://gcn.nasa.gov/schema/v4.2.0/gcn/notices/maxi/gsc.unknown.schema.json"}
     assert gcnjson.to_notice(json.dumps(other).encode()).trigger_id == "MAXI-9995289617"
+
+
+@pytest.mark.parametrize("healpix_file, problem", [
+    ("%%%", "healpix_file is not valid base64"),
+    ("stuff", "healpix_file is not valid base64"),  # the schema's own placeholder
+    (base64.b64encode(bytes(range(256)) * 8).decode(), "healpix_file is not a readable FITS file"),
+])
+def test_an_unreadable_own_sky_map_is_left_out_not_refused(healpix_file, problem):
+    record = json.loads((EXAMPLES / "swift_bat_guano.loc_arc_min.example.json").read_bytes())
+    notice = gcnjson.to_notice(json.dumps({**record, "healpix_file": healpix_file}).encode())
+    assert notice.skymap is None and notice.facts["skymap_problem"].startswith(problem)
+    assert (notice.ra_deg, notice.error_radius_deg) == (336.26, 0.5)  # the map comes from these

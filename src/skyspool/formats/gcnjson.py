@@ -378,8 +378,8 @@ def to_notice(data: bytes) -> notices.Notice:
     family, version = family_of(record)
     reader = FAMILIES.get(family)
     if reader is None:
-        raise Refused(f"GCN notice schema {family!r} is not one this pipeline reads "
-                      f"(reads: {', '.join(FAMILIES)})")
+        raise Refused(f"GCN notice schema {family[:80]!r} is not one this pipeline reads "
+                      f"({len(FAMILIES)} streams are read: see skyspool.formats.gcnjson)")
     if family not in UNTIMED and "trigger_time" not in record:
         raise Refused(f"{family} notice without trigger_time")
     role = "test" if family in TEST_FAMILIES else _role(record)
