@@ -195,8 +195,13 @@ def parse_avro(data: bytes) -> Message:
 
 
 def read_alert(path: str | Path) -> GWAlert:
-    """Read a spooled IGWN alert (``.json`` or ``.avro``) into a :class:`GWAlert`."""
+    """Read a spooled IGWN alert (``.json`` or ``.avro``, or an LVK VOEvent ``.xml``) into a
+    :class:`GWAlert`."""
     path = Path(path)
     data = path.read_bytes()
+    if path.suffix == ".xml":  # an LVK VOEvent (O2-O4), read for reprocessing an archive
+        from skyspool.formats.voevent import lvk_alert_record
+
+        return _to_alert(lvk_alert_record(data))
     record = _decode_avro(data) if path.suffix == ".avro" else _decode_json(data)
     return _to_alert(record)

@@ -219,16 +219,123 @@ def _position(root) -> tuple[float | None, float | None, float | None, str | Non
     return (None, None, None, None) if err == 0 else (ra, dec, err, None)
 
 
+# FRB VOEvents (Petroff et al. 2017): the facility by the IVORN's authority.
+FRB_FACILITIES = {"ca.chimenet": "CHIME", "nrao.realfast": "realfast", "edu.nrao.realfast": "realfast",
+                  "au.csiro.atnf": "Parkes", "au.csiro": "Parkes", "au.edu.swin": "Parkes",
+                  "nl.astron": "Apertif", "nl.astron.apertif": "Apertif", "za.ac.meerkat": "MeerTRAP"}
+
+
+def _is_frb(values: dict) -> bool:
+    """An FRB VOEvent of the Petroff et al. standard: a dispersion measure, no GCN packet type."""
+    return "Packet_Type" not in values and "dm" in values
+
+
+def _citation(root) -> tuple[str | None, str | None]:
+    """(cited IVORN, cite: followup, supersedes or retraction) from <Citations>, or Nones."""
+    cited = _first(root, "EventIVORN")
+    if cited is None:
+        return None, None
+    return str(cited.text or "").strip() or None, cited.get("cite")
+
+
+def _frb_notice(root, values: dict, ivorn: str, role: str) -> notices.Notice:
+    """A Petroff-standard FRB VOEvent (CHIME/FRB, realfast, Parkes, Apertif, ...) as an frb notice.
+
+    The event is the cited one for a follow-up or retraction (<Citations>), else this one;
+    named by its event number (CHIME ``event_no``) or else by its IVORN's fragment.
+    """
+    cited, cite = _citation(root)
+    own = cited if cited and cite in ("followup", "supersedes", "retraction") else ivorn
+    authority = own.removeprefix("ivo://").split("/")[0].split("#")[0]
+    facility = FRB_FACILITIES.get(authority) or next(
+        (name for key, name in FRB_FACILITIES.items() if authority.startswith(key)), authority)
+    # Parkes fragments name the event and its MJD: FRB150418/57130.1 (a separator in an id: _)
+    trigger = values.get("event_no") if own == ivorn and values.get("event_no") else \
+        own.rpartition("#")[2].replace("/", "_")
+    if not trigger or trigger == own:
+        raise Refused(f"FRB VOEvent without an event number or an IVORN fragment ({own[:80]})")
+    when = _event_time(root, values)
+    if when is None:
+        raise Refused(f"FRB VOEvent without an event time ({ivorn[:80]})")
+    ra, dec, err, special = _position(root)
+    retraction = cite == "retraction"
+    facts = {"ivorn": ivorn, "params": values, "cites": cited}
+    if special:
+        facts["position"] = special
+    return notices.Notice(
+        kind="frb", trigger_id=notices.event_id(facility, str(trigger), role),
+        notice_type="retraction" if retraction else ("update" if cited else "detection"), role=role,
+        mission=facility, instrument=str(values.get("backend") or facility), source_format="voevent",
+        trigger_time=when, ra_deg=ra, dec_deg=dec, error_radius_deg=err,
+        error_containment=notices.DEFAULT_CONTAINMENT if err else None,
+        systematic_included=True if err else None, retraction=retraction, facts=facts)
+
+
+LVK_ALERT_TYPES = {"earlywarning": "early_warning", "early_warning": "early_warning"}
+
+
+def lvk_alert_record(data: bytes) -> dict:
+    """An LVK VOEvent (O2-O4, ``ivo://gwnet/``) as the record of an IGWN alert (no sky map: the
+    VOEvent carries only its URL, kept in ``urls``), for :mod:`skyspool.formats.gwalert`."""
+    root = _parse_xml(data)
+    values = _params(root)
+    superevent = values.get("GraceID")
+    if not superevent:
+        raise Refused("LVK VOEvent without GraceID")
+    alert_type = str(values.get("AlertType") or "").strip()
+    if not alert_type:
+        raise Refused(f"LVK VOEvent of {superevent} without AlertType")
+    record = {"superevent_id": superevent, "alert_type": alert_type.upper().replace("_", ""),
+              "urls": {"gracedb": values.get("EventPage") or ""}}
+    author_date = _first(root, "Date")
+    record["time_created"] = notices.iso_utc(notices.parse_utc(author_date.text)) if author_date is not None \
+        else notices.iso_utc(_event_time(root, values))
+    if record["alert_type"] == "RETRACTION":
+        record.update(event=None, external_coinc=None)
+        return record
+    when = _event_time(root, values)
+    if when is None:
+        raise Refused(f"LVK VOEvent of {superevent} without an event time")
+    groups = vp.get_grouped_params(root)
+    classification = {name: notices.finite(p.get("value"), name, 0, 1)
+                      for name, p in groups.get("Classification", {}).items()}
+    properties = {name: notices.finite(p.get("value"), name, 0, 1)
+                  for name, p in groups.get("Properties", {}).items()}
+    for old_name, name in (("ProbHasNS", "HasNS"), ("ProbHasRemnant", "HasRemnant")):  # O2
+        if old_name in values and name not in properties:
+            properties[name] = notices.finite(values[old_name], old_name, 0, 1)
+    event = {"time": notices.iso_utc(when), "far": notices.finite(values.get("FAR"), "FAR", 0),
+             "instruments": [i.strip() for i in str(values.get("Instruments", "")).split(",") if i.strip()],
+             "group": str(values.get("Group", "CBC")), "pipeline": str(values.get("Pipeline", "")),
+             "search": str(values.get("Search", "AllSky")), "classification": classification,
+             "properties": properties, "skymap": None}
+    if "Significant" in values:  # O4
+        event["significant"] = str(values["Significant"]).strip() in ("1", "true", "True")
+    record.update(event=event, external_coinc=None)
+    if values.get("skymap_fits"):
+        record["urls"]["skymap"] = values["skymap_fits"]
+    return record
+
+
+def _lvk_message(data: bytes, root) -> Message:
+    record = lvk_alert_record(data)
+    alert_type = LVK_ALERT_TYPES.get(record["alert_type"].lower(), record["alert_type"].lower())
+    test = root.attrib.get("role") == "test" or record["superevent_id"][:1] in ("M", "T")
+    return Message("gw", record["superevent_id"], alert_type, "xml", "test" if test else "observation")
+
+
 def to_notice(data: bytes) -> notices.Notice:
     """Parse a GCN Classic or SVOM VOEvent into a :class:`Notice`, or raise Refused."""
     root = _parse_xml(data)
     ivorn = root.attrib.get("ivorn", "")
     role = root.attrib.get("role", "")
     if ivorn.startswith(LVK_IVORN):
-        raise Refused("LVK gravitational-wave VOEvent: send the IGWN alert (JSON or Avro) instead")
+        raise Refused("an LVK VOEvent is a gw entry (skyspool.formats.gwalert), not a notice")
     if role not in ("observation", "test"):
         raise Refused(f"VOEvent role {role!r} is not an observation or test")
     values = _params(root)
+    if _is_frb(values):
+        return _frb_notice(root, values, ivorn, role)
     try:
         packet = int(values.get("Packet_Type"))
     except (TypeError, ValueError):
@@ -281,12 +388,15 @@ def to_notice(data: bytes) -> notices.Notice:
 
 
 def _looks_like_voevent(data: bytes, filename: str) -> bool:
-    """XML naming a VOEvent (CHIME/FRB's are read by skyspool.frb), or declaring entities."""
+    """XML naming a VOEvent, or declaring entities."""
     head = data[:4096]
-    return (head.lstrip()[:1] == b"<" and (b"VOEvent" in head or b"<!ENTITY" in head)
-            and b"ivo://ca.chimenet" not in head)
+    return head.lstrip()[:1] == b"<" and (b"VOEvent" in head or b"<!ENTITY" in head)
 
 
-@register("GCN VOEvent", sniff=_looks_like_voevent)
+@register("VOEvent", sniff=_looks_like_voevent)
 def parse(data: bytes) -> Message:
+    if LVK_IVORN.encode() in data[:4096]:
+        root = _parse_xml(data)
+        if root.attrib.get("ivorn", "").startswith(LVK_IVORN):
+            return _lvk_message(data, root)
     return to_notice(data).message("xml")
