@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint system-deps test-deps clean
+.PHONY: demo test lint system-deps test-deps gcn-schema clean
 
 # pygedm (Milky Way DM for FRBs) compiles against f2c; Debian ships it as libf2c2-dev.
 system-deps:
@@ -33,7 +33,19 @@ $(INSTALLED): pyproject.toml constraints.txt
 	# ligo.em-bright 1.2.0 pins scikit-learn 1.2.1 (built for numpy 1): installed without its
 	# pins; its dependencies (scikit-learn, h5py, pandas, lalsuite) come from pyproject.toml.
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt ligo.em-bright==1.2.0
+	$(MAKE) gcn-schema
 	touch $@
+
+# GCN JSON notices are validated against nasa-gcn/gcn-schema, the npm package @nasa-gcn/schema
+# (skyspool.formats.gcnschema reads it from the venv's share/gcn-schema).
+GCN_SCHEMA_VERSION := 7.2.3
+gcn-schema:
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq npm; \
+	  else echo "please install Debian's npm (sudo apt-get install npm)"; exit 1; fi; }
+	mkdir -p $(VENV)/share/gcn-schema
+	npm install --no-save --no-audit --no-fund --prefix $(VENV)/share/gcn-schema \
+	  @nasa-gcn/schema@$(GCN_SCHEMA_VERSION)
 
 demo: $(INSTALLED)
 	$(BIN)/python -m skyspool.demo demo

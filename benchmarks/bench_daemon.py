@@ -1,6 +1,6 @@
 """Benchmark of the watch daemon on real O4 alerts (prints figures; asserts nothing).
 
-    python benchmarks/bench_daemon.py [--alerts 10] [--burst 200] [--job-timeout-s S] [--workdir DIR]
+    python benchmarks/bench_daemon.py [--alerts 10] [--burst 200] [--ways N] [--job-timeout-s S] [--workdir DIR]
 
 With a daemon already running on a spool with the default configuration:
 
@@ -12,6 +12,10 @@ With a daemon already running on a spool with the default configuration:
    -plot), and the ratio to the daemon's received -> all;
 3. a burst of alerts dropped at once (none with --burst 0): time until every product of
    every one exists, as alerts per minute; none may be lost.
+
+4. with --ways N: N alerts by each way a file reaches the inbox (renamed within it, moved in from
+   outside, hard-linked, copied, rsync's temporary renamed): received -> notice.json and -> every
+   product, beside the floor: the same products by the same functions in one warm process.
 
 Then where the time goes: daemon start-up, per-product job times (from the rule logs),
 Snakemake runs' overhead, and the daemon's memory before and after the burst.
@@ -71,6 +75,42 @@ def drop(spool: Spool, source: Path) -> float:
     received = time.time()
     os.replace(temporary, spool.inbox / source.name)
     return received
+
+
+def _written(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
+def _from_outside(link):
+    """Written in a folder beside the spool, then ``link(outside_path, inbox_path)`` (mv, ln)."""
+    def put(spool: Spool, source: Path) -> float:
+        outside = spool.root.parent / "outside"
+        outside.mkdir(exist_ok=True)
+        _written(outside / source.name, source.read_bytes())
+        received = time.time()
+        link(outside / source.name, spool.inbox / source.name)
+        return received
+    return put
+
+
+def _copied(spool: Spool, source: Path) -> float:
+    shutil.copyfile(source, spool.inbox / source.name)
+    return time.time()  # the close
+
+
+def _rsync_renamed(spool: Spool, source: Path) -> float:
+    temporary = spool.inbox / f".{source.name}.Qx81zT"
+    _written(temporary, source.read_bytes())
+    received = time.time()
+    os.replace(temporary, spool.inbox / source.name)
+    return received
+
+
+#: Every way a complete file appears in the inbox (README: arrival), by what a writer does.
+ARRIVAL_WAYS = {"renamed from .x.part in the inbox": drop, "moved in from outside (mv)": _from_outside(os.rename),
+                "hard-linked in (ln)": _from_outside(os.link), "copied in (cp: written, closed)": _copied,
+                "rsync temporary renamed": _rsync_renamed}
 
 
 def entry_of(spool: Spool, source: Path):
@@ -175,6 +215,9 @@ def main() -> int:
                         help="the spool's job_timeout_s (default: the configuration's default; "
                              "0: null, jobs run in the workers without a limit)")
     parser.add_argument("--workdir", help="where the spool and copies go (default: a temp dir)")
+    parser.add_argument("--ways", type=int, default=0,
+                        help="alerts per arrival way (received -> notice.json, -> every product, "
+                             "beside the warm single-process floor); 0: none")
     args = parser.parse_args()
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-daemon-"))
@@ -236,6 +279,8 @@ def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path
     print(f"speed-up of the daemon (received -> foundation products): "
           f"{chain_s / statistics.median(foundation_s):.1f}x")
 
+    if args.ways:
+        measure_ways(args, spool, settings, workdir)
     if args.burst:
         measure_burst(args, spool, settings, workdir, daemon, log, per_tool)
     steps = daemon_steps(log)
@@ -246,6 +291,47 @@ def measure(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path
           f"notice latency median over all {len(notices)} entries "
           f"{statistics.median(s['seconds'] for s in notices):.2f} s "
           f"({sum(s['built_by'] != 'notice' for s in notices)} notices made by workers)")
+
+
+def measure_ways(args, spool: Spool, settings: dict, workdir: Path) -> None:
+    """4. each arrival way: received -> notice.json and -> every product (medians), and the floor:
+    the same alerts' products made by the same functions (Snakemake in-process, notices first)
+    in one warm Python process, with no daemon."""
+    print(f"\narrival ways, {args.ways} alerts each (median s): way | -> notice.json | -> all")
+    for number, (way, put) in enumerate(ARRIVAL_WAYS.items()):
+        notice_s, all_s = [], []
+        for source in renamed_alerts(workdir / f"way{number}", args.ways, f"99{10 + number}"):
+            received = put(spool, source)
+            times = wait(lambda: (e := entry_of(spool, source)) and product_times(spool, e, settings),
+                         600, f"products of {source.name}")
+            notice_s.append(times["notice.json"] - received)
+            all_s.append(max(times.values()) - received)
+        print(f"  {way:36s} {statistics.median(notice_s):6.2f} {statistics.median(all_s):8.2f}")
+    floor_notice, floor_all = warm_floor(workdir, args.ways + 1)
+    print(f"  {'floor: one warm process, no daemon':36s} {floor_notice:6.2f} {floor_all:8.2f}")
+
+
+def warm_floor(workdir: Path, count: int) -> tuple[float, float]:
+    """Median (s) of stored -> notice.json and -> every product for ``count - 1`` alerts built
+    one after another in this process (the first only warms it up)."""
+    from skyspool import daemon, ingest, workflow
+
+    spool = Spool(workdir / "floor")
+    skyspool_main(["init", str(spool.root)])
+    settings = config.load(spool)
+    notice_s, all_s = [], []
+    with contextlib.chdir(spool.root):
+        for source in renamed_alerts(workdir / "floor-alerts", count, "9930"):
+            received = time.time()
+            outcome = ingest.ingest_file(spool, ingest.put_in_inbox(spool, source))
+            wanted = targets.entry_targets(spool, outcome.entry, settings)
+            notices = [t for t in wanted if t.name in daemon.NOTICE_PRODUCTS]
+            workflow.run_snakemake(spool, notices, cores=2, extra=["--nolock"])
+            notice_done = time.time()
+            workflow.run_snakemake(spool, wanted, cores=2, extra=["--nolock"])
+            notice_s.append(notice_done - received)
+            all_s.append(time.time() - received)
+    return statistics.median(notice_s[1:]), statistics.median(all_s[1:])
 
 
 def measure_burst(args, spool: Spool, settings: dict, workdir: Path, daemon, log: Path,

@@ -80,6 +80,7 @@ def _process(spool: Spool, settings: dict, args) -> int:
         missing = targets.missing_targets(spool, spool.entries(), settings)
         print(f"building {len(missing)} missing products")
         ok = workflow.run_snakemake(spool, missing, cores=args.cores, extra=args.snakemake_args) and ok
+        _record_failures(spool, settings, missing)
         built |= dashboard.events_of(spool, missing)
         # Else the build put alerts the orchestrator sent in the inbox: take them too; and
         # steps due later (skyspool.timers: second preliminary alerts) are waited for.
@@ -90,6 +91,19 @@ def _process(spool: Spool, settings: dict, args) -> int:
     _publish(spool, settings, publish.recent_entries(spool, settings))
     print(f"products in {spool.products}" if ok else "some products failed: see skyspool status")
     return 0 if ok else 1
+
+
+def _record_failures(spool: Spool, settings: dict, asked: list[Path]) -> None:
+    """Record the products of this run that are still missing as the daemon records them
+    (``skyspool status`` then says FAILED, with the reason)."""
+    from skyspool import status, targets
+
+    still = set(targets.missing_targets(spool, spool.entries(), settings))
+    for entry in spool.entries():
+        products = spool.products_dir(entry)
+        if any(path.parent == products for path in asked):
+            status.record_failures(spool, entry, [p for p in asked if p in still and p.parent == products],
+                                   settings, 1, ".snakemake/log/")
 
 
 def _publish(spool: Spool, settings: dict, entries: list, force: bool = False) -> bool:

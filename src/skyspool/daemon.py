@@ -40,7 +40,7 @@ import time
 import typing
 from pathlib import Path
 
-from skyspool import atomic, dashboard, ingest, publish, targets, timers, workflow
+from skyspool import atomic, dashboard, ingest, publish, status, targets, timers, workflow
 from skyspool.frb import targets as frb_targets
 from skyspool.frb.follow import Follower
 from skyspool.paths import SUBDIRS, Entry, Spool
@@ -279,7 +279,7 @@ class Daemon:
         self.rescan_s = rescan_s
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.wakeups: queue.Queue = queue.Queue()   # inbox paths from watchdog, None = look
-        self.arrived: dict[Path, None] = {}          # inbox files to take, in arrival order
+        self.arrived: dict[Path, str] = {}           # inbox files to take -> seen by "event" or "rescan"
         self.notice_queue: dict[Entry, float] = {}   # entry -> Unix time it was taken
         self.rest_queue: dict[Entry, float] = {}
         self.received: dict[Entry, float] = {}
@@ -299,20 +299,16 @@ class Daemon:
         # (kind, event_id) of the events with an entry reported since the last dashboard refresh
         self.dashboard_due: set[tuple[str, str]] = set()
         self.dashboard_last = 0.0   # time.monotonic() of the last refresh's start
+        self.warm_ups: list[concurrent.futures.Future] = []  # see _warming
+        self.started = time.time()
 
     # --- inbox ---
 
     def _on_event(self, event) -> None:
-        """watchdog callback (observer thread): a file closed after writing or renamed in."""
-        from watchdog.events import FileClosedEvent, FileMovedEvent
-
-        if isinstance(event, FileMovedEvent):
-            path = Path(event.dest_path)
-        elif isinstance(event, FileClosedEvent):
-            path = Path(event.src_path)
-        else:
-            return
-        if path.parent == self.spool.inbox and not path.name.startswith("."):
+        """watchdog callback (observer thread): a file closed after writing, renamed in or
+        within the inbox, or created whole (see :func:`arrived_complete`)."""
+        path = arrived_complete(event, self.spool.inbox)
+        if path is not None:
             self.wakeups.put(path)
 
     def _rescan(self) -> None:
@@ -335,7 +331,7 @@ class Daemon:
                     settled.append(path)
         if settled:
             written = _written_in(self.spool.inbox)
-            self.arrived.update((path, None) for path in settled if path not in written)
+            self.arrived.update((path, "rescan") for path in settled if path not in written)
         self.sizes = seen
 
     def _take(self) -> None:
@@ -343,7 +339,7 @@ class Daemon:
         from skyspool import coincidence
 
         for path in list(self.arrived)[:ROUND]:
-            del self.arrived[path]
+            seen_by = self.arrived.pop(path)
             started = time.time()
             try:
                 outcome = ingest.ingest_file(self.spool, path,
@@ -357,7 +353,7 @@ class Daemon:
             if outcome.entry is None:
                 _note("quarantined", logging.WARNING, file=outcome.source, reason=outcome.reason)
                 continue
-            _note(outcome.status, file=outcome.source, entry=_entry_name(outcome.entry))
+            _note(outcome.status, file=outcome.source, entry=_entry_name(outcome.entry), seen_by=seen_by)
             if outcome.status == "duplicate" and not targets.missing_targets(
                     self.spool, [outcome.entry], self.config):
                 continue  # built already (a duplicate is built again only after a crash)
@@ -561,16 +557,9 @@ class Daemon:
         received = self.received[entry]
         if entry not in self.notice_queue and entry not in self.rest_queue:
             del self.received[entry]
-        for name in targets.product_names(entry, self.config):
-            record = self.spool.failure_record(entry, name)
-            if self.spool.product(entry, name) in missing:
-                atomic.write_text(record, f"{name} not built after {self.retries + 1} attempts "
-                                  f"({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ}); "
-                                  f"see logs/{entry.kind}/{entry.event_id}/{entry.name}/ and "
-                                  f"logs/{SNAKEMAKE_LOG}\n")
-                _note("failed", logging.ERROR, entry=_entry_name(entry), product=name)
-            else:
-                record.unlink(missing_ok=True)
+        for name in status.record_failures(self.spool, entry, missing, self.config,
+                                           self.retries + 1, SNAKEMAKE_LOG):
+            _note("failed", logging.ERROR, entry=_entry_name(entry), product=name)
         done = [p.stat().st_mtime for p in targets.entry_targets(self.spool, entry, self.config)
                 if p.exists()]
         _note("done" if not missing else "done-with-failures", entry=_entry_name(entry),
@@ -616,7 +605,7 @@ class Daemon:
                 items.append(self.wakeups.get_nowait())
         for item in items:
             if item is not None:
-                self.arrived[item] = None
+                self.arrived.setdefault(item, "event")
 
     def _stop(self, signum, _frame) -> None:
         _note("stopping", signal=signal.Signals(signum).name)
@@ -647,12 +636,16 @@ class Daemon:
                     contextlib.redirect_stderr(snakemake_output):
                 clear_stale_locks(self.spool)  # before any worker runs Snakemake
                 clear_stale_temporaries(self.spool)
-                warm = [self.rest_pool.submit(os.getpid) for _ in range(self.workers)]
-                # In the notice runs' thread: in the main thread, Snakemake's scheduler would
-                # replace our SIGTERM handler with its own.
-                self.notice_pool.submit(_warm_up).result()
-                concurrent.futures.wait(warm)
-                _note("watching", dir=str(self.spool.root), workers=self.workers,
+                # Every process warms up while files are already taken and stored: only
+                # building waits for it (see _warming). The notice runs' warm-up runs in
+                # their thread: in the main thread, Snakemake's scheduler would replace our
+                # SIGTERM handler with its own.
+                self.warm_ups = [self.rest_pool.submit(os.getpid) for _ in range(self.workers)]
+                self.warm_ups.append(self.notice_pool.submit(_warm_up))
+                for future in self.warm_ups:
+                    future.add_done_callback(lambda _: self.wakeups.put(None))
+                self.started = started
+                _note("taking", dir=str(self.spool.root),
                       seconds=round(time.time() - started, 3))
                 self._rescan()
                 time.sleep(self.settle_s)
@@ -667,6 +660,20 @@ class Daemon:
             self.publisher.close()
         _note("stopped")
         return 0
+
+    def _warming(self) -> bool:
+        """True while a process still builds its sample alert (``_warm_up``): files are taken
+        and stored meanwhile, from the first second; building waits."""
+        if any(not future.done() for future in self.warm_ups):
+            return True
+        if self.warm_ups:
+            for future in self.warm_ups:
+                future.result()  # a worker that could not start stops the daemon, as before
+            self.warm_ups = []
+            # "watching": warm and building (benchmarks and people wait for this line)
+            _note("watching", dir=str(self.spool.root), workers=self.workers,
+                  seconds=round(time.time() - self.started, 3))
+        return False
 
     def _loop(self) -> None:
         while True:
@@ -684,6 +691,8 @@ class Daemon:
             for entry in timers.take_due(self.spool):  # steps due now (second preliminary alerts)
                 self._schedule(entry, time.time())
             self._take()
+            if self._warming():
+                continue
             if not any(run.kind == "notice" for run in self.runs.values()):
                 self._start_notices()
             self._start_rest()
@@ -700,6 +709,40 @@ class Run(typing.NamedTuple):
     kind: str
     piece: dict[Entry, list[Path]]
     started: float
+
+
+def arrived_complete(event, inbox: Path) -> Path | None:
+    """The inbox file a watchdog event shows complete, or None.
+
+    - closed after writing (written in place, or copied in: ``cp``, ``shutil.copy``);
+    - renamed within the inbox, from a hidden temporary name (``.x.part``, rsync's
+      ``.x.XXXXXX``) or any other;
+    - *created*: watchdog reports a rename from outside the watched folder (``mv`` from
+      another folder or file system's copy-then-rename, ``IN_MOVED_TO`` without a source)
+      and a hard link as a created file, with no close event to follow. A created file
+      is taken at once unless some process holds it open for writing (then it is being
+      written, and its close event comes later) or it is still empty.
+    Hidden names (a dot first) are files still being written: never taken.
+    """
+    from watchdog.events import FileClosedEvent, FileCreatedEvent, FileMovedEvent
+
+    if isinstance(event, FileMovedEvent):
+        path = Path(os.fsdecode(event.dest_path))
+    elif isinstance(event, (FileClosedEvent, FileCreatedEvent)):
+        path = Path(os.fsdecode(event.src_path))
+    else:
+        return None
+    if path.parent != inbox or path.name.startswith("."):
+        return None
+    if isinstance(event, FileCreatedEvent):
+        try:
+            if path.stat(follow_symlinks=False).st_size == 0:
+                return None  # a writer's open(O_CREAT): its close event follows
+        except FileNotFoundError:
+            return None
+        if path in _written_in(inbox):
+            return None
+    return path
 
 
 class _Handler:

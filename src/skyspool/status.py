@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime
 import json
+from pathlib import Path
 
-from skyspool import superevents, targets
+from skyspool import atomic, superevents, targets
 from skyspool.frb import targets as frb_targets
 from skyspool.paths import Entry, Spool
 
@@ -23,6 +26,7 @@ class EntryStatus:
     notice_latency_s: float | None  # received -> notice.json written
     all_latency_s: float | None     # received -> last expected product written
     flags: list[str]
+    failure_reasons: list[str] = dataclasses.field(default_factory=list)  # one line per failed product
 
 
 def _flags(spool: Spool, entry: Entry) -> list[str]:
@@ -57,7 +61,7 @@ def entry_status(spool: Spool, entry: Entry, config: dict) -> EntryStatus:
         failed,
         None if notice_time is None else max(0.0, notice_time - received),
         None if missing or not done_times else max(0.0, max(done_times.values()) - received),
-        _flags(spool, entry))
+        _flags(spool, entry), failure_reasons(spool, entry, failed))
 
 
 def event_status(spool: Spool, kind: str, event_id: str, config: dict) -> dict:
@@ -93,6 +97,8 @@ def format_table(events: list[dict]) -> str:
                 state.append("EVENT RETRACTED")
             if e["failed"]:
                 state.append("FAILED: " + ",".join(e["failed"]))
+                state += [f"({reason})" for reason in dict.fromkeys(
+                    r.split(" not built after ", 1)[-1] for r in e.get("failure_reasons", []))][:1]
             elif e["missing"]:
                 state.append("pending: " + ",".join(e["missing"]))
             rows.append((e["kind"], e["event_id"], e["entry"],
@@ -104,3 +110,46 @@ def format_table(events: list[dict]) -> str:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(header) - 1)]
     return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths))
                      + "  " + row[-1] for row in rows)
+
+
+def _failure_reason(spool: Spool, entry: Entry) -> str:
+    """The last ``<step>: FAILED ... <error>`` line in the entry's rule logs, or ""."""
+    found = []
+    for log in spool.logs.joinpath(entry.kind, entry.event_id, entry.name).glob("*.log"):
+        with contextlib.suppress(OSError):
+            for line in log.read_text(errors="replace").splitlines():
+                if ": FAILED after " in line:
+                    found.append((log.stat().st_mtime, line.strip()))
+    return max(found)[1][:300] if found else ""
+
+
+def record_failures(spool: Spool, entry: Entry, missing: list[Path], config: dict, attempts: int,
+                    snakemake_log: str) -> list[str]:
+    """Write a one-line failure record for each product of ``entry`` in ``missing`` (after
+    ``attempts`` attempts), with the error its rule logged; clear the records of the others.
+    Returns the names of the failed products (what ``skyspool status`` then shows as FAILED)."""
+    failed = []
+    reason = None
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for name in targets.product_names(entry, config):
+        record = spool.failure_record(entry, name)
+        if spool.product(entry, name) in missing:
+            if reason is None:
+                reason = _failure_reason(spool, entry)
+            atomic.write_text(record, f"{name} not built after {attempts} attempts ({stamp})"
+                              + (f": {reason}" if reason else "")
+                              + f"; see logs/{entry.kind}/{entry.event_id}/{entry.name}/ and "
+                              f"logs/{snakemake_log}\n")
+            failed.append(name)
+        else:
+            record.unlink(missing_ok=True)
+    return failed
+
+
+def failure_reasons(spool: Spool, entry: Entry, failed: list[str]) -> list[str]:
+    """The recorded one-line reason of each failed product of ``entry``."""
+    reasons = []
+    for name in failed:
+        with contextlib.suppress(OSError):
+            reasons.append(spool.failure_record(entry, name).read_text().strip())
+    return reasons

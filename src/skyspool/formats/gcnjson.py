@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import dataclasses
+import functools
+import logging
 import re
 
-from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register, skymaps
+from skyspool.formats import Message, Refused, gcnschema, load_json_object, looks_like_json_object, register, skymaps
 from skyspool import notices  # a module: skyspool.notices imports this package
 
+log = logging.getLogger(__name__)
+
 SCHEMA_PREFIX = "https://gcn.nasa.gov/schema/"
-SCHEMA_PATH = re.compile(r"https://gcn\.nasa\.gov/schema/[^/]+/gcn/notices/(?P<family>.+)\.schema\.json")
+# The part after /schema/ names a branch (main) or a version (v7.2.3): any is read.
+SCHEMA_PATH = re.compile(r"https?://gcn\.nasa\.gov/schema/(?P<version>[^/]+)/gcn/notices/(?P<family>.+)\.schema\.json")
 # Subtypes of the Fermi GBM trigger notice, named as their GCN Classic packets.
 GBM_SUBTYPES = {"INITIAL_ALERT": "gbm_alert", "FLIGHT_POSITION": "gbm_flt_pos",
                 "GROUND_POSITION": "gbm_gnd_pos", "FINAL_POSITION": "gbm_fin_pos",
@@ -42,21 +49,40 @@ def _alert_type(record: dict, default: str = "initial") -> str:
 
 
 def _localization(holder: dict) -> dict:
-    """ra_deg, dec_deg, error_radius_deg, error_containment, systematic_included, or {}."""
+    """The notice's position and error region as :class:`Notice` fields, or {}.
+
+    Shapes (GCN core Localization schema): ``ra_dec_error`` a number (circle of that
+    radius), or a list [semi-axis along the position angle, other semi-axis, position angle
+    from north through east] (ellipse; the larger semi-axis is the error radius, the circle
+    that bounds it); ``rectangular_error_corners`` (four [ra, dec] corners, MAXI); none.
+    """
     if holder.get("ra") is None or holder.get("dec") is None:
         return {}
     error = holder.get("ra_dec_error")
+    ellipse = None
     if isinstance(error, list):
-        # CHIME/FRB gives [ra error, dec error, angle]: the larger semi-axis bounds the ellipse.
-        error = max(error[:2]) if error else None
+        axes = [notices.finite(value, "ra_dec_error", 0, 180) for value in error[:2]]
+        if len(axes) == 2 and axes[0] != axes[1] or len(error) == 3 and axes:
+            angle = notices.finite(error[2], "ra_dec_error angle", -360, 360) if len(error) == 3 else 0.0
+            ellipse = (axes[0], axes[-1], angle)
+        error = max(axes) if axes else None
     if error is None and isinstance(holder.get("ra_uncertainty"), list):
         error = holder["ra_uncertainty"][0]
+    rectangle = None
+    corners = holder.get("rectangular_error_corners")
+    if corners is not None:
+        if not (isinstance(corners, list) and len(corners) == 4
+                and all(isinstance(c, list) and len(c) == 2 for c in corners)):
+            raise Refused("rectangular_error_corners is not four [ra, dec] corners")
+        rectangle = tuple((notices.finite(ra, "corner ra", -360, 360) % 360,
+                           notices.finite(dec, "corner dec", -90, 90)) for ra, dec in corners)
     return {"ra_deg": notices.finite(holder["ra"], "ra", -360, 360) % 360,
             "dec_deg": notices.finite(holder["dec"], "dec", -90, 90),
             "error_radius_deg": None if error is None else notices.finite(error, "ra_dec_error", 0, 180),
             "error_containment": notices.finite(holder.get("containment_probability", notices.DEFAULT_CONTAINMENT),
                                         "containment_probability", 0.01, 0.9999),
-            "systematic_included": holder.get("systematic_included")}
+            "systematic_included": holder.get("systematic_included"),
+            "error_ellipse": ellipse, "error_rectangle": rectangle}
 
 
 def _far_hz(record: dict) -> float | None:
@@ -94,7 +120,6 @@ def _swift_guano(record: dict, role: str) -> notices.Notice:
                   notice_type=_alert_type(record), role=role, mission="Swift", instrument="BAT-GUANO",
                   source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
                   far_hz=_far_hz(record), retraction=_alert_type(record) == "retraction",
-                  skymap=_decode_skymap(record),
                   facts=_facts(record, ("rate_snr", "rate_duration", "classification",
                                         "follow_up_event", "follow_up_type", "data_archive_page")),
                   **_localization(record))
@@ -159,7 +184,7 @@ def _chime_frb(record: dict, role: str) -> notices.Notice:
 
 
 def _einstein_probe(record: dict, role: str) -> notices.Notice:
-    return notices.Notice(kind="grb", trigger_id=notices.event_id("EP", _first_id(record), role),
+    return notices.Notice(kind="grb", trigger_id=notices.event_id("EP", _trigger_name(record), role),
                   notice_type=_alert_type(record), role=role, mission="Einstein Probe",
                   instrument=str(record.get("instrument", "WXT")), source_format="gcn_json",
                   trigger_time=notices.parse_utc(record["trigger_time"]),
@@ -180,6 +205,113 @@ def _facts(record: dict, names: tuple[str, ...]) -> dict:
     return {name: record[name] for name in names if name in record}
 
 
+def _trigger_name(record: dict) -> str:
+    """The notice's id; else its event name; else its trigger time (notices published
+    without an id, such as early Einstein Probe ones)."""
+    with contextlib.suppress(Refused):
+        return _first_id(record)
+    name = record.get("event_name")
+    if isinstance(name, list):
+        name = name[0] if name else None
+    if isinstance(name, str) and name.strip():
+        return name
+    when = record.get("trigger_time") or record.get("observation_start") or record.get("alert_datetime")
+    if when is None:
+        raise Refused("GCN JSON notice without an id, an event name or a time")
+    return notices.parse_utc(when).strftime("%Y%m%dT%H%M%S")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stream:
+    """How a GCN JSON stream that follows the common core schema (Alert, Event,
+    Localization) is read: the kind and the mission prefix of its event ids."""
+
+    kind: str
+    mission: str
+    instrument: str = ""
+    containment: float | None = None        # of ra_dec_error, when the stream fixes it
+    time_field: str = "trigger_time"
+    facts: tuple[str, ...] = ()
+
+
+def _core_notice(stream: Stream, record: dict, role: str) -> notices.Notice:
+    """A notice of a stream that follows the core schema; a retraction has no position."""
+    notice_type = _alert_type(record)
+    when = record.get(stream.time_field) or record.get("trigger_time") or record.get("alert_datetime")
+    if when is None:
+        raise Refused(f"{stream.mission} notice without {stream.time_field}")
+    place = _localization(record)
+    if place and stream.containment is not None and "containment_probability" not in record:
+        place["error_containment"] = stream.containment
+    mission = str(record.get("mission") or stream.mission)
+    return notices.Notice(
+        kind=stream.kind, trigger_id=notices.event_id(stream.mission, _trigger_name(record), role),
+        notice_type=notice_type, role=role, mission=mission,
+        instrument=str(record.get("instrument") or stream.instrument), source_format="gcn_json",
+        trigger_time=notices.parse_utc(when), far_hz=_far_hz(record),
+        retraction=notice_type == "retraction",
+        skymap_url=record.get("healpix_url"),
+        facts=_facts(record, ("event_name", "record_number", "alert_tense", "alert_datetime",
+                              "classification", "data_archive_page") + stream.facts),
+        **place)
+
+
+def _boom(record: dict, role: str) -> notices.Notice:
+    """A BOOM broker alert: optical transients crossmatched with GCN events; the entry is
+    the first target (the others are kept in its facts)."""
+    targets = (record.get("data") or {}).get("targets") or []
+    if not targets:
+        raise Refused("BOOM alert without targets")
+    first = targets[0]
+    return notices.Notice(
+        kind="grb", trigger_id=notices.event_id("BOOM", str(first["event_name"]), role),
+        notice_type=_alert_type(record), role=role, mission="BOOM",
+        instrument=str(record.get("instrument", "BOOM")), source_format="gcn_json",
+        trigger_time=notices.parse_utc(record["alert_datetime"]),
+        facts={"targets": targets}, **_localization(first))
+
+
+def _heasarc_archive(record: dict, role: str) -> notices.Notice:
+    """A HEASARC archive alert: new data of an observation (no position in the notice)."""
+    trigger = f"{record.get('facility_name', 'archive')}-{record['obs_id']}"
+    return notices.Notice(
+        kind="grb", trigger_id=notices.event_id("HEASARC", trigger, role),
+        notice_type=_alert_type(record), role=role, mission="HEASARC",
+        instrument=str(record.get("facility_name", "")), source_format="gcn_json",
+        trigger_time=notices.parse_utc(record.get("observation_start") or record["alert_datetime"]),
+        facts=_facts(record, ("target_name", "obs_id", "data_archive_page", "mission_page",
+                              "alert_tense")))
+
+
+def _fermi_lat_flare(record: dict, role: str) -> notices.Notice:
+    """A Fermi-LAT flare: a source's flux over an interval; named by source and start day."""
+    start = notices.parse_utc(record.get("observation_start") or record["alert_datetime"])
+    return notices.Notice(
+        kind="grb", trigger_id=notices.event_id(
+            "Fermi-LAT", f"{record.get('event_name', 'flare')}-{start:%Y%m%d}", role),
+        notice_type="flare", role=role, mission="Fermi", instrument="LAT",
+        source_format="gcn_json", trigger_time=start,
+        facts=_facts(record, ("event_name", "observation_stop", "flux", "flux_error", "flux_unit",
+                              "alpha", "alpha_error", "TS", "flux_ratio", "reference_catalog")),
+        **_localization(record))
+
+
+STREAMS = {
+    "burstcube/alert": Stream("grb", "BurstCube", "BurstCube", facts=("rate_snr", "rate_duration", "t90")),
+    "burstcube/test": Stream("grb", "BurstCube", "BurstCube", facts=("rate_snr", "rate_duration", "t90")),
+    "glowbug/Alert": Stream("grb", "Glowbug", "Glowbug", facts=("rate_snr", "rate_duration", "p_astro")),
+    "km3net/alert": Stream("neutrino", "KM3NeT", facts=("pipeline", "alert_topology", "number_of_events",
+                                                        "event_details", "src_error_50")),
+    "maxi/gsc.known": Stream("grb", "MAXI", "GSC", facts=("flux", "flux_error", "detection_timescale")),
+    "maxi/gsc.unknown": Stream("grb", "MAXI", "GSC", facts=("flux", "flux_error", "detection_timescale")),
+    "superk/sn_alert": Stream("snews", "SuperK", "Super-Kamiokande",
+                              facts=("n_events", "n_ibd_events", "luminosity_distance", "pipeline")),
+    "svom/trigger": Stream("grb", "SVOM", "ECLAIRs", facts=("slew_status", "trigger_type", "image_snr",
+                                                           "rate_snr")),
+    "dsa110/frb": Stream("frb", "DSA110", "DSA-110", facts=("dm", "snr", "event_duration", "known_source")),
+    "neutrino/Alert": Stream("neutrino", "Neutrino", facts=("pipeline", "alert_topology")),
+}
+
 FAMILIES = {
     "fermi/gbm/trigger": _fermi_gbm,
     "swift/bat/Guano": _swift_guano,
@@ -189,31 +321,101 @@ FAMILIES = {
     "chime/frb": _chime_frb,
     "einstein_probe/wxt/alert": _einstein_probe,
     "snews2/coincidence": _snews,
+    "boom/alert": _boom,
+    "heasarc/archive_alert": _heasarc_archive,
+    "fermi/lat/flare": _fermi_lat_flare,
+    **{family: functools.partial(_core_notice, stream) for family, stream in STREAMS.items()},
 }
+# Test streams: every notice on them is a test.
+TEST_FAMILIES = frozenset({"burstcube/test"})
+# Families of forms published without ``$schema``, by (mission, instrument) in lower case
+# (instrument None: any).
+MISSION_FAMILIES = {
+    ("fermi", "gbm"): "fermi/gbm/trigger",
+    ("swift", "bat-guano"): "swift/bat/Guano",
+    ("swift", "bat"): "swift/bat/Guano",
+    ("icecube", None): "icecube/single_neutrino_alerts",
+    ("maxi", None): "maxi/gsc.unknown",
+    ("km3net", None): "km3net/alert",
+    ("burstcube", None): "burstcube/alert",
+    ("glowbug", None): "glowbug/Alert",
+    ("super-kamiokande", None): "superk/sn_alert",
+    ("svom", None): "svom/trigger",
+    ("einstein probe", None): "einstein_probe/wxt/alert",
+    ("ep", None): "einstein_probe/wxt/alert",
+    ("chime", None): "chime/frb",
+    ("dsa-110", None): "dsa110/frb",
+    ("dsa110", None): "dsa110/frb",
+}
+# Families that carry no trigger_time (their reader takes another time).
+UNTIMED = frozenset({"boom/alert", "heasarc/archive_alert", "fermi/lat/flare"})
+
+
+def family_of(record: dict) -> tuple[str, str | None]:
+    """(family, version) of a GCN JSON notice: from its ``$schema`` path whatever the branch or
+    version in the URL (version None for ``main`` and other branches), else from its mission
+    and instrument fields (version None)."""
+    if "$schema" in record:
+        match = SCHEMA_PATH.fullmatch(str(record.get("$schema", "")))
+        if match is None:
+            raise Refused(f"$schema {str(record.get('$schema'))[:80]!r} is not a GCN notice schema")
+        version = match["version"]
+        return match["family"], version if re.fullmatch(r"v\d+(\.\d+)*", version) else None
+    mission = str(record.get("mission", "")).strip().lower()
+    instrument = str(record.get("instrument", "")).strip().lower()
+    family = MISSION_FAMILIES.get((mission, instrument)) or MISSION_FAMILIES.get((mission, None))
+    if family is None and instrument == "wxt":
+        family = "einstein_probe/wxt/alert"
+    if family is None:
+        raise Refused(f"JSON without $schema whose mission {record.get('mission')!r} and instrument "
+                      f"{record.get('instrument')!r} are not a GCN notice stream this pipeline reads")
+    return family, None
 
 
 def to_notice(data: bytes) -> notices.Notice:
     """Parse a GCN JSON notice into a :class:`Notice`, or raise Refused."""
     record = load_json_object(data)
-    match = SCHEMA_PATH.fullmatch(str(record.get("$schema", "")))
-    if match is None:
-        raise Refused(f"$schema {str(record.get('$schema'))[:80]!r} is not a GCN notice schema")
-    reader = FAMILIES.get(match["family"])
+    family, version = family_of(record)
+    reader = FAMILIES.get(family)
     if reader is None:
-        raise Refused(f"GCN notice schema {match['family']!r} is not one this pipeline reads "
-                      f"(reads: {', '.join(FAMILIES)})")
-    if "trigger_time" not in record:
-        raise Refused(f"{match['family']} notice without trigger_time")
+        raise Refused(f"GCN notice schema {family[:80]!r} is not one this pipeline reads "
+                      f"({len(FAMILIES)} streams are read: see skyspool.formats.gcnjson)")
+    if family not in UNTIMED and "trigger_time" not in record:
+        raise Refused(f"{family} notice without trigger_time")
+    role = "test" if family in TEST_FAMILIES else _role(record)
     try:
-        return reader(record, _role(record))
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise Refused(f"malformed {match['family']} notice ({type(exc).__name__}: {exc})"[:200]) from None
+        notice = reader(record, role)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        if isinstance(exc, Refused):
+            raise
+        raise Refused(f"malformed {family} notice ({type(exc).__name__}: {exc})"[:200]) from None
+    if "$schema" in record:
+        gcnschema.check(record, family, version)
+    return _with_own_skymap(notice, record)
 
 
-@register("GCN JSON notice", sniff=lambda data, name: looks_like_json_object(data, name)
-          and SCHEMA_PREFIX.encode() in data[:4096])
+def _with_own_skymap(notice: notices.Notice, record: dict) -> notices.Notice:
+    """The notice with its ``healpix_file`` sky map; a map that cannot be read (the schema's
+    own examples carry placeholders such as ``"stuff"``) is left out and its problem kept
+    in the facts, and the position, if any, makes the map: the notice is never refused for it."""
+    if record.get("healpix_file") is None:
+        return notice
+    try:
+        skymap = _decode_skymap(record)
+        skymaps.check_skymap(skymap, "healpix_file", flat_ok=True)
+    except Refused as exc:
+        log.warning("%s: own sky map left out: %s", notice.trigger_id, exc)
+        return dataclasses.replace(notice, facts={**notice.facts, "skymap_problem": str(exc)})
+    return dataclasses.replace(notice, skymap=skymap)
+
+
+def _looks_like_gcn_json(data: bytes, filename: str) -> bool:
+    """A JSON object naming a GCN schema, or a mission (forms published without ``$schema``)."""
+    head = data[:4096]
+    return looks_like_json_object(data, filename) and not filename.endswith((".yaml", ".yml")) and (
+        SCHEMA_PREFIX.encode() in head or b'"mission"' in head or (b'"instrument"' in head and b'"WXT"' in head))
+
+
+@register("GCN JSON notice", sniff=_looks_like_gcn_json)
 def parse(data: bytes) -> Message:
-    notice = to_notice(data)
-    if notice.skymap is not None:  # checked once, at ingest (the rules read it again)
-        skymaps.check_skymap(notice.skymap, "healpix_file", flat_ok=True)
-    return notice.message("json")
+    return to_notice(data).message("json")

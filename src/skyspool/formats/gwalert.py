@@ -10,16 +10,20 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import datetime
 import functools
 import importlib.resources
 import io
 import json
+import logging
 from pathlib import Path
 
 import fastavro
 import jsonschema
 
 from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register, skymaps
+
+log = logging.getLogger(__name__)
 
 AVRO_MAGIC = b"Obj\x01"
 SKYMAP_FIELDS = (("event", "skymap"), ("external_coinc", "combined_skymap"))
@@ -45,16 +49,52 @@ class GWAlert:
         return self.alert_type == "retraction"
 
 
+# Fields of ``event`` that later schema versions made required: the alerts of 2022-2023
+# (igwn-gwalert-schema before ``significant``) are validated without them.
+LATER_EVENT_FIELDS = ("significant",)
+
+
 @functools.cache
-def _validator() -> jsonschema.protocols.Validator:
+def _validator(first_version: bool = False) -> jsonschema.protocols.Validator:
+    """The current IGWN alert schema; with ``first_version``, the schema the alerts published
+    since 2022 followed before ``event.significant`` was added (the same otherwise)."""
     schema_file = importlib.resources.files("igwn_gwalert_schema") / "igwn.alerts.Alert.schema.json"
     schema = json.loads(schema_file.read_text())
+    if first_version:
+        event = next(choice for choice in schema["properties"]["event"]["oneOf"]
+                     if choice.get("type") == "object")
+        event["required"] = [name for name in event["required"] if name not in LATER_EVENT_FIELDS]
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
+def _zoned_times(record: dict) -> None:
+    """Give ``time_created`` and ``event.time`` written without a zone their UTC zone (said in
+    the log): every reader of the alert then gets an unambiguous time."""
+    holders = [(record, "time_created")]
+    if isinstance(record.get("event"), dict):
+        holders.append((record["event"], "time"))
+    for holder, field in holders:
+        value = holder.get(field)
+        if isinstance(value, str) and _naive(value):
+            log.info("%s %s has no time zone: taken as UTC", field, value[:40])
+            holder[field] = value.strip() + "Z"
+
+
+def _naive(text: str) -> bool:
+    try:
+        return datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00")).tzinfo is None
+    except ValueError:
+        return False  # the schema's date-time check says what is wrong
+
+
 def _schema_error(record: dict) -> str | None:
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(record))
+    _zoned_times(record)
+    validator = _validator()
+    event = record.get("event")
+    if isinstance(event, dict) and not any(name in event for name in LATER_EVENT_FIELDS):
+        validator = _validator(first_version=True)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(record))
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "top level"
@@ -85,6 +125,7 @@ def _decode_avro(data: bytes) -> dict:
     if len(records) != 1 or not isinstance(records[0], dict):
         raise Refused(f"Avro alert must hold exactly one record, found {len(records)}")
     record = records[0]
+    _zoned_times(record)
     as_json = json.loads(json.dumps(record, default=lambda b: base64.b64encode(b).decode()))
     problem = _schema_error(as_json)
     if problem:
@@ -92,7 +133,26 @@ def _decode_avro(data: bytes) -> dict:
     return record
 
 
+@functools.cache
+def _default_thresholds() -> dict:
+    from skyspool import config
+
+    return config._load_yaml(config.DEFAULTS_FILE)["orchestrator"]["thresholds"]
+
+
+def _with_significance(event: dict | None) -> None:
+    """An alert of the first schema version has no ``significant``: it is what the default
+    thresholds (orchestrator.thresholds, GWCelery's) make of its FAR, group and search."""
+    if not event or "significant" in event:
+        return
+    from skyspool.superevents import significance
+
+    facts = {"far_hz": float(event["far"]), "group": event["group"], "search": event["search"]}
+    event["significant"] = significance(facts, _default_thresholds()) == "significant"
+
+
 def _to_alert(record: dict) -> GWAlert:
+    _with_significance(record.get("event"))
     maps = {}
     for parent, field in SKYMAP_FIELDS:
         holder = record.get(parent)
@@ -135,8 +195,13 @@ def parse_avro(data: bytes) -> Message:
 
 
 def read_alert(path: str | Path) -> GWAlert:
-    """Read a spooled IGWN alert (``.json`` or ``.avro``) into a :class:`GWAlert`."""
+    """Read a spooled IGWN alert (``.json`` or ``.avro``, or an LVK VOEvent ``.xml``) into a
+    :class:`GWAlert`."""
     path = Path(path)
     data = path.read_bytes()
+    if path.suffix == ".xml":  # an LVK VOEvent (O2-O4), read for reprocessing an archive
+        from skyspool.formats.voevent import lvk_alert_record
+
+        return _to_alert(lvk_alert_record(data))
     record = _decode_avro(data) if path.suffix == ".avro" else _decode_json(data)
     return _to_alert(record)

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import math
 import re
 from pathlib import Path
 
 from skyspool import ids
 from skyspool.formats import Message, Refused
+
+log = logging.getLogger(__name__)
 
 TEST_PREFIX = "test-"
 # GCN JSON ``ra_dec_error`` is at 90% containment unless ``containment_probability`` says.
@@ -73,11 +76,20 @@ class Notice:
     spacecraft: dict | None = None
     gw_superevent: str | None = None
     coincident_neutrinos: tuple[CoincidentNeutrino, ...] = ()
+    # Error regions other than a circle (deg): (semi-axis along the position angle, other
+    # semi-axis, position angle east of north), and four (ra, dec) corners; see notices.shapes.
+    error_ellipse: tuple[float, float, float] | None = None
+    error_rectangle: tuple[tuple[float, float], ...] | None = None
     facts: dict = dataclasses.field(default_factory=dict)  # format-specific extras
 
     @property
     def has_position(self) -> bool:
         return self.ra_deg is not None and self.error_radius_deg is not None
+
+    @property
+    def has_region(self) -> bool:
+        """True when an ellipse or rectangle gives the error region (notices.shapes)."""
+        return self.ra_deg is not None and (self.error_ellipse is not None or self.error_rectangle is not None)
 
     def message(self, extension: str) -> Message:
         return Message(self.kind, self.trigger_id, self.notice_type, extension, self.role)
@@ -102,7 +114,10 @@ def parse_utc(text: str) -> dt.datetime:
         when = dt.datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
     except ValueError:
         raise Refused(f"unreadable time {str(text)[:40]!r}") from None
-    return when.replace(tzinfo=dt.timezone.utc) if when.tzinfo is None else when.astimezone(dt.timezone.utc)
+    if when.tzinfo is None:
+        log.info("time %s has no zone: taken as UTC", str(text)[:40])
+        return when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc)
 
 
 def finite(value, what: str, low: float = -math.inf, high: float = math.inf) -> float:

@@ -173,6 +173,10 @@ def notice_components(notice: Notice) -> list[Fisher]:
 
     An IceCube LVK search gives one equal-weight component per coincident neutrino.
     """
+    from skyspool.notices import shapes
+
+    if notice.has_region:  # an ellipse or a rectangle (notices.shapes)
+        return shapes.region_components(notice)
     if notice.coincident_neutrinos:
         weight = 1 / len(notice.coincident_neutrinos)
         return [component for nu in notice.coincident_neutrinos
@@ -188,7 +192,7 @@ def notice_components(notice: Notice) -> list[Fisher]:
 
 def has_map(notice: Notice) -> bool:
     """True when the notice has its own map or a position and error to build one from."""
-    return (notice.skymap is not None or bool(notice.coincident_neutrinos)
+    return (notice.skymap is not None or bool(notice.coincident_neutrinos) or notice.has_region
             or (notice.has_position and notice.error_radius_deg > 0))
 
 

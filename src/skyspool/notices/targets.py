@@ -7,7 +7,6 @@ import functools
 
 from skyspool.notices import maps, read_notice
 from skyspool.paths import Entry
-from skyspool.targets import products_for
 
 BASE_PRODUCTS = ["notice.json", "stats.json"]
 SKYMAP_PRODUCTS = ["skymap.multiorder.fits", "moc90.fits", "contours.geojson", "skymap.png"]
@@ -35,6 +34,9 @@ def notice_products(entry: Entry, config: dict) -> list[str]:
         names += COINCIDENCE_PRODUCTS
     return names
 
+
+# Imported here: skyspool.targets imports skyspool.frb.targets, which needs notice_products.
+from skyspool.targets import products_for  # noqa: E402
 
 for _kind in ("grb", "neutrino", "snews"):
     products_for(_kind)(notice_products)
