@@ -1,5 +1,6 @@
 """Storage sink: copy chosen products to any fsspec URL (a local directory, s3://, az://,
-swift://, ...), mirroring ``products/``: ``<url>/<kind>/<event_id>/<NNN>-<type>/<product>``.
+swift://, ...), mirroring ``products/``: ``<url>/<kind>/<event_id>/<NNN>-<type>/<product>`` (FRB trigger files
+in ``triggers/`` included).
 
 Idempotent: a product listed in the receipt is not sent again, and one already at the
 destination with the same size is recorded without being sent (a receipt lost in a crash).
@@ -7,12 +8,11 @@ destination with the same size is recorded without being sent (a receipt lost in
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import uuid
 
 from skyspool.paths import Entry
-from skyspool.publish import Sink, sink
+from skyspool.publish import Sink, product_files, sink
 
 
 def _sha256(path) -> str:
@@ -59,13 +59,10 @@ class StorageSink(Sink):
     def plan(self, entry: Entry, receipt: dict | None) -> list[dict]:
         done = {item["product"] for item in (receipt or {}).get("sent", [])}
         folder = self.spool.products_dir(entry)
-        if not folder.is_dir():
-            return []
-        patterns = self.settings["products"]
-        chosen = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-                        and p.name not in done and any(fnmatch.fnmatch(p.name, pat) for pat in patterns))
-        return [{"product": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p),
-                 "to": self.fs.unstrip_protocol(self.remote(entry, p.name))} for p in chosen]
+        chosen = [name for name in product_files(folder, self.settings["products"]) if name not in done]
+        return [{"product": name, "bytes": (folder / name).stat().st_size,
+                 "sha256": _sha256(folder / name),
+                 "to": self.fs.unstrip_protocol(self.remote(entry, name))} for name in chosen]
 
     def deliver(self, entry: Entry, items: list[dict]) -> list[dict]:
         sent = []
