@@ -3,7 +3,7 @@
 Sinks are configured in the ``publish:`` section (``publish.sinks``: name -> settings) and
 implemented by classes registered by kind with :func:`sink` (``storage``: any fsspec URL,
 ``http``: JSON posts to an API, ``kafka``: outgoing Kafka topics, ``voevent``: VOEvent
-brokers over VTP).
+brokers over VTP, ``treasuremap``: the Treasure Map API).
 
 Publishing starts from products that exist: the daemon offers an entry at two *stages*,
 ``notice`` (its notice products are built) and ``done`` (every product is built or failed for
@@ -354,4 +354,5 @@ def publish_now(spool: Spool, config: dict, entries: list[Entry], *, dry: bool |
 from skyspool.publish import http as _http  # noqa: E402,F401
 from skyspool.publish import kafka as _kafka  # noqa: E402,F401
 from skyspool.publish import storage as _storage  # noqa: E402,F401
+from skyspool.publish import treasuremap as _treasuremap  # noqa: E402,F401
 from skyspool.publish import voevent as _voevent  # noqa: E402,F401
