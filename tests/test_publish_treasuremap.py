@@ -172,3 +172,34 @@ def test_an_api_that_is_down_or_refuses_the_token_is_retried_later(spool, monkey
     finally:
         api.close()
     assert [a["graceid"] for a in api.posted] == ["S230518h"]
+
+
+def test_storage_in_the_treasure_map_bucket_layout(spool, tmp_path):
+    bucket = tmp_path / "bucket"
+    settings = config.load(spool, {"publish": {"retry": FAST_RETRY, "sinks": {
+        "tm-bucket": {"kind": "storage", "url": str(bucket), "layout": "treasuremap"}}}})
+    entries = spool.entries_of("gw", "S230518h") + spool.entries_of("gw", "MS181101ab")
+    first = entries[0]
+    for name in ("fermi_occultation.moc.fits", "lat_fov.moc.fits"):  # as item 4's rule makes them
+        from mocpy import MOC
+        MOC.from_string("3/0-10" if name.startswith("fermi") else "4/100-120").save(
+            spool.product(first, name), format="fits", overwrite=True)
+    assert publish.publish_now(spool, settings, entries) == []
+    assert publish.publish_now(spool, settings, entries) == []  # receipts: nothing again
+    names = sorted(p.relative_to(bucket).as_posix() for p in bucket.rglob("*") if p.is_file())
+    ms = [f"test/MS181101ab-{t}{s}" for t in ("EarlyWarning", "Preliminary", "Update", "Update1", "Initial")
+          for s in (".fits.gz", "-contours-smooth.json", "_alert.json", "_moc.fits.gz")]
+    assert names == sorted(
+        [f"fit/S230518h-{t}{s}" for t in ("Preliminary", "Initial", "Update")
+         for s in (".fits.gz", "-contours-smooth.json", "_alert.json", "_moc.fits.gz")]
+        + ["fit/S230518h-Fermi.json", "fit/S230518h-LAT.json"]
+        + ms + ["test/MS181101ab-Retraction_alert.json"])
+    assert (bucket / "fit/S230518h-Preliminary_alert.json").read_bytes() == \
+        (GW_ALERTS / "S230518h-Preliminary_alert.json").read_bytes()
+    preliminary = _entry_of(spool, GW_ALERTS / "S230518h-Preliminary_alert.json")
+    assert (bucket / "fit/S230518h-Preliminary-contours-smooth.json").read_bytes() == \
+        spool.product(preliminary, "contours.geojson").read_bytes()
+    # The sky Fermi GBM sees: the complement of the occulted cells, as MOC JSON.
+    seen = json.loads((bucket / "fit/S230518h-Fermi.json").read_text())
+    assert sorted(seen) == ["0", "1", "2", "3"] and 0 not in seen["3"] and 11 in seen["3"]
+    assert json.loads((bucket / "fit/S230518h-LAT.json").read_text()) == {"3": [25, 26, 27, 28, 29], "4": [120]}
