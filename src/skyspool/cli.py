@@ -272,10 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dry_run(publish)
     publish.set_defaults(func=cmd_publish)
 
-    listen = commands.add_parser("listen", help="write Kafka alerts (GCN, SCiMMA) into the "
-                                 "inbox, until SIGTERM")
+    listen = commands.add_parser("listen", help="write Kafka alerts (GCN, SCiMMA) and VOEvents "
+                                 "from VTP brokers into the inbox, until SIGTERM")
     listen.add_argument("dir")
-    listen.add_argument("--source", action="append", choices=("gcn", "scimma"),
+    listen.add_argument("--source", action="append", choices=("gcn", "scimma", "vtp"),
                         help="only this source (repeatable; default: the enabled ones)")
     listen.add_argument("--from", dest="replay", metavar="earliest|TIME",
                         help="replay what the broker holds, from the start or an ISO 8601 time")

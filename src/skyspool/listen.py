@@ -1,4 +1,5 @@
-"""Kafka listeners (``skyspool listen DIR``): GCN Kafka and SCiMMA/hopskotch into the inbox.
+"""Listeners (``skyspool listen DIR``): GCN Kafka, SCiMMA/hopskotch and VOEvent brokers
+(VTP: GCN Classic, DARC's, any Comet) into the inbox.
 
 Every message is written into the spool's inbox atomically (renamed in, so the daemon takes
 it whole), its origin (topic, partition, offset, timestamp) into ``logs/received/``, and
@@ -6,6 +7,12 @@ only then is its offset committed: a crash re-delivers at most the messages not 
 committed, and the spool drops their identical bytes. The consumer group is fixed (the
 broker remembers what this spool took), and static membership lets a restarted listener
 take its partitions back at once.
+
+A VTP subscriber (:class:`VtpListener`) writes each VOEvent into the inbox as
+``vtp-<hash of the IVORN>.xml`` with its origin in ``logs/received/``, then acknowledges it;
+an IVORN already recorded there is acknowledged and not written again (brokers re-send after
+a reconnection, and several brokers carry the same event). A broker that goes away is
+reconnected to, with a delay doubling up to ``reconnect_max_s``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import os
 import re
 import socket
 import threading
+import time
 from pathlib import Path
 
 import yaml
@@ -29,6 +37,9 @@ log = logging.getLogger("skyspool.listen")
 AVRO_MAGIC = b"Obj\x01"
 # Settings whose values are secrets: never logged.
 SECRET_KEYS = re.compile(r"secret|password|token", re.IGNORECASE)
+# A VTP broker says iamalive every 60 s: silence this long means the connection is dead.
+VTP_SILENCE_S = 180
+_VTP_WRITING = threading.Lock()
 
 
 def extension(data: bytes) -> str:
@@ -117,8 +128,12 @@ def write_message(spool: Spool, source: str, message) -> Path:
               "offset": message.offset(), "timestamp_ms": stamp_ms if kind else None,
               "received": datetime.datetime.now(datetime.timezone.utc).isoformat()}
     atomic.write_json(spool.received_record(name), origin)
+    return _write_inbox(spool, name, data)
+
+
+def _write_inbox(spool: Spool, name: str, data: bytes) -> Path:
     target = atomic.write_bytes(spool.inbox / name, data)
-    # The rename must survive a crash too before the offset is committed.
+    # The rename must survive a crash too before the message is acknowledged.
     folder = os.open(spool.inbox, os.O_RDONLY)
     try:
         os.fsync(folder)
@@ -216,18 +231,105 @@ class Listener:
             self.consumer.close()
 
 
+def vtp_inbox_name(ivorn: str) -> str:
+    """The inbox name of the VOEvent ``ivorn`` (the same for every copy of it).
+
+    >>> vtp_inbox_name("ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1234-567")
+    'vtp-0929c4ffa260ab4e7f1ca1ac.xml'
+    """
+    return f"vtp-{hashlib.sha256(ivorn.encode()).hexdigest()[:24]}.xml"
+
+
+class VtpListener:
+    """Subscribe to the VTP broker at ``address`` (``host:port``) until ``stop`` is set."""
+
+    def __init__(self, spool: Spool, config: dict, address: str):
+        self.spool = spool
+        self.address = address
+        settings = config["listen"]["vtp"]
+        self.local_ivo = settings["local_ivo"] or f"ivo://{config['notice']['author_ivorn']}"
+        self.reconnect_s = settings["reconnect_s"]
+        self.reconnect_max_s = settings["reconnect_max_s"]
+        self.timeout_s = settings["timeout_s"]
+        self.delay_s = settings["reconnect_s"]
+
+    def write_event(self, data: bytes, ivorn: str) -> Path | None:
+        """Write one VOEvent into the inbox (None: this IVORN was received before)."""
+        name = vtp_inbox_name(ivorn)
+        record = self.spool.received_record(name)
+        with _VTP_WRITING:  # two brokers carrying the same event: one copy
+            if record.exists():
+                return None
+            # The file first: a crash in between makes a duplicate the spool drops, not a loss.
+            target = _write_inbox(self.spool, name, data)
+            atomic.write_json(record, {"source": "vtp", "broker": self.address, "ivorn": ivorn,
+                                       "received": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+            return target
+
+    def _session(self, stop: threading.Event) -> None:
+        from skyspool.publish import voevent as vtp
+
+        host, port = vtp.parse_host_port(self.address)
+        with socket.create_connection((host, port), timeout=self.timeout_s) as connection:
+            log.info("connected source=vtp broker=%s", self.address)
+            self.delay_s = self.reconnect_s  # connected: the next outage starts again from a short delay
+            connection.settimeout(0.5)  # to see stop; a message is then read whole
+            heard = time.monotonic()
+            while not stop.is_set():
+                try:
+                    head = connection.recv(1, socket.MSG_PEEK)
+                except TimeoutError:
+                    if time.monotonic() - heard > VTP_SILENCE_S:
+                        raise ConnectionError(f"nothing heard for {VTP_SILENCE_S} s") from None
+                    continue
+                heard = time.monotonic()
+                if not head:
+                    raise ConnectionError("broker closed the connection")
+                connection.settimeout(self.timeout_s)
+                data = vtp.read_message(connection)
+                connection.settimeout(0.5)
+                kind, role, ivorn = vtp.message_kind(data)
+                if kind == "Transport" and role in ("iamalive", "authenticate"):
+                    vtp.send_message(connection, vtp.transport(role, self.local_ivo, ivorn))
+                elif kind == "VOEvent" and role == "test" and "#TestEvent-" in (ivorn or ""):
+                    # a broker's own hourly liveness event (Comet's): no alert
+                    vtp.send_message(connection, vtp.transport("ack", self.local_ivo, ivorn))
+                elif kind == "VOEvent" and ivorn:
+                    path = self.write_event(data, ivorn)
+                    log.info("received source=vtp broker=%s ivorn=%s file=%s", self.address,
+                             ivorn, path.name if path else "(seen before)")
+                    vtp.send_message(connection, vtp.transport("ack", self.local_ivo, ivorn))
+                else:
+                    log.warning("vtp broker=%s: ignored a %s message (role %s)", self.address, kind, role)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self._session(stop)
+            except (OSError, ValueError) as exc:  # down, refused, cut, or not VTP
+                log.warning("vtp broker=%s: %s; reconnecting in %.1f s", self.address, exc, self.delay_s)
+            stop.wait(self.delay_s)
+            self.delay_s = min(self.delay_s * 2, self.reconnect_max_s)
+
+
 def listen(spool: Spool, config: dict, *, sources: list[str] | None = None, replay=None) -> int:
-    """Run a listener per enabled source, each in a thread, until SIGTERM/SIGINT."""
+    """Run a listener per enabled source (a VTP one per broker), each in a thread, until
+    SIGTERM/SIGINT."""
     import signal
 
-    chosen = sources or [name for name in ("gcn", "scimma") if config["listen"][name]["enabled"]]
+    chosen = sources or [name for name in ("gcn", "scimma", "vtp") if config["listen"][name]["enabled"]]
     if not chosen:
-        raise SystemExit("skyspool: no listener source enabled (listen.gcn / listen.scimma)")
+        raise SystemExit("skyspool: no listener source enabled (listen.gcn / listen.scimma / listen.vtp)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads = [threading.Thread(target=Listener(spool, config, name, replay).run, args=(stop,),
-                                name=f"listen-{name}") for name in chosen]
+    runners = [(name, Listener(spool, config, name, replay).run) for name in chosen if name != "vtp"]
+    if "vtp" in chosen:
+        if not config["listen"]["vtp"]["brokers"]:
+            raise SystemExit("skyspool: listen.vtp.brokers is empty")
+        runners += [(f"vtp-{address}", VtpListener(spool, config, address).run)
+                    for address in config["listen"]["vtp"]["brokers"]]
+    threads = [threading.Thread(target=run, args=(stop,), name=f"listen-{name}") for name, run in runners]
     for thread in threads:
         thread.start()
     for thread in threads:

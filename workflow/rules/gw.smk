@@ -4,6 +4,7 @@
 # batch queue); the rest may go to a cluster (profiles/slurm, profiles/htcondor). Images and
 # tables are annotated for `snakemake --report` (captions in workflow/report/).
 
+from skyspool import fermi
 from skyspool.gw import products as gw
 
 
@@ -45,7 +46,25 @@ rule gw_stats:
         mem_mb=500,
         runtime=5,
     run:
-        run_logged(log[0], rule, gw.write_stats, input.alert, input.skymap, output[0])
+        # with the Fermi GBM / LAT visibility fields when fermi.enabled
+        run_logged(log[0], rule, fermi.write_stats, SPOOL, config, input.alert, input.skymap, output[0])
+
+
+rule gw_fermi_mocs:
+    input:
+        alert=spool_entry("gw"),
+        skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
+    output:
+        occultation="products/gw/{event}/{entry}/fermi_occultation.moc.fits",
+        lat="products/gw/{event}/{entry}/lat_fov.moc.fits",
+    log:
+        "logs/gw/{event}/{entry}/fermi_mocs.log",
+    resources:
+        mem_mb=500,
+        runtime=5,
+    run:
+        run_logged(log[0], rule, fermi.write_mocs, SPOOL, config, input.alert, input.skymap,
+                   output.occultation, output.lat)
 
 
 rule gw_notice_json:

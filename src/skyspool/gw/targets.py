@@ -15,6 +15,8 @@ NOTICE_PRODUCTS = ["notice.json", "notice.xml", "circular.txt"]
 SKYMAP_PRODUCTS = ["skymap.multiorder.fits", "skymap.flat.fits.gz", "stats.json",
                    "contours.geojson", "moc50.fits", "moc90.fits", "skymap.png",
                    "classification.json"]
+# Fermi GBM Earth occultation and LAT field of view (skyspool.fermi), when fermi.enabled.
+FERMI_PRODUCTS = ["fermi_occultation.moc.fits", "lat_fov.moc.fits"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -42,6 +44,8 @@ def gw_products(entry: Entry, config: dict) -> list[str]:
     names += coincidence.gw_products(entry, config)
     if with_map:
         names += SKYMAP_PRODUCTS
+        if config.get("fermi", {}).get("enabled"):
+            names += FERMI_PRODUCTS
         if with_distance:
             names.append("volume.png")
             if config.get("galaxies", {}).get("catalog"):

@@ -2,7 +2,8 @@
 
 Sinks are configured in the ``publish:`` section (``publish.sinks``: name -> settings) and
 implemented by classes registered by kind with :func:`sink` (``storage``: any fsspec URL,
-``http``: JSON posts to an API, ``kafka``: outgoing Kafka topics).
+``http``: JSON posts to an API, ``kafka``: outgoing Kafka topics, ``voevent``: VOEvent
+brokers over VTP, ``treasuremap``: the Treasure Map API).
 
 Publishing starts from products that exist: the daemon offers an entry at two *stages*,
 ``notice`` (its notice products are built) and ``done`` (every product is built or failed for
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
+import fnmatch
 import heapq
 import json
 import logging
@@ -126,6 +128,19 @@ class Sink:
 
     def close(self) -> None:
         """Release connections (producers, sessions)."""
+
+
+def product_files(folder, patterns: list[str]) -> list[str]:
+    """Products of ``folder`` matching any of ``patterns``, as sorted relative POSIX names;
+    files in sub-folders included (the FRB ``triggers/trigger-<n>.xml`` and ``.tbb``), hidden
+    files and partial writes not."""
+    if not folder.is_dir():
+        return []
+    names = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    return sorted(name for name in names
+                  if not any(part.startswith(".") for part in name.split("/"))
+                  and not name.endswith(".part")
+                  and any(fnmatch.fnmatch(name, pattern) for pattern in patterns))
 
 
 def make_sinks(spool: Spool, config: dict) -> list[Sink]:
@@ -339,3 +354,5 @@ def publish_now(spool: Spool, config: dict, entries: list[Entry], *, dry: bool |
 from skyspool.publish import http as _http  # noqa: E402,F401
 from skyspool.publish import kafka as _kafka  # noqa: E402,F401
 from skyspool.publish import storage as _storage  # noqa: E402,F401
+from skyspool.publish import treasuremap as _treasuremap  # noqa: E402,F401
+from skyspool.publish import voevent as _voevent  # noqa: E402,F401

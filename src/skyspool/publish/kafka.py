@@ -5,16 +5,16 @@ The producer is gcn-kafka's (GCN's OIDC login when GCN credentials are given, as
 ``skyspool listen``; ``kafka`` settings override, e.g. a test broker's address). It is
 idempotent, and every send waits for each message's fate (delivered, or failed after
 ``timeout_s``) before it returns, so a retry never doubles a message left queued. Each
-message's key is ``<kind>/<event_id>/<NNN>-<type>/<file>``.
+message's key is ``<kind>/<event_id>/<NNN>-<type>/<file>`` (``triggers/trigger-<n>.xml``
+of an FRB chunk).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 
 from skyspool.paths import Entry
-from skyspool.publish import Sink, sink
+from skyspool.publish import Sink, product_files, sink
 
 
 @sink("kafka")
@@ -30,8 +30,8 @@ class KafkaSink(Sink):
         super().__init__(*args)
         self.producer = None
 
-    def _outgoing(self, entry: Entry) -> list[tuple[str, object]]:
-        """``(topic, path)`` of the outgoing alert that ``entry`` is (its JSON came back in)."""
+    def _outgoing(self, entry: Entry) -> list[tuple[str, object, str]]:
+        """``(topic, path, name)`` of the outgoing alert that ``entry`` is (its JSON came back in)."""
         topics = self.settings["outgoing"]
         folder = self.spool.outgoing / entry.event_id
         if entry.kind != "gw" or not any(topics.values()) or not folder.is_dir():
@@ -39,22 +39,22 @@ class KafkaSink(Sink):
         received = entry.path.read_bytes()
         for sent in sorted(folder.glob("*.json")):
             if sent.read_bytes() == received:
-                return [(topics[ext], sent.with_suffix("." + ext)) for ext in ("json", "avro")
-                        if topics.get(ext) and sent.with_suffix("." + ext).exists()]
+                found = [(topics[ext], sent.with_suffix("." + ext)) for ext in ("json", "avro")
+                         if topics.get(ext) and sent.with_suffix("." + ext).exists()]
+                return [(topic, path, path.name) for topic, path in found]
         return []
 
     def plan(self, entry: Entry, receipt: dict | None) -> list[dict]:
         folder = self.spool.products_dir(entry)
         chosen = []
-        if self.settings["topic"] and folder.is_dir():
-            chosen = [(self.settings["topic"], p) for p in sorted(folder.iterdir())
-                      if p.is_file() and any(fnmatch.fnmatch(p.name, pat)
-                                             for pat in self.settings["products"])]
+        if self.settings["topic"]:
+            chosen = [(self.settings["topic"], folder / name, name)
+                      for name in product_files(folder, self.settings["products"])]
         chosen += self._outgoing(entry)
         return [{"topic": topic, "file": str(path.relative_to(self.spool.root)),
-                 "key": f"{entry.kind}/{entry.event_id}/{entry.name}/{path.name}",
+                 "key": f"{entry.kind}/{entry.event_id}/{entry.name}/{name}",
                  "bytes": path.stat().st_size,
-                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest()} for topic, path in chosen]
+                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest()} for topic, path, name in chosen]
 
     def _producer(self):
         if self.producer is None:
