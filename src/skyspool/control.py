@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -101,13 +102,31 @@ def write_heartbeat(root, service: str, started: float, **facts) -> None:
     atomic.write_json(heartbeat_path(root, service), doc)
 
 
+class Heart:
+    """A service's heartbeat: :meth:`beat` writes it at most every ``interval_s`` seconds
+    (``force`` now); :meth:`seconds_to_next` says when the next is due."""
+
+    def __init__(self, root, service: str, interval_s: float = BEAT_INTERVAL_S):
+        self.root, self.service, self.interval_s = root, service, interval_s
+        self.started = time.time()
+        self.last = float("-inf")
+
+    def seconds_to_next(self) -> float:
+        return max(0.0, self.last + self.interval_s - time.monotonic())
+
+    def beat(self, force: bool = False, **facts) -> None:
+        if force or time.monotonic() - self.last >= self.interval_s:
+            write_heartbeat(self.root, self.service, self.started, **facts)
+            self.last = time.monotonic()
+
+
 def service_health(root, now: float | None = None) -> list[dict]:
     """Every service's last heartbeat with ``health``: ``running``, ``silent for N s`` (no beat
     for ``SILENT_AFTER_BEATS`` intervals, or its process is gone) or ``stopped`` (it said so)."""
     now = time.time() if now is None else now
     folder = control_dir(root) / "heartbeat"
     out = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for path in sorted(p for p in folder.glob("*.json") if not p.name.startswith(".")) if folder.is_dir() else []:
         try:
             doc = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -176,7 +195,8 @@ def request(root, command: str, *, timeout_s: float = 30.0, **args) -> dict:
 def pending_requests(root) -> list[Path]:
     """Requests waiting for the daemon, oldest first."""
     folder = requests_dir(root)
-    return sorted(p for p in folder.glob("*.json")) if folder.is_dir() else []
+    # Dot-files are atomic writes in progress.
+    return sorted(p for p in folder.glob("*.json") if not p.name.startswith(".")) if folder.is_dir() else []
 
 
 class Controller:
@@ -244,3 +264,67 @@ class Controller:
     def _drop(self, name: str, text: str) -> None:
         # Written beside the inbox and renamed in: the daemon never sees half a file.
         atomic.write_text(self.inbox / name, text)
+
+
+# ----- the command line: skyspool control DIR ... -----
+
+USAGE = ("status | lofar on|off|status | voevent on|off|status | observation start FILE | "
+         "observation stop ID [--abort] | reload | stop")
+
+
+def parse_action(words: list[str], abort: bool = False) -> tuple[str, dict]:
+    """The request of ``skyspool control DIR`` words (see :data:`USAGE`); ControlError if none."""
+    match words:
+        case ["status"] | ["reload"] | ["stop"]:
+            return words[0], {}
+        case [("lofar" | "voevent") as name, ("on" | "off") as state]:
+            return name, {"on": state == "on"}
+        case [("lofar" | "voevent") as name, "status"]:
+            return name, {}
+        case ["observation", "start", path]:
+            try:
+                return "observation_start", {"observation": Path(path).read_text()}
+            except OSError as exc:
+                raise ControlError(f"cannot read {path}: {exc.strerror}") from None
+        case ["observation", "stop", obs_id]:
+            return "observation_stop", {"id": obs_id, "abort": abort}
+    raise ControlError(f"not a control command: {' '.join(words) or '(none)'}; use {USAGE}")
+
+
+def cmd_control(args) -> int:
+    from skyspool.cli import _existing_spool
+
+    spool = _existing_spool(args.dir)
+    try:
+        command, fields = parse_action(args.action, args.abort)
+        answer = request(spool.root, command, timeout_s=args.timeout, **fields)
+    except ControlError as exc:
+        print(f"skyspool control: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(answer, indent=2))
+    else:
+        print(answer.get("message", ""))
+        if command == "status":
+            status = answer["status"]
+            print(f"watch: pid {status['pid']}, up since {status['up_since']}; following: "
+                  f"{', '.join(status['following']) or '-'}; queues: "
+                  + " ".join(f"{k}={v}" for k, v in status["queues"].items())
+                  + f"; last error: {status['last_error'] or '-'}")
+            print("switches: " + ", ".join(f"{k} {'on' if v else 'off'}" for k, v in answer["switches"].items()))
+            print(format_health(answer["services"]))
+    return 0 if answer.get("ok") else 1
+
+
+def add_parser(commands) -> None:
+    """Add ``skyspool control`` to the command line's subcommands."""
+    parser = commands.add_parser(
+        "control", help="ask or tell a running `skyspool watch` (DARC's master commands)",
+        description=f"Talks to the daemon through DIR/control/ (no network port). Actions: {USAGE}. "
+                    "A switch applies to the next trigger.")
+    parser.add_argument("dir")
+    parser.add_argument("action", nargs="+", help=USAGE)
+    parser.add_argument("--abort", action="store_true", help="observation stop: abort (no summary, no e-mail)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the answer (default 30)")
+    parser.add_argument("--json", action="store_true", help="the answer as JSON")
+    parser.set_defaults(func=cmd_control)

@@ -180,6 +180,8 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
             if record[name] and not switched[name]:
                 record[name] = False
                 record[f"{name}_switched_off"] = True
+                if name == "lofar":
+                    state.lofar_sent -= 1  # not sent: it does not count towards max_per_observation
         if record["voevent"]:
             event = frb_voevent(row, obs, publisher, record["id"], importance=fields.importance,
                                 galactic_model=thresholds.galactic_model, fields=fields)
