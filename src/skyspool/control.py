@@ -88,7 +88,7 @@ def set_switch(root, name: str, on: bool) -> str:
     if state[name] == on:
         return f"{label} already {'enabled' if on else 'disabled'}"
     state[name] = on
-    atomic.write_json(switches_path(root), state | {"changed_utc": _utc(time.time())})
+    atomic.write_json(switches_path(root), state | {"changed_utc": utc(time.time())})
     return f"{label} {'enabled' if on else 'disabled'}"
 
 
@@ -97,8 +97,8 @@ def set_switch(root, name: str, on: bool) -> str:
 def write_heartbeat(root, service: str, started: float, **facts) -> None:
     """Write the heartbeat of ``service`` (this process), with ``facts`` (following, queues,
     last_error, state)."""
-    doc = {"service": service, "pid": os.getpid(), "up_since": _utc(started), "beat_unix": time.time(),
-           "beat_utc": _utc(time.time()), "state": "running"} | facts
+    doc = {"service": service, "pid": os.getpid(), "up_since": utc(started), "beat_unix": time.time(),
+           "beat_utc": utc(time.time()), "state": "running"} | facts
     atomic.write_json(heartbeat_path(root, service), doc)
 
 
@@ -152,7 +152,8 @@ def _alive(pid) -> bool:
     return True
 
 
-def _utc(unix: float) -> str:
+def utc(unix: float) -> str:
+    """Unix time as ISO 8601 UTC to the second."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix))
 
 
@@ -164,8 +165,9 @@ def format_health(services: list[dict]) -> str:
     for s in services:
         following = ", ".join(s.get("following") or []) or "-"
         queues = " ".join(f"{k}={v}" for k, v in (s.get("queues") or {}).items()) or "-"
+        brokers = "".join(f"; broker {k}: {v}" for k, v in (s.get("brokers") or {}).items())
         lines.append(f"{s['service']}: {s['health']} (pid {s.get('pid')}, up since {s.get('up_since')}, "
-                     f"last heartbeat {s.get('beat_utc')}); following: {following}; queues: {queues}; "
+                     f"last heartbeat {s.get('beat_utc')}); following: {following}; queues: {queues}{brokers}; "
                      f"last error: {s.get('last_error') or '-'}")
     return "\n".join(lines)
 

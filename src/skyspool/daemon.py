@@ -712,7 +712,7 @@ class Daemon:
         self._beat(force=True)
 
     def _facts(self) -> dict:
-        return {"pid": os.getpid(), "up_since": control._utc(self.heart.started),
+        return {"pid": os.getpid(), "up_since": control.utc(self.heart.started),
                 "following": sorted(self.follower.followed),
                 "queues": {"inbox": len(self.arrived), "notice": len(self.notice_queue),
                            "rest": len(self.rest_queue), "runs": len(self.runs)},
