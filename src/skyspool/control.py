@@ -11,6 +11,10 @@ Everything goes through the spool folder (no network port)::
                                        what each running service (``watch``, ``listen``) last said:
                                        pid, up since, last beat, what it follows, queue lengths,
                                        last error; rewritten every few seconds
+    DIR/products/services.html         the dashboard's service page, rewritten with each heartbeat
+                                       and when a service stops: it says plainly when the daemon
+                                       is not running (and, in the browser, when its heartbeat is
+                                       older than a few beats: a daemon that was killed)
 
 Commands (``command`` in the request): ``status``; ``lofar`` / ``voevent`` with ``on`` true or
 false; ``observation_start`` with ``observation`` (the description's YAML text, put in the
@@ -117,6 +121,7 @@ class Heart:
     def beat(self, force: bool = False, **facts) -> None:
         if force or time.monotonic() - self.last >= self.interval_s:
             write_heartbeat(self.root, self.service, self.started, **facts)
+            write_services_page(self.root)
             self.last = time.monotonic()
 
 
@@ -170,6 +175,49 @@ def format_health(services: list[dict]) -> str:
                      f"last heartbeat {s.get('beat_utc')}); following: {following}; queues: {queues}{brokers}; "
                      f"last error: {s.get('last_error') or '-'}")
     return "\n".join(lines)
+
+
+def services_page(services: list[dict], now: float | None = None) -> str:
+    """The dashboard's page of service health (``products/services.html``)."""
+    import html
+
+    now = time.time() if now is None else now
+    watch = next((s for s in services if s["service"] == "watch"), None)
+    if watch is None:
+        headline = "The daemon (skyspool watch) has never run here."
+    elif watch["health"] == "running":
+        headline = f"The daemon (skyspool watch) is running (pid {watch['pid']}, up since {watch['up_since']})."
+    else:
+        headline = f"The daemon (skyspool watch) is NOT running: {watch['health']} (last heartbeat {watch['beat_utc']})."
+    rows = "".join(
+        f"<tr><td>{html.escape(s['service'])}</td><td class=\"health\" data-beat=\"{s.get('beat_unix', 0)}\" "
+        f"data-state=\"{html.escape(s.get('state', ''))}\">{html.escape(s['health'])}</td>"
+        f"<td>{html.escape(str(s.get('pid')))}</td><td>{html.escape(str(s.get('up_since')))}</td>"
+        f"<td>{html.escape(str(s.get('beat_utc')))}</td>"
+        f"<td>{html.escape(', '.join(s.get('following') or []) or '-')}</td>"
+        f"<td>{html.escape(' '.join(f'{k}={v}' for k, v in (s.get('queues') or {}).items()) or '-')}</td>"
+        f"<td>{html.escape('; '.join(f'{k}: {v}' for k, v in (s.get('brokers') or {}).items()) or '-')}</td>"
+        f"<td>{html.escape(str(s.get('last_error') or '-'))}</td></tr>" for s in services)
+    stale_s = SILENT_AFTER_BEATS * BEAT_INTERVAL_S
+    # A page written by a service cannot say the service died since: the browser compares the
+    # last heartbeat with its own clock.
+    script = ("<script>for(const c of document.querySelectorAll('td.health')){"
+              "const age=Date.now()/1000-parseFloat(c.dataset.beat);"
+              f"if(c.dataset.state==='running'&&age>{stale_s:g}){{c.textContent='silent for '+Math.round(age)+' s';"
+              "if(c.parentElement.firstChild.textContent==='watch'){document.getElementById('headline').textContent="
+              "'The daemon (skyspool watch) is NOT running: no heartbeat for '+Math.round(age)+' s.';}}}</script>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"10\">"
+            "<title>skyspool services</title><style>body{font-family:sans-serif} table{border-collapse:collapse} "
+            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}</style></head><body>"
+            f"<h1>skyspool services</h1><p id=\"headline\"><strong>{html.escape(headline)}</strong></p>"
+            "<table><tr><th>service</th><th>state</th><th>pid</th><th>up since (UTC)</th><th>last heartbeat (UTC)</th>"
+            f"<th>following</th><th>queues</th><th>brokers</th><th>last error</th></tr>{rows}</table>"
+            f"<p>Written {utc(now)}; <a href=\"index.html\">events</a></p>{script}</body></html>\n")
+
+
+def write_services_page(root) -> None:
+    """Write ``products/services.html`` from every service's heartbeat."""
+    atomic.write_text(Path(root) / "products" / "services.html", services_page(service_health(root)))
 
 
 # ----- requests and answers -----

@@ -64,6 +64,8 @@ def test_control_a_running_daemon(tmp_path, capsys, smtp_server, udp_socket):
         assert f"following: {OBS}" in text and "switches: lofar on, voevent on" in text
         assert cli.main(["status", str(spool.root)]) == 0
         assert "watch: running (pid" in capsys.readouterr().out
+        page = (spool.products / "services.html").read_text()
+        assert f"The daemon (skyspool watch) is running (pid {watch.process.pid}" in page
 
         # LOFAR off: the next bright burst gets its VOEvent but no packet.
         assert _control(spool, capsys, "lofar", "off").strip() == "LOFAR triggering disabled"
@@ -113,6 +115,7 @@ def test_control_a_running_daemon(tmp_path, capsys, smtp_server, udp_socket):
     assert health["health"] == "stopped" and health["state"] == "stopped"
     assert cli.main(["status", str(spool.root)]) == 0
     assert "watch: stopped" in capsys.readouterr().out
+    assert "The daemon (skyspool watch) is NOT running: stopped" in (spool.products / "services.html").read_text()
 
 
 def test_health_of_silent_and_gone_services(tmp_path):
@@ -128,6 +131,8 @@ def test_health_of_silent_and_gone_services(tmp_path):
     doc["pid"] = 2 ** 22 + 1  # no such process
     control.heartbeat_path(root, "listen").write_text(json.dumps(doc))
     assert control.service_health(root)[0]["health"].startswith("silent for")
+    page = control.services_page(control.service_health(root))
+    assert "The daemon (skyspool watch) has never run here." in page and "silent for" in page
     for words, reason in ((["lofar", "maybe"], "not a control command"), ([], "not a control command")):
         with pytest.raises(control.ControlError, match=reason):
             control.parse_action(words)
