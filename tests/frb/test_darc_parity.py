@@ -188,3 +188,19 @@ def test_voevent_carries_darcs_fields_with_the_default_sefd(observation_path):
     assert float(adv["redshift_inferred"]["value"]) == pytest.approx(0.65)
     assert float(event.Why.attrib["importance"]) == 0.1
     assert VOEventFields().sefd_jy == pytest.approx(99.614, rel=1e-4)
+
+
+def test_tbb_stop_time_keeps_the_top_of_band_reference_where_darc_is_early():
+    """DARC: arrival 'at the centre' = top - delay(centre vs top), then + delay(200 MHz vs centre) + 2.5 s.
+    A burst reaches the centre after the top: skyspool adds delay(200 MHz vs top) + 2.5 s, and DARC's
+    stop time is early by twice the top-to-centre delay."""
+    from astropy.time import Time
+
+    from skyspool.frb.lofar import stop_time
+
+    arrival, dm, top, centre = Time("2024-01-01T12:00:00", scale="utc"), 500.0, 1520.0, 1370.0
+    k = 4.148808e3
+    darc = arrival.unix - k * dm * (centre ** -2 - top ** -2) + k * dm * (200.0 ** -2 - centre ** -2) + 2.5
+    ours = stop_time(arrival, dm, top).unix
+    assert ours - arrival.unix == pytest.approx(k * dm * (200.0 ** -2 - top ** -2) + 2.5, abs=1e-6)
+    assert ours - darc == pytest.approx(0.41475, abs=1e-4)  # 2 x delay(1370 vs 1520 MHz) at DM 500
