@@ -1,5 +1,5 @@
 """The ``skyspool`` command line: init, ingest, process, reprocess, report, watch, publish, status,
-send, serve, migrate."""
+send, serve, migrate, control."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from skyspool import atomic, migrate
+from skyspool import atomic, control, migrate
 from skyspool.paths import SUBDIRS, Spool
 
 log = logging.getLogger("skyspool")
@@ -176,6 +176,8 @@ def cmd_status(args) -> int:
     spool = _existing_spool(args.dir)
     events = status.spool_status(spool, config.load(spool))
     print(json.dumps(events, indent=2) if args.json else status.format_table(events))
+    if not args.json:  # each service's heartbeat (skyspool.control)
+        print(control.format_health(control.service_health(spool.root)))
     return 0
 
 
@@ -305,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     migrate.add_parser(commands)
+    control.add_parser(commands)
     return parser
 
 

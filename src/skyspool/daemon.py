@@ -40,7 +40,7 @@ import time
 import typing
 from pathlib import Path
 
-from skyspool import atomic, dashboard, ingest, publish, status, targets, timers, workflow
+from skyspool import atomic, control, dashboard, ingest, publish, status, targets, timers, workflow
 from skyspool.frb import targets as frb_targets
 from skyspool.frb.follow import Follower
 from skyspool.paths import SUBDIRS, Entry, Spool
@@ -560,6 +560,7 @@ class Daemon:
         for name in status.record_failures(self.spool, entry, missing, self.config,
                                            self.retries + 1, SNAKEMAKE_LOG):
             _note("failed", logging.ERROR, entry=_entry_name(entry), product=name)
+            self.last_error = f"{_entry_name(entry)}: {name} not built"
         done = [p.stat().st_mtime for p in targets.entry_targets(self.spool, entry, self.config)
                 if p.exists()]
         _note("done" if not missing else "done-with-failures", entry=_entry_name(entry),
@@ -596,7 +597,7 @@ class Daemon:
         # Everything startable was started: only new files and ended runs (both come as
         # wake-ups), files left untaken by the last round, or a due rescan can change that.
         timeout = 0 if self.arrived else max(0.0, min(self.last_rescan + self.rescan_s - time.monotonic(),
-                                                      self.follower.timeout(),
+                                                      self.follower.timeout(), self.heart.seconds_to_next(),
                                                       timers.seconds_to_next(self.spool)))
         items = []
         with contextlib.suppress(queue.Empty):
@@ -623,6 +624,7 @@ class Daemon:
         # The observer starts first: nothing that lands during start-up is missed.
         observer = Observer()
         observer.schedule(_Handler(self._on_event), str(self.spool.inbox), recursive=False)
+        self._start_control(observer)
         observer.start()
         self.follower.attach(observer)
         self.rest_pool = concurrent.futures.ProcessPoolExecutor(
@@ -658,6 +660,7 @@ class Daemon:
             self.notice_pool.shutdown(wait=True)
             self.rest_pool.shutdown(wait=True)
             self.publisher.close()
+            self._beat(force=True, state="stopped")
         _note("stopped")
         return 0
 
@@ -678,6 +681,8 @@ class Daemon:
     def _loop(self) -> None:
         while True:
             self._wait()
+            self.controller.poll()
+            self._beat()
             for future in [f for f in self.runs if f.done()]:
                 self._finish(future)
             if self.stopping:
@@ -700,6 +705,38 @@ class Daemon:
             if self.dirty and not (self.arrived or self.notice_queue or self.rest_queue
                                    or self.runs):
                 self._write_checkpoint()
+
+
+    # --- run-time control and heartbeat (skyspool.control) ---
+
+    def _start_control(self, observer) -> None:
+        """Answer ``skyspool control`` requests (a request wakes the loop) and beat."""
+        control.requests_dir(self.spool.root).mkdir(parents=True, exist_ok=True)
+        self.heart = control.Heart(self.spool.root, "watch")
+        self.last_error = None
+        self.controller = control.Controller(self.spool.root, self.spool.inbox, self._facts, self._reload,
+                                             lambda: self._stop(signal.SIGTERM, None))
+        observer.schedule(_Handler(lambda _event: self.wakeups.put(None)),
+                          str(control.requests_dir(self.spool.root)), recursive=False)
+        self._beat(force=True)
+
+    def _facts(self) -> dict:
+        return {"pid": os.getpid(), "up_since": control.utc(self.heart.started),
+                "following": sorted(self.follower.followed),
+                "queues": {"inbox": len(self.arrived), "notice": len(self.notice_queue),
+                           "rest": len(self.rest_queue), "runs": len(self.runs)},
+                "last_error": self.last_error}
+
+    def _beat(self, force: bool = False, **facts) -> None:
+        self.heart.beat(force, **{key: value for key, value in self._facts().items()
+                                  if key not in ("pid", "up_since")} | facts)
+
+    def _reload(self) -> None:
+        from skyspool import config as skyspool_config
+
+        self.config = skyspool_config.load(self.spool)
+        self.retries = int(self.config.get("retries", 1))
+        _note("reloaded", dir=str(self.spool.root))
 
 
 class Run(typing.NamedTuple):

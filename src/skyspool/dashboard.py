@@ -320,6 +320,7 @@ def index_page(events: list[dict]) -> str:
               "50% / 90% area (deg²)", "distance (Mpc)", "classification", "received → notice",
               "received → all", "coincidences", "sky map", "state")
     body = (f'<h1>skyspool: {len(rows)} events</h1>\n'
+            '<p><a href="services.html">service health</a> (is the daemon running?)</p>\n'  # skyspool.control
             f'<table>\n<tr>{"".join(f"<th>{h}</th>" for h in header)}</tr>\n'
             + "\n".join(rows) + "\n</table>")
     return _page("skyspool events", body)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from skyspool import atomic
+from skyspool import atomic, control
 from skyspool.paths import Spool
 
 log = logging.getLogger("skyspool.listen")
@@ -167,6 +167,14 @@ class Listener:
         self.replay = replay
         self.replayed: set[tuple[str, int]] = set()
         self.consumer = None
+        # Service health (skyspool.control): GCN's heartbeat topic tells a silent broker from a quiet sky.
+        gcn = config["listen"]["gcn"]
+        self.heartbeat_topic = gcn.get("heartbeat_topic") if source == "gcn" else None
+        self.silent_after_s = float(gcn.get("heartbeat_silent_s", 30.0))
+        self.started = time.time()
+        self.last_broker_beat: float | None = None
+        self.last_message: float | None = None
+        self.last_error: str | None = None
 
     def _on_assign(self, consumer, partitions) -> None:
         """Start each partition where it should: replay, committed offset, or the policy."""
@@ -197,7 +205,19 @@ class Listener:
         log.info("assigned source=%s partitions=%s", self.source,
                  ",".join(f"{p.topic}[{p.partition}]@{p.offset}" for p in partitions))
 
+    def broker_health(self) -> str | None:
+        """``alive`` or ``silent for N s`` from GCN's heartbeat topic; None without one."""
+        if not self.heartbeat_topic:
+            return None
+        age = time.time() - (self.last_broker_beat or self.started)
+        return "alive" if age <= self.silent_after_s else f"silent for {age:.0f} s (no {self.heartbeat_topic})"
+
     def _handle(self, message) -> None:
+        if message.topic() == self.heartbeat_topic:  # the broker's heartbeat: noted, not stored
+            self.last_broker_beat = time.time()
+            self.consumer.commit(message=message, asynchronous=True)
+            return
+        self.last_message = time.time()
         kind, stamp_ms = message.timestamp()
         if isinstance(self.replay, int) and kind and stamp_ms < self.replay:
             self.consumer.commit(message=message, asynchronous=False)
@@ -216,7 +236,8 @@ class Listener:
         log.info("listening source=%s topics=%s settings=%s", self.source, ",".join(self.topics),
                  {k: v for k, v in redacted(self.settings).items() if k != "logger"})
         self.consumer = make_consumer(self.settings)
-        self.consumer.subscribe(self.topics, on_assign=self._on_assign)
+        self.consumer.subscribe(self.topics + ([self.heartbeat_topic] if self.heartbeat_topic else []),
+                                on_assign=self._on_assign)
         try:
             while not stop.is_set():
                 message = self.consumer.poll(0.5)
@@ -225,6 +246,7 @@ class Listener:
                 if message.error():
                     if message.error().code() != confluent_kafka.KafkaError._PARTITION_EOF:
                         log.warning("kafka source=%s: %s", self.source, message.error())
+                        self.last_error = str(message.error())
                     continue
                 self._handle(message)
         finally:
@@ -323,7 +345,8 @@ def listen(spool: Spool, config: dict, *, sources: list[str] | None = None, repl
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    runners = [(name, Listener(spool, config, name, replay).run) for name in chosen if name != "vtp"]
+    listeners = [Listener(spool, config, name, replay) for name in chosen if name != "vtp"]
+    runners = [(listener.source, listener.run) for listener in listeners]
     if "vtp" in chosen:
         if not config["listen"]["vtp"]["brokers"]:
             raise SystemExit("skyspool: listen.vtp.brokers is empty")
@@ -332,8 +355,29 @@ def listen(spool: Spool, config: dict, *, sources: list[str] | None = None, repl
     threads = [threading.Thread(target=run, args=(stop,), name=f"listen-{name}") for name, run in runners]
     for thread in threads:
         thread.start()
+    heart = control.Heart(spool.root, "listen")
+    silent: set[str] = set()
     for thread in threads:
         while thread.is_alive():
             thread.join(0.5)
+            _beat(heart, listeners, silent)
+    _beat(heart, listeners, silent, state="stopped")
     log.info("stopped")
     return 0
+
+
+def _beat(heart: control.Heart, listeners: list[Listener], silent: set[str], **facts) -> None:
+    """The listeners' heartbeat, and a warning when a broker's heartbeat topic goes silent."""
+    brokers = {}
+    for listener in listeners:
+        health = listener.broker_health()
+        if health is not None:
+            brokers[listener.source] = health
+            if health != "alive" and listener.source not in silent:
+                log.warning("broker silent source=%s: %s", listener.source, health)
+            (silent.add if health != "alive" else silent.discard)(listener.source)
+    last = [listener.last_message for listener in listeners if listener.last_message]
+    heart.beat(bool(facts), following=[t for listener in listeners for t in listener.topics], brokers=brokers,
+               last_message_utc=control.utc(max(last)) if last else None,
+               last_error=next((listener.last_error for listener in listeners if listener.last_error), None),
+               **facts)

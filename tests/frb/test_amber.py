@@ -108,3 +108,29 @@ def test_any_bytes_give_a_valid_parse_or_a_clean_refusal(data):
     assert list(frame.columns) == ["cb", "beam", "time", "dm", "snr", "width"]
     assert np.isfinite(frame[["time", "dm", "snr"]].to_numpy()).all()
     assert (frame["time"] >= 0).all() and (frame["dm"] >= 0).all() and (frame["width"] >= 1).all()
+
+
+def _tokens(text: bytes, column: int) -> list[float]:
+    return [float(line.split()[column]) for line in text.splitlines() if line.strip() and not line.startswith(b"#")]
+
+
+@pytest.mark.parametrize("name", ["CB00_step1.trigger", "CB00_step3.trigger"])
+def test_compiled_reader_gives_the_correctly_rounded_values(amber_dir, name):
+    """The one-pass reader's numbers are Python's float() of each field, bit for bit."""
+    text = (amber_dir / name).read_bytes()
+    frame = read_candidates(text)
+    for column, field in (("time", 5), ("dm", 7), ("snr", 9)):
+        assert frame[column].tolist() == _tokens(text, field)
+    synthetic = amber_text(synthetic_candidates([Burst(5.0, 300.0, 20.0)], duration_s=20, n_noise=3000))
+    frame = read_candidates(synthetic)
+    assert frame["time"].tolist() == _tokens(synthetic, 5) and frame["snr"].tolist() == _tokens(synthetic, 9)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("1.5e-3", 1.5e-3), ("2E2", 200.0), ("0.1000000000000001", 0.1000000000000001),  # 16 digits: pandas
+    ("12345678901234567890", 12345678901234567890.0), ("7.", 7.0), (".25", 0.25)])
+def test_other_number_forms_are_read_alike(value, expected):
+    text = f"# integration_step time DM SNR\n1 {value} 10 12\n".encode()
+    assert read_candidates(text)["time"].tolist() == [expected]
+    spaced = f"# integration_step time DM SNR\n1\t{value}  10 12 \n".encode()  # pandas' whitespace path
+    assert read_candidates(spaced)["time"].tolist() == [expected]

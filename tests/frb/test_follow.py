@@ -110,7 +110,7 @@ def test_daemon_follows_a_growing_amber_file_to_voevents_lofar_and_summary(tmp_p
         wait_for(lambda: _entries(spool, "20240101-0001", "stop")
                  and spool.product(_entries(spool, "20240101-0001", "stop")[0], "summary.html").exists(),
                  "observation summary")
-        wait_for(lambda: mails, "summary e-mail")
+        wait_for(lambda: len(mails) == 2, "the LOFAR trigger's and the summary's e-mails")
     finally:
         assert watch.stop() == 0, watch.text()
 
@@ -121,7 +121,8 @@ def test_daemon_follows_a_growing_amber_file_to_voevents_lofar_and_summary(tmp_p
     summary = json.loads(spool.product(stop, "triggers.json").read_text())
     assert len(summary["triggers"]) == 1 and summary["candidates"] == len(_file_lines(amber))
     assert "20240101-0001" in spool.product(stop, "summary.html").read_text()
-    assert mails[0]["To"] == "team@test" and "1 trigger" in mails[0]["Subject"]
+    assert mails[0]["To"] == "team@test" and mails[0]["Subject"].startswith("LOFAR trigger: FRB observation 20240101-0001")
+    assert mails[1]["To"] == "team@test" and "1 trigger" in mails[1]["Subject"]
     assert _entries(spool, "known-sources", "source_list")
 
 

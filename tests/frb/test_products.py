@@ -115,7 +115,7 @@ def _spool(tmp_path, bursts, **kwargs):
 
 
 def test_chunks_to_triggers_and_observation_summary(tmp_path, observation_path, source_list_path):
-    bursts = [Burst(100.0, 700.0, 15.0), Burst(110.0, 900.0, 30.0), Burst(500.0, 1500.0, 12.0)]
+    bursts = [Burst(100.0, 700.0, 15.0), Burst(110.0, 900.0, 30.0), Burst(500.0, 1500.0, 16.0)]
     chunks = _spool(tmp_path, bursts, n_noise=3000, n_rfi=3)
     out = tmp_path / "products"
     docs, previous = [], None
@@ -125,11 +125,15 @@ def test_chunks_to_triggers_and_observation_summary(tmp_path, observation_path, 
         previous = out / chunk.stem / "triggers.json"
     triggers = [t for d in docs for t in d["triggers"]]
     assert [round(t["dm"]) for t in triggers] == [700, 900, 1500]
-    assert [(t["dump"], t["lofar"]) for t in triggers] == [(True, False), (False, True), (True, False)]
+    # DARC's policy: a VOEvent only with the LOFAR trigger
+    assert [(t["dump"], t["lofar"], t["voevent"]) for t in triggers] == [
+        (True, False, False), (False, True, True), (True, False, False)]
     first = next(d for d in docs if d["triggers"])
     chunk_dir = out / first["chunk"]
-    assert (chunk_dir / "clusters.csv").read_text().startswith("cb,beam,time,dm,snr,width,members,mw_dm,label,reason")
-    assert vp.valid_as_v2_0(vp.load(open(chunk_dir / "triggers" / "trigger-1.xml", "rb")))
+    assert (chunk_dir / "clusters.csv").read_text().startswith(
+        "cb,beam,time,dm,snr,width,members,sb_period,mw_dm,label,reason")
+    assert sorted(p.name for p in (chunk_dir / "triggers").iterdir()) == ["trigger-2.tbb", "trigger-2.xml"]
+    assert vp.valid_as_v2_0(vp.load(open(chunk_dir / "triggers" / "trigger-2.xml", "rb")))
     tbb = [p for d in docs for p in (out / d["chunk"]).glob("triggers/*.tbb")]
     assert len(tbb) == 1 and lofar.unpack(tbb[0].read_bytes()).dm == 900.0
 

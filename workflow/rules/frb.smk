@@ -3,6 +3,7 @@
 # products/frb/<obs_id>/<NNN>-stop/ for the whole observation.
 # Each rule calls one function of skyspool.frb.products.
 
+from skyspool import control as skyspool_control
 from skyspool.frb import products as frb_products
 
 
@@ -26,6 +27,8 @@ rule frb_chunk:
         previous=frb_first_input("previous"),
         out="products/frb/{event}/{entry}",
         receipts=frb_send_receipts,
+        # Read when each trigger is decided (skyspool control DIR lofar|voevent on|off), not an input.
+        switches=str(skyspool_control.switches_path(SPOOL.root)),
     priority: 50
     resources:
         mem_mb=500,
@@ -33,7 +36,7 @@ rule frb_chunk:
     run:
         run_logged(log[0], rule, frb_products.process_chunk, input.chunk, input.observation,
                    params.sources, params.out, config["frb"], previous_triggers=params.previous,
-                   receipts_dir=params.receipts, log_file=log[0])
+                   receipts_dir=params.receipts, log_file=log[0], switches=params.switches)
 
 
 rule frb_summary:

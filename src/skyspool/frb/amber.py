@@ -7,6 +7,9 @@ so every form is read the same way. ``time`` is seconds since the observation st
 band), ``DM`` is in pc cm^-3, ``integration_step`` is the boxcar width in samples, ``beam_id`` is the
 synthesised (tied-array) beam within the compound beam.
 
+Plain AMBER text (single spaces, plain decimals) is read in one compiled pass
+(:mod:`skyspool.frb.amber_fast`); anything else goes through pandas, which reads it or says why not.
+
 The files grow while an observation runs. :func:`make_chunk` cuts the complete lines appended since
 an offset into a self-contained chunk (a provenance line, the file's header, the new lines), which
 the daemon stores in the spool; :func:`read_candidates` reads files and chunks alike.
@@ -114,24 +117,37 @@ def read_candidates(source: str | os.PathLike | bytes, *, compound_beam: int | N
         if has_rows or len(data) > len(head):
             raise AmberFormatError("no AMBER header line naming integration_step, time, DM and SNR")
         names = list(REQUIRED_COLUMNS)
-    frame = _parse(data, names)
-    if not np.isfinite(frame.to_numpy()).all():
-        raise AmberFormatError("AMBER candidates have missing, NaN or infinite values")
-    width = frame["integration_step"].to_numpy()
-    if (frame["time"].to_numpy() < 0).any() or (frame["DM"].to_numpy() < 0).any():
+    columns = _columns(data, names)
+    width = columns["integration_step"]
+    if (columns["time"] < 0).any() or (columns["DM"] < 0).any():
         raise AmberFormatError("AMBER candidates have a negative time or DM")
     if (width < 1).any() or (width != np.round(width)).any():
         raise AmberFormatError("AMBER integration_step (width) must be a whole number of samples >= 1")
     cb = compound_beam if compound_beam is not None else compound_beam_of(head, name)
-    beam = frame["beam_id"].to_numpy() if "beam_id" in frame else np.zeros(len(frame))
+    beam = columns["beam_id"] if "beam_id" in columns else np.zeros(len(width))
     return pd.DataFrame({
-        "cb": np.full(len(frame), cb, dtype=np.int16),
+        "cb": np.full(len(width), cb, dtype=np.int16),
         "beam": beam.astype(np.int16),
-        "time": frame["time"].to_numpy(),
-        "dm": frame["DM"].to_numpy(),
-        "snr": frame["SNR"].to_numpy(),
+        "time": columns["time"],
+        "dm": columns["DM"],
+        "snr": columns["SNR"],
         "width": width.astype(np.int32),
     })
+
+
+def _columns(data: bytes, names: list[str]) -> dict[str, np.ndarray]:
+    """The columns read_candidates uses, by name: the compiled one-pass reader for AMBER's plain
+    form, else pandas (other spacing; or a one-line reason why the text is no candidate list)."""
+    from skyspool.frb.amber_fast import parse_columns
+
+    wanted = [name for name in ("beam_id", *REQUIRED_COLUMNS) if name in names]
+    values = parse_columns(data, names, wanted)
+    if values is None:
+        frame = _parse(data, names)
+        if not np.isfinite(frame.to_numpy()).all():
+            raise AmberFormatError("AMBER candidates have missing, NaN or infinite values")
+        values = frame[wanted].to_numpy(np.float64)
+    return {name: values[:, k] for k, name in enumerate(wanted)}
 
 
 def read_new_lines(path: str | os.PathLike, offset: int) -> tuple[bytes, int]:

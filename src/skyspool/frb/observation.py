@@ -24,7 +24,7 @@ An observation description::
       1: {ra_deg: 53.9, dec_deg: 54.6, mw_dm_max: 150.0}   # optional fixed Milky Way DM limit
 
 A stop file ends the following of an observation: ``stop: <observation id>`` and optionally
-``reason: <text>``.
+``reason: <text>`` and ``abort: true`` (DARC's abort: the observation gets no summary and no e-mail).
 
 The known-source list (DARC's ``source_list.yaml``): ``pulsars`` and ``frbs`` map names to DM
 (pc cm^-3); ``aliases`` maps other names of a source to its name in those lists.
@@ -103,12 +103,19 @@ class Observation:
         """Boxcar width in seconds of ``width_samples`` samples."""
         return width_samples * self.sampling_time_s
 
-    def flux_jy(self, snr, width_samples):
-        """Peak flux density (Jy) from the radiometer equation, S = S/N SEFD / sqrt(npol B W),
-        or None without ``sefd_jy`` (uncalibrated: a beam-centre estimate)."""
-        if self.sefd_jy is None:
+    @property
+    def nchan(self) -> int:
+        """Number of frequency channels (Apertif: 1536)."""
+        return int(round(self.bandwidth_mhz / self.channel_width_mhz))
+
+    def flux_jy(self, snr, width_samples, default_sefd_jy: float | None = None):
+        """Peak flux density (Jy) from the radiometer equation, S = S/N SEFD / sqrt(npol B W), with
+        the observation's ``sefd_jy``, else ``default_sefd_jy``, else None (uncalibrated: a
+        beam-centre estimate)."""
+        sefd = self.sefd_jy if self.sefd_jy is not None else default_sefd_jy
+        if sefd is None:
             return None
-        return float(snr * self.sefd_jy / np.sqrt(self.npol * self.bandwidth_mhz * 1e6 * self.width_s(width_samples)))
+        return float(snr * sefd / np.sqrt(self.npol * self.bandwidth_mhz * 1e6 * self.width_s(width_samples)))
 
     def dm_error(self, width_samples):
         """DM uncertainty (pc cm^-3): the DM offset whose dispersion smearing across the band
@@ -265,11 +272,18 @@ def observation_from_doc(doc: dict) -> Observation:
 
 def stop_from_doc(doc: dict) -> str:
     """The observation id a parsed stop file ends (see the module docstring)."""
-    if set(doc) - {"stop", "reason"}:
-        raise ObservationError(f"stop file has unknown keys: {', '.join(sorted(map(str, set(doc) - {'stop', 'reason'})))}")
+    if set(doc) - {"stop", "reason", "abort"}:
+        raise ObservationError(f"stop file has unknown keys: {', '.join(sorted(map(str, set(doc) - {'stop', 'reason', 'abort'})))}")
     if "reason" in doc and not isinstance(doc["reason"], str):
         raise ObservationError("stop file 'reason' must be text")
+    if "abort" in doc and not isinstance(doc["abort"], bool):
+        raise ObservationError("stop file 'abort' must be true or false")
     return check_event_id(str(doc.get("stop")) if doc.get("stop") is not None else None)
+
+
+def stop_is_abort(path: str | os.PathLike) -> bool:
+    """Whether the stored stop file at ``path`` aborts its observation."""
+    return _load_yaml(path, "stop file").get("abort") is True
 
 
 def load_source_list(path: str | os.PathLike | None) -> SourceList:

@@ -46,23 +46,28 @@ from skyspool.frb.filterbank import trigger_views
 from skyspool.frb.observation import Observation, load_observation, load_source_list
 from skyspool.frb.plots import plot_candidates, plot_trigger_views
 from skyspool.frb.targets import TRIGGER_FILES
-from skyspool.frb.summary import SmtpSettings, send_email, summary_html
-from skyspool.frb.voevent import Publisher, dumps, frb_voevent
+from skyspool.frb.summary import SmtpSettings, lofar_trigger_html, send_email, summary_html
+from skyspool.frb.voevent import Publisher, VOEventFields, dumps, frb_voevent
+from skyspool.control import read_switches
 from skyspool.paths import ENTRY_NAME, filterbank_beam
 from skyspool.publish import DRY_RUN_VARIABLE, env_dry_run
 
 #: Every setting with its default; ``config`` arguments are merged over it (unknown keys refused).
 DEFAULT_CONFIG = {
-    "clustering": {"time_s": 0.5, "dm_frac": 0.5, "dm_scale": 20.0},
+    "clustering": {"time_s": 1.0, "boxes": "darc", "dm_range_frac": 0.2, "dm_frac": 0.5, "dm_scale": 20.0,
+                   "sb_dm_halfwidth": 20.0, "n_sb": 71},
     "thresholds": {"snr_min": 10.0, "dm_min": 5.0, "dm_gal_factor": 1.2, "width_max": 100,
                    "known_dm_range": 10.0, "members_max": None, "dump_interval_s": 60.0,
-                   "galactic_model": "ymw16",
+                   "galactic_model": "ymw16", "snr_before_clustering": True, "sb_filter": True,
+                   "sb_period_min": 10, "sb_period_max": 15, "voevent_only_with_lofar": True,
                    "lofar": {"snr_min": 20.0, "width_max": 80, "dm_gal_factor": 2.0, "members_max": 100,
-                             "max_per_observation": 1}},
+                             "max_per_observation": 1, "batch_s": 1.0}},
     "voevent": {"authority": "skyspool.local", "stream": "frb", "title": "skyspool FRB trigger system",
                 "short_name": "skyspool", "contact_name": "skyspool operator",
                 "contact_email": "skyspool@localhost"},
-    "lofar": {"send": False, "host": "127.0.0.1", "port": 31662},
+    "voevent_fields": {"importance": 0.1, "gain_k_per_jy": 0.8533, "tsys_k": 85.0, "bits_per_sample": 8,
+                       "redshift_per_dm": 0.001},
+    "lofar": {"send": False, "host": "127.0.0.1", "port": 31662, "email": True},
     "email": None,
     "plot": True,
     # Read by the daemon (skyspool.frb.follow), not by the products.
@@ -88,9 +93,9 @@ def merged_config(config: dict | None) -> dict:
     return merge(copy.deepcopy(DEFAULT_CONFIG), config, "")
 
 
-def _trigger_record(row, n: int, obs: Observation, local_id: str) -> dict:
+def _trigger_record(row, n: int, obs: Observation, local_id: str, fields: VOEventFields) -> dict:
     width = int(row["width"])
-    flux = obs.flux_jy(float(row["snr"]), width)
+    flux = obs.flux_jy(float(row["snr"]), width, default_sefd_jy=fields.sefd_jy)
     return {
         "n": n, "id": local_id, "cb": int(row["cb"]), "beam": int(row["beam"]),
         "time": float(row["time"]),
@@ -106,7 +111,11 @@ def _trigger_record(row, n: int, obs: Observation, local_id: str) -> dict:
 
 def _classified(candidates: pd.DataFrame, obs: Observation, known, cfg: dict) -> tuple[pd.DataFrame, Thresholds]:
     thresholds = Thresholds.from_config(cfg["thresholds"])
-    clusters = cluster(candidates, ClusterWindows(**cfg["clustering"]))
+    try:
+        windows = ClusterWindows(**cfg["clustering"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"clustering settings: {exc}") from None
+    clusters = cluster(candidates, windows, thresholds.snr_min if thresholds.snr_before_clustering else None)
     mw = {int(cb): milky_way_dm(obs, int(cb), thresholds.galactic_model) for cb in clusters["cb"].unique()}
     return classify(clusters, thresholds, mw, known), thresholds
 
@@ -136,13 +145,18 @@ def send_once(send: Callable[[], None], what: str, receipt: str | os.PathLike | 
 def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.PathLike,
                   source_list_path: str | os.PathLike | None, out_dir: str | os.PathLike, config: dict | None = None,
                   *, previous_triggers: str | os.PathLike | None = None,
-                  receipts_dir: str | os.PathLike | None = None, log_file: str | os.PathLike | None = None) -> dict:
+                  receipts_dir: str | os.PathLike | None = None, log_file: str | os.PathLike | None = None,
+                  switches: str | os.PathLike | None = None) -> dict:
     """Make the products of one candidate chunk (see the module docstring) in ``out_dir``.
 
     ``previous_triggers`` is the ``triggers.json`` of the observation's previous chunk (None for the
     first), whose trigger state this chunk continues. LOFAR packets are sent once per trigger
-    (receipts in ``receipts_dir``; see :func:`send_once`, which notes in ``log_file``). Returns the
-    ``triggers.json`` content. Raises a ValueError subclass with a one-line reason for invalid inputs.
+    (receipts in ``receipts_dir``; see :func:`send_once`, which notes in ``log_file``), and an
+    e-mail about each one sent (``lofar.email`` and ``email`` set; DARC's warning e-mail).
+    ``switches`` is the run-time switch file (:func:`skyspool.control.read_switches`), read as each
+    trigger is decided: with ``lofar`` off no packet is written or sent, with ``voevent`` off no
+    VOEvent. Returns the ``triggers.json`` content. Raises a ValueError subclass with a one-line
+    reason for invalid inputs.
     """
     cfg = merged_config(config)
     out = Path(out_dir)
@@ -156,14 +170,21 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
 
     chunk = Path(chunk_path).name.split(".")[0]
     publisher = Publisher.from_config(cfg["voevent"])
+    fields = VOEventFields.from_config(cfg["voevent_fields"])
     (out / TRIGGER_FILES).mkdir(parents=True, exist_ok=True)  # a declared output, even when empty
     records = []
     for n, row in enumerate(triggers.to_dict("records"), start=1):
-        record = _trigger_record(row, n, obs, f"{obs.id}_{chunk}_{n}")
+        record = _trigger_record(row, n, obs, f"{obs.id}_{chunk}_{n}", fields)
+        switched = read_switches(switches)
+        for name in ("voevent", "lofar"):
+            if record[name] and not switched[name]:
+                record[name] = False
+                record[f"{name}_switched_off"] = True
+                if name == "lofar":
+                    state.lofar_sent -= 1  # not sent: it does not count towards max_per_observation
         if record["voevent"]:
-            importance = min(1.0, record["snr"] / thresholds.lofar.snr_min)
-            event = frb_voevent(row, obs, publisher, record["id"], importance=round(importance, 3),
-                                galactic_model=thresholds.galactic_model)
+            event = frb_voevent(row, obs, publisher, record["id"], importance=fields.importance,
+                                galactic_model=thresholds.galactic_model, fields=fields)
             record["voevent_file"] = f"{TRIGGER_FILES}/trigger-{n}.xml"
             write_bytes(out / record["voevent_file"], dumps(event))
             record["ivorn"] = publisher.ivorn(record["id"])
@@ -176,8 +197,15 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
             record["lofar_stop_utc"] = stop.isot
             if cfg["lofar"]["send"]:
                 host, port = cfg["lofar"]["host"], cfg["lofar"]["port"]
-                send_once(lambda: lofar.send(packet, host, port), f"trigger {n}: LOFAR TBB packet to {host}:{port}",
-                          Path(receipts_dir) / f"trigger-{n}.tbb.sent" if receipts_dir else None, log_file)
+                sent = send_once(lambda: lofar.send(packet, host, port), f"trigger {n}: LOFAR TBB packet to {host}:{port}",
+                                 Path(receipts_dir) / f"trigger-{n}.tbb.sent" if receipts_dir else None, log_file)
+                if sent and cfg["lofar"]["email"] and cfg["email"]:
+                    settings = SmtpSettings.from_config(cfg["email"])
+                    page = lofar_trigger_html(obs, record)
+                    send_once(lambda: send_email(page, f"LOFAR trigger: FRB observation {obs.id}, DM {record['dm']:.1f}, "
+                                                       f"S/N {record['snr']:.1f}", settings),
+                              f"trigger {n}: LOFAR trigger e-mail to {', '.join(settings.to)}",
+                              Path(receipts_dir) / f"trigger-{n}.email.sent" if receipts_dir else None, log_file)
         records.append(record)
 
     with_labels = classified.drop(columns=["row"])

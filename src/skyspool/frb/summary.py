@@ -74,6 +74,24 @@ def summary_html(obs: Observation, clusters: pd.DataFrame, triggers: pd.DataFram
     return "\n".join(parts) + "\n"
 
 
+#: What DARC's LOFAR trigger e-mail lists, in its order: (record key, label, format).
+_LOFAR_EMAIL_FIELDS = [("dm", "Dispersion measure (pc cm^-3)", "{:.2f}"), ("snr", "S/N", "{:.2f}"),
+                       ("time", "AMBER arrival time (s)", "{:.2f}"), ("width_ms", "Width (ms)", "{:.2f}"),
+                       ("flux_jy", "Flux density (Jy)", "{:.2f}"), ("cb", "Compound beam", "{:02d}"),
+                       ("beam", "Synthesised beam", "{:02d}"), ("utc", "Arrival time (UTC, top of the band)", "{}"),
+                       ("lofar_stop_utc", "LOFAR TBB freeze time (UTC)", "{}")]
+
+
+def lofar_trigger_html(obs: Observation, record: dict) -> str:
+    """The e-mail DARC sends when a LOFAR trigger goes out: the trigger's facts as an HTML table."""
+    esc = html.escape
+    rows = [("Observation", obs.id)] + [(label, fmt.format(record[key])) for key, label, fmt in _LOFAR_EMAIL_FIELDS
+                                         if record.get(key) is not None]
+    table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in rows)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>LOFAR trigger {esc(obs.id)}</title>'
+            f"</head><body><h1>LOFAR trigger sent</h1><table>{table}</table></body></html>\n")
+
+
 def send_email(page: str, subject: str, settings: SmtpSettings, attachments: dict[str, bytes] | None = None) -> None:
     """Send ``page`` (HTML, with a plain-text fallback) to the configured recipients; ``attachments``
     maps file names to PNG bytes. Errors from the server propagate (smtplib.SMTPException, OSError)."""

@@ -3,7 +3,8 @@
 :func:`synthetic_candidates` makes a candidate list like AMBER's: noise candidates just under the
 trigger threshold scattered over time and DM, broadband RFI (bright, at DM ~ 0, spread over DM
 trials, wide boxcars, many beams) and injected bursts of known time, DM, S/N and width, each seen
-in neighbouring DM trials and beams with falling S/N, as a real burst is.
+in neighbouring DM trials and boxcar widths with falling S/N, and in synthesised beams 12 apart
+at the same time, as a real burst is.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ AMBER_HEADER = ("beam_id batch_id sample_id integration_step compacted_integrati
 SAMPLING_TIME_S = 81.92e-6
 _F_LO, _F_HI = 1220.0, 1520.0  # MHz, Apertif's band
 _DM_STEP = 0.2
+#: Synthesised beams of Apertif (beam_id 0-70).
+N_SB = 71
 
 
 @dataclass(frozen=True)
@@ -61,20 +64,28 @@ def write_observation(path: str | os.PathLike, doc: dict) -> None:
         yaml.safe_dump(doc, handle, sort_keys=False)
 
 
+def _burst_beams(beam: int) -> list[tuple[int, float]]:
+    # A burst seen through Apertif's 12 tied-array beams shows up in synthesised beams 12 apart
+    # (DARC's synthesised-beam periodicity), weaker further from its own.
+    losses = {0: 1.0, -1: 0.7, 1: 0.7, -2: 0.4, 2: 0.4}
+    return [(beam + 12 * k, loss) for k, loss in losses.items() if 0 <= beam + 12 * k < N_SB]
+
+
 def _burst_rows(b: Burst, rng: np.random.Generator, floor: float) -> np.ndarray:
     # S/N falls off with DM offset as the pulse smears over more samples than its width.
     smear_per_dm = dispersion_delay_s(1.0, _F_LO, _F_HI) / (b.width * SAMPLING_TIME_S)
     half = int(np.ceil(np.sqrt((b.snr / floor) ** 2 - 1) / smear_per_dm / _DM_STEP)) + 1
     ddm = np.arange(-half, half + 1) * _DM_STEP
     rows = []
-    for dbeam, beam_loss in ((0, 1.0), (-1, 0.7), (1, 0.7), (-2, 0.4), (2, 0.4)):
-        for width, width_loss in ((b.width, 1.0), (b.width * 2, 0.8), (max(1, b.width // 2), 0.8)):
-            snr = b.snr * beam_loss * width_loss / np.sqrt(1 + (ddm * smear_per_dm) ** 2)
-            # Neighbouring DM trials see the same data: their S/N scatter is small.
-            snr *= rng.normal(1.0, 0.005, len(ddm))
+    for width, width_loss in ((b.width, 1.0), (b.width * 2, 0.8), (max(1, b.width // 2), 0.8)):
+        # Every synthesised beam sees the pulse in the same sample of a DM trial.
+        t = b.time + rng.normal(0, width * SAMPLING_TIME_S / 4, len(ddm))
+        # Neighbouring DM trials see the same data: their S/N scatter is small.
+        scatter = rng.normal(1.0, 0.005, len(ddm))
+        for beam, beam_loss in _burst_beams(b.beam):
+            snr = b.snr * beam_loss * width_loss * scatter / np.sqrt(1 + (ddm * smear_per_dm) ** 2)
             keep = snr >= floor
-            t = b.time + rng.normal(0, width * SAMPLING_TIME_S / 4, keep.sum())
-            rows.append(np.column_stack([np.full(keep.sum(), b.beam + dbeam), t, b.dm + ddm[keep],
+            rows.append(np.column_stack([np.full(keep.sum(), beam), t[keep], b.dm + ddm[keep],
                                          snr[keep], np.full(keep.sum(), width)]))
     return np.concatenate(rows)
 
@@ -90,14 +101,14 @@ def synthetic_candidates(bursts: list[Burst], *, duration_s: float = 600.0, n_no
     # Noise: steeply falling S/N just above AMBER's threshold, uniform in time, DM and beam.
     snr = snr_floor + rng.exponential(0.4, n_noise)
     snr = np.where(snr < noise_snr_max, snr, snr_floor + rng.uniform(0, noise_snr_max - snr_floor, n_noise))
-    parts.append(np.column_stack([rng.integers(0, 71, n_noise), rng.uniform(0, duration_s, n_noise),
+    parts.append(np.column_stack([rng.integers(0, N_SB, n_noise), rng.uniform(0, duration_s, n_noise),
                                   np.round(rng.uniform(0, dm_max, n_noise) / _DM_STEP) * _DM_STEP, snr,
                                   2 ** rng.integers(0, 8, n_noise)]))
     # RFI: bright at DM ~ 0, seen in every beam and many DM trials, mostly with wide boxcars.
     for t0 in rng.uniform(0, duration_s, n_rfi):
         peak = rng.uniform(15, 60)
         dms = np.arange(0, 40, _DM_STEP)
-        for beam in range(0, 71, 3):
+        for beam in range(0, N_SB, 3):
             for width in (100, 250, 500, 1000):
                 s = peak * np.exp(-dms / 8.0) * rng.uniform(0.8, 1.0)
                 keep = s >= snr_floor

@@ -6,7 +6,7 @@ the ``trigger-<n>.xml`` VOEvents and ``trigger-<n>.tbb`` LOFAR packets that ``tr
 ``candidates.png``, and per filterbank entry ``MMM-filterbank_cbNN.fil`` of the chunk's compound
 beam the folder ``MMM-filterbank_cbNN/`` of trigger views), ``NNN-filterbank_cbNN.fil`` (no products
 of its own) and ``NNN-stop.yaml`` (observation products: ``summary.html``, ``clusters.csv``,
-``triggers.json``, ``candidates.png``). Known-source lists (``spool/frb/known-sources/``) have no
+``triggers.json``, ``candidates.png``; none when the stop aborts the observation). Known-source lists (``spool/frb/known-sources/``) have no
 products. FRB notices (CHIME/FRB VOEvent or JSON) get the notice products.
 
 A filterbank file arriving after the triggers, or triggers after the filterbank: either way the
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from skyspool.formats.frb import SOURCE_LIST_EVENT
 from skyspool.frb.amber import compound_beam_of
+from skyspool.frb.observation import stop_is_abort
 from skyspool.notices.targets import notice_products
 from skyspool.paths import Entry, Spool, filterbank_beam
 from skyspool.targets import products_for
@@ -40,6 +41,8 @@ def frb_products(entry: Entry, config: dict) -> list[str]:
     if entry.path.suffix in (".json", ".xml"):
         return notice_products(entry, config)
     names = {"candidates": CHUNK_PRODUCTS, "stop": SUMMARY_PRODUCTS}.get(entry.alert_type, [])
+    if entry.alert_type == "stop" and stop_is_abort(entry.path):
+        return []  # an aborted observation: no summary, no e-mail
     names = names + [PLOT] if names and config.get("frb", {}).get("plot", True) else list(names)
     if entry.alert_type == "candidates":
         names += [f.name for f in filterbanks_of(entry)]

@@ -4,7 +4,8 @@ with voevent-parse: detections, updates (citing the detection as superseded) and
 A detection carries the groups of the standard: ``observatory parameters`` (beam error ellipse,
 sampling time, bandwidth, centre frequency, channel width, npol, backend, beam), ``event
 parameters`` (dm, dm_error, width, snr, flux, gl, gb) and ``advanced parameters`` (MW_dm_limit,
-galactic_electron_model, cluster members, classification); WhereWhen gives the compound beam's
+galactic_electron_model, redshift_inferred, cluster members, classification), with the fields
+DARC's VOEvents carry (nchan, bits_per_sample, gain, tsys, redshift_inferred = DM / 1000); WhereWhen gives the compound beam's
 pointing with the beam semi-major axis as error radius, and the arrival time at the top of the band.
 """
 
@@ -50,6 +51,41 @@ class Publisher:
         return f"ivo://{self.authority}/{self.stream}#{local_id}"
 
 
+@dataclass(frozen=True)
+class VOEventFields:
+    """What DARC's FRB VOEvents state about the telescope and the event, with DARC's values for
+    Apertif: ``importance`` (DARC 0.1), ``gain_k_per_jy`` (K/Jy: 8 dishes of 25 m at aperture
+    efficiency 0.6), ``tsys_k`` (K, 85), ``bits_per_sample`` (8), ``redshift_per_dm`` (DARC's
+    ``z = DM / 1000``). The SEFD ``tsys_k / gain_k_per_jy`` (99.6 Jy) gives the flux where the
+    observation states no ``sefd_jy``."""
+
+    importance: float = 0.1
+    gain_k_per_jy: float = 0.8533
+    tsys_k: float = 85.0
+    bits_per_sample: int = 8
+    redshift_per_dm: float = 0.001
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> "VOEventFields":
+        """Build from a mapping with the field names; unknown keys or bad values refused with a VOEventError."""
+        try:
+            made = cls(**(config or {}))
+        except TypeError as exc:
+            raise VOEventError(f"voevent_fields settings: {exc}") from None
+        for name in ("importance", "gain_k_per_jy", "tsys_k", "bits_per_sample", "redshift_per_dm"):
+            value = getattr(made, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise VOEventError(f"voevent_fields {name} must be a positive number, not {value!r:.40}")
+        if made.importance > 1:
+            raise VOEventError(f"voevent_fields importance must lie in (0, 1], not {made.importance}")
+        return made
+
+    @property
+    def sefd_jy(self) -> float:
+        """System equivalent flux density (Jy): Tsys / gain."""
+        return self.tsys_k / self.gain_k_per_jy
+
+
 def _new(publisher: Publisher, local_id: str, test: bool, date: dt.datetime | None) -> vp.Voevent:
     role = vp.definitions.roles.test if test else vp.definitions.roles.observation
     v = vp.Voevent(stream=f"{publisher.authority}/{publisher.stream}", stream_id=local_id, role=role)
@@ -85,18 +121,19 @@ def _checked(v: vp.Voevent) -> vp.Voevent:
 
 def frb_voevent(trigger: dict, obs: Observation, publisher: Publisher, local_id: str, *,
                 importance: float, galactic_model: str = "ymw16", supersedes: str | None = None,
-                date: dt.datetime | None = None) -> vp.Voevent:
+                date: dt.datetime | None = None, fields: VOEventFields = VOEventFields()) -> vp.Voevent:
     """A detection VOEvent for ``trigger`` (keys ``time`` s since the observation start, ``dm``
     pc cm^-3, ``snr``, ``width`` samples, ``cb``, ``beam``, ``mw_dm`` pc cm^-3, ``members``,
     ``label``), or an update of the event ``supersedes`` (its IVORN). Role ``test`` for test
-    observations. ``importance`` in [0, 1]. Raises :class:`VOEventError` if the result is invalid."""
+    observations. ``importance`` in [0, 1]. ``fields``: DARC's telescope facts; their SEFD gives the
+    flux when the observation has none. Raises :class:`VOEventError` if the result is invalid."""
     if not 0 <= importance <= 1:
         raise VOEventError(f"importance must lie in [0, 1], not {importance}")
     v = _new(publisher, local_id, obs.test, date)
     cb = int(trigger["cb"])
     beam = obs.beam(cb)
     width = int(trigger["width"])
-    flux = obs.flux_jy(float(trigger["snr"]), width)
+    flux = obs.flux_jy(float(trigger["snr"]), width, default_sefd_jy=fields.sefd_jy)
     v.What.append(vp.Group(name="observatory parameters", params=[
         _param("beam_semi-major_axis", obs.beam_semi_major_arcmin, "arcmin",
                "instr.beam;pos.errorEllipse;phys.angSize.smajAxis"),
@@ -107,7 +144,11 @@ def frb_voevent(trigger: dict, obs: Observation, publisher: Publisher, local_id:
         _param("bandwidth", obs.bandwidth_mhz, "MHz", "instr.bandwidth"),
         _param("centre_frequency", obs.centre_frequency_mhz, "MHz", "em.freq;instr"),
         _param("channel_width", obs.channel_width_mhz, "MHz", "instr.bandwidth;em.freq"),
+        _param("nchan", obs.nchan, None, "meta.number;em.freq;em.bin"),
         _param("npol", obs.npol),
+        _param("bits_per_sample", fields.bits_per_sample),
+        _param("gain", fields.gain_k_per_jy, "K/Jy"),
+        _param("tsys", fields.tsys_k, "K", "phot.antennaTemp"),
         _param("backend", obs.backend),
         _param("beam", cb, description="compound beam"),
     ]))
@@ -128,6 +169,8 @@ def frb_voevent(trigger: dict, obs: Observation, publisher: Publisher, local_id:
     v.What.append(vp.Group(name="advanced parameters", params=[
         _param("MW_dm_limit", round(float(trigger["mw_dm"]), 2), "pc/cm^3"),
         _param("galactic_electron_model", galactic_model.upper()),
+        _param("redshift_inferred", round(float(trigger["dm"]) * fields.redshift_per_dm, 4), None, "src.redshift",
+               f"Redshift estimated as z = DM x {fields.redshift_per_dm:g} (DARC)"),
         _param("cluster_members", int(trigger["members"]),
                description="single-pulse candidates clustered into this event"),
         _param("classification", str(trigger["label"])),
