@@ -153,6 +153,8 @@ def test_flat_fits_reads_back_as_ligo_skymap_writes_it(skymap, nside, tmp_path):
     """The fast flat-map writer gives what write_sky_map's file gives, to ligo.skymap and
     healpy, and the same bytes every time (no time stamp in the gzip header)."""
     import healpy as hp
+    from astropy.io import fits
+    from ligo.skymap.bayestar import rasterize
     from ligo.skymap.io import read_sky_map, write_sky_map
 
     from skyspool.gw.products import write_flat
@@ -164,11 +166,45 @@ def test_flat_fits_reads_back_as_ligo_skymap_writes_it(skymap, nside, tmp_path):
     write_flat(str(multiorder), str(ours), nside)
     write_flat(str(multiorder), str(again), nside)
     assert ours.read_bytes() == again.read_bytes()
-    write_sky_map(str(theirs), flat.copy(), nest=True)
+    write_sky_map(str(theirs), rasterize(skymap, int(np.log2(nside))), nest=True)
     our_layers, our_meta = read_sky_map(str(ours), nest=True, distances=True)
     their_layers, their_meta = read_sky_map(str(theirs), nest=True, distances=True)
     for ours_layer, theirs_layer in zip(np.atleast_2d(our_layers), np.atleast_2d(their_layers), strict=True):
-        np.testing.assert_array_equal(ours_layer, theirs_layer)
+        assert ours_layer.tobytes() == theirs_layer.tobytes()
+    # The same cards but for the table's row layout (up to 1024 pixels a row, as healpy writes
+    # maps) and the source map's MOC = T that write_sky_map copies onto a flat map.
+    layout = ("NAXIS1", "NAXIS2", "TFORM1", "TFORM2", "TFORM3", "TFORM4", "MOC")
+    with fits.open(ours) as our_hdus, fits.open(theirs) as their_hdus:
+        assert ([tuple(card) for card in our_hdus[1].header.cards if card.keyword not in layout]
+                == [tuple(card) for card in their_hdus[1].header.cards if card.keyword not in layout])
     their_meta.pop("MOC", None)  # the source map's flag, wrong on a flat map
     assert our_meta == their_meta
     np.testing.assert_array_equal(hp.read_map(str(ours), nest=True), flat["PROB"])
+
+
+def assert_same_table(flat, expected):
+    assert flat.colnames == expected.colnames
+    for name in expected.colnames:
+        assert np.asarray(flat[name]).tobytes() == np.asarray(expected[name]).tobytes(), name
+        assert flat[name].unit == expected[name].unit
+    assert flat.meta == expected.meta
+
+
+@pytest.mark.parametrize("nside", [64, 512])
+def test_flatten_is_ligo_skymap_rasterize_to_the_bit(skymap, nside):
+    """flatten gives rasterize's table: the same columns in the same order, every value the
+    same bits (NaNs included), the same units and metadata. At nside 64 every O4 map is
+    averaged down; at 512 the maps with pixels of order 10 and 11."""
+    from ligo.skymap.bayestar import rasterize
+
+    assert_same_table(sm.flatten(skymap, nside), rasterize(skymap, int(np.log2(nside))))
+
+
+def test_flatten_of_a_small_area_map_above_its_pixels():
+    """MS181101ab (pixels of orders 4-11) without its distance layers at nside 1024: most
+    pixels repeated, the order-11 ones averaged."""
+    from ligo.skymap.bayestar import rasterize
+
+    skymap = sm.read_multiorder(read_alert(GW_ALERTS / "MS181101ab-preliminary.json").skymap)
+    probability_only = skymap[["UNIQ", "PROBDENSITY"]]
+    assert_same_table(sm.flatten(probability_only, 1024), rasterize(probability_only, 10))
