@@ -130,10 +130,45 @@ def test_galaxies_without_the_weight_are_ranked_last(skymaps, catalog_path):
     assert np.all(np.diff(scores) <= 0)
 
 
-def test_top_n_is_the_head_of_the_full_list(skymaps, catalog_path):
+def test_max_rows_is_the_head_of_the_full_list(skymaps, catalog_path):
     full = galaxy_list(skymaps[ALERTS[0]], catalog_path, weight_column="lum_b_lsun")
-    top = galaxy_list(skymaps[ALERTS[0]], catalog_path, weight_column="lum_b_lsun", top_n=25)
+    top = galaxy_list(skymaps[ALERTS[0]], catalog_path, weight_column="lum_b_lsun", max_rows=25)
     assert list(top["name"]) == list(full["name"][:25])
+    for name in ("probability", "cumulative_probability", "score"):
+        np.testing.assert_array_equal(top[name], full[name][:25])
+    assert top.meta["galaxies_inside"] == full.meta["galaxies_inside"] == len(full)
+    assert top.meta["score_total"] == full.meta["score_total"]
+    assert (top.meta["galaxies_listed"], full.meta["galaxies_listed"]) == (25, len(full))
+
+
+@pytest.mark.parametrize("alert", ALERTS)
+@pytest.mark.parametrize("weight", [None, "stellar_mass_msun"])
+def test_probabilities_are_shares_of_the_whole_selection(skymaps, catalog_path, reference, alert, weight):
+    """probability = density x weight over its sum over every galaxy crossmatch puts inside the
+    90% volume (galaxies without the weight: 0), cumulated down the list."""
+    inside = reference[alert][reference[alert].level < 0.9]
+    score = (inside.density * (inside[weight] if weight else 1.0)).fillna(0.0)
+    expected = score / score.sum()
+    table = galaxy_list(skymaps[alert], catalog_path, weight_column=weight, fold_distance_error=False,
+                        max_rows=200)
+    common = [name for name in table["name"] if name in expected.index]
+    assert len(common) >= 199
+    got = dict(zip(table["name"], table["probability"]))
+    np.testing.assert_allclose([got[name] for name in common], expected.loc[common], rtol=2e-3)
+    np.testing.assert_allclose(table["cumulative_probability"], np.cumsum(table["probability"]), rtol=1e-12)
+    assert table.meta["galaxies_inside"] == pytest.approx(len(inside), rel=0.001)
+    assert np.all(np.diff(table["probability"]) <= 0)
+
+
+def test_cumulative_probability_cut_ends_the_list(skymaps, catalog_path):
+    full = galaxy_list(skymaps[ALERTS[0]], catalog_path)
+    assert full["cumulative_probability"][-1] == pytest.approx(1.0, abs=1e-9)
+    cut = galaxy_list(skymaps[ALERTS[0]], catalog_path, max_cumulative_probability=0.5)
+    assert 1 < len(cut) < len(full) / 2
+    assert cut["cumulative_probability"][-2] < 0.5 <= cut["cumulative_probability"][-1]
+    assert list(cut["name"]) == list(full["name"][: len(cut)])
+    assert cut.meta["probability_listed"] == cut["cumulative_probability"][-1]
+    assert cut.meta["galaxies_inside"] == len(full)
 
 
 def test_ecsv_product_and_notice_entries(skymaps, catalog_path, tmp_path):

@@ -111,7 +111,7 @@ def test_spool_config_overrides_defaults(tmp_path):
     spool = make_spool(tmp_path / "spool", {"skymap": {"flat_nside": 256}})
     settings = config.load(spool)
     assert settings["skymap"]["flat_nside"] == 256
-    assert settings["skymap"]["contour_nside"] == 256  # default kept
+    assert settings["skymap"]["contour_nside"] == 2048  # default kept
     assert "max_input_bytes" in settings
 
 

@@ -238,21 +238,30 @@ def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: 
 
 
 def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_level: float = 0.9,
-                weight_column: str | None = None, top_n: int | None = None,
-                fold_distance_error: bool = True) -> Table:
+                weight_column: str | None = None, max_rows: int | None = None,
+                max_cumulative_probability: float = 1.0, fold_distance_error: bool = True) -> Table:
     """Galaxies of the catalog inside the ``credible_level`` 3D volume of a sky map, best first.
 
     ``skymap_path``: multi-order FITS with distance layers. ``catalog_path``: a catalog built by
     :func:`skyspool.catalog.build_catalog`. ``weight_column``: None or one of
-    :data:`skyspool.catalog.WEIGHT_COLUMNS`. ``top_n``: keep only the best ``top_n`` (None: all).
+    :data:`skyspool.catalog.WEIGHT_COLUMNS`. The list stops after ``max_rows`` rows (None: no
+    limit) and after the row whose cumulative probability reaches ``max_cumulative_probability``
+    (1: no such cut).
 
     Columns: ``rank`` (1 = best), ``name``, ``ra_deg``, ``dec_deg`` (deg), ``distance_mpc``,
     ``distance_err_mpc`` (Mpc), ``stellar_mass_msun``, ``lum_b_lsun``, ``lum_k_lsun``,
     ``credible_level`` (smallest 3D credible level containing the galaxy, as crossmatch's
     ``searched_prob_vol``), ``probdensity_per_mpc3`` (3D probability density at the galaxy, per
-    Mpc^3, as crossmatch's ``probdensity_vol``) and ``score`` (the ranking value: the density,
-    with the distance uncertainty folded in when ``fold_distance_error``, times the weight).
-    ``meta`` holds the settings, the radial grid step and how many catalog rows were read.
+    Mpc^3, as crossmatch's ``probdensity_vol``), ``score`` (the ranking value: the density, with
+    the distance uncertainty folded in when ``fold_distance_error``, times the weight),
+    ``probability`` (the galaxy's share of the summed score of the full selection: the
+    probability that it is the host, as the Treasure Map listener normalizes it; 0 without the
+    weight) and ``cumulative_probability`` (of this row and all above it).
+
+    ``meta`` (the ECSV header) holds the settings, the radial grid step, how many catalog rows
+    were read, the full selection (``galaxies_inside``: every galaxy of the volume;
+    ``score_total``: its summed score, of which the probabilities are shares, so its total
+    probability is 1) and what is listed (``galaxies_listed``, ``probability_listed``).
     """
     if weight_column is not None and weight_column not in WEIGHT_COLUMNS:
         raise ValueError(f"weight_column {weight_column!r}: use None or one of {', '.join(WEIGHT_COLUMNS)}")
@@ -262,44 +271,72 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
     catalog = IndexedCatalog(catalog_path)
     volume = credible_volume(sky_map, catalog.max_distance_mpc, credible_level)
     rows = catalog.read_volume(*volume.cells(catalog.order), columns=GALAXY_COLUMNS)
-    rows = rows.set_column(rows.schema.get_field_index("name"), "name", pc.fill_null(rows["name"], ""))
-    galaxies = {name: rows[name].to_numpy(zero_copy_only=False) for name in GALAXY_COLUMNS}
-    located = volume.locate(galaxies["ra_deg"], galaxies["dec_deg"], galaxies["distance_mpc"])
-    inside = located[0] < credible_level
-    galaxies = {name: values[inside] for name, values in galaxies.items()}
-    level, density, pixel, grid_distance = (values[inside] for values in located)
+    # Only the columns that decide membership and rank become NumPy arrays for every row read;
+    # the others only for the rows listed.
+    ranking_columns = ["ra_deg", "dec_deg", "distance_mpc", "distance_err_mpc", *([weight_column] if weight_column else [])]
+    values = {name: rows[name].to_numpy(zero_copy_only=False) for name in ranking_columns}
+    located = volume.locate(values["ra_deg"], values["dec_deg"], values["distance_mpc"])
+    inside = np.flatnonzero(located[0] < credible_level)
+    values = {name: column[inside] for name, column in values.items()}
+    level, density, pixel, grid_distance = (column[inside] for column in located)
 
     score = density.copy()
     if fold_distance_error:
-        error = np.nan_to_num(galaxies["distance_err_mpc"])
+        error = np.nan_to_num(values["distance_err_mpc"])
         sigma, offset = volume.distsigma[pixel], grid_distance - volume.distmu[pixel]
         spread = sigma**2 + error**2
         score *= sigma / np.sqrt(spread) * np.exp(offset**2 * error**2 / (2 * sigma**2 * spread))
     if weight_column is not None:
-        score *= galaxies[weight_column]
-    # Best first; NaN scores (no weight) last; ties keep catalog order.
-    ranking = np.argsort(np.where(np.isnan(score), np.inf, -score), kind="stable")[:top_n]
+        score *= values[weight_column]
+    score_total = float(np.nansum(score))
+    ranking = _ranking(score, max_rows)
+    probability = np.nan_to_num(score[ranking]) / score_total if score_total > 0 else np.zeros(len(ranking))
+    cumulative = np.cumsum(probability)
+    if max_cumulative_probability < 1:  # at 1, rounding must not cut the galaxies without weight
+        listed = int(np.searchsorted(cumulative, max_cumulative_probability) + 1)
+        ranking, probability, cumulative = ranking[:listed], probability[:listed], cumulative[:listed]
 
+    chosen = rows.take(inside[ranking])
     table = Table()
     table["rank"] = np.arange(1, len(ranking) + 1)
-    for name, values in galaxies.items():
-        table[name] = values[ranking]
+    for name in GALAXY_COLUMNS:
+        table[name] = (pc.fill_null(chosen[name], "").to_numpy(zero_copy_only=False) if name == "name"
+                       else chosen[name].to_numpy(zero_copy_only=False))
     table["credible_level"] = level[ranking]
     table["probdensity_per_mpc3"] = density[ranking]
     table["score"] = score[ranking]
+    table["probability"] = probability
+    table["cumulative_probability"] = cumulative
     for name, unit in UNITS.items():
         table[name].unit = unit
     table.meta.update({
         "credible_level": credible_level,
         "weight_column": weight_column,
         "fold_distance_error": fold_distance_error,
+        "max_rows": max_rows,
+        "max_cumulative_probability": max_cumulative_probability,
         "radial_step_mpc": volume.radial_step_mpc,
         "catalog": catalog.path.name,
         "catalog_rows": catalog.n_rows,
         "rows_read": rows.num_rows,
-        "galaxies_inside": int(inside.sum()),
+        "galaxies_inside": len(inside),
+        "score_total": score_total,
+        "galaxies_listed": len(table),
+        "probability_listed": float(cumulative[-1]) if len(cumulative) else 0.0,
     })
     return table
+
+
+def _ranking(score: np.ndarray, max_rows: int | None) -> np.ndarray:
+    """Indices of the best ``max_rows`` scores, best first; NaN scores (no weight) last; ties
+    in catalog order. Only the best are sorted (a partition finds them first)."""
+    key = np.where(np.isnan(score), np.inf, -score)
+    if max_rows is not None and max_rows < len(key):
+        # Everything up to the max_rows-th key, ties with it included, then a stable sort.
+        threshold = np.partition(key, max_rows - 1)[max_rows - 1]
+        candidates = np.flatnonzero(key <= threshold)
+        return candidates[np.argsort(key[candidates], kind="stable")][:max_rows]
+    return np.argsort(key, kind="stable")
 
 
 def write_galaxies_ecsv(table: Table, path: str | Path) -> Path:

@@ -160,12 +160,14 @@ def write_classification(alert_path: str, output: str) -> None:
 
 
 def write_galaxies(multiorder_path: str, output: str, galaxy_config: dict) -> None:
-    """Galaxies inside the credible volume, ranked (see :func:`skyspool.galaxies.galaxy_list`)."""
+    """Galaxies inside the credible volume, ranked and capped (see :func:`skyspool.galaxies.galaxy_list`)."""
     from skyspool import galaxies
 
     table = galaxies.galaxy_list(multiorder_path, galaxy_config["catalog"],
                                  credible_level=galaxy_config["credible_level"] / 100,
                                  weight_column=galaxy_config["weight"],
+                                 max_rows=galaxy_config["max_rows"],
+                                 max_cumulative_probability=galaxy_config["cumulative_probability"] / 100,
                                  fold_distance_error=galaxy_config["fold_distance_error"])
     galaxies.write_galaxies_ecsv(table, output)
 
