@@ -29,7 +29,7 @@ import json
 import time
 from pathlib import Path
 
-from skyspool import atomic, outgoing, superevents, timers
+from skyspool import atomic, coincidence, outgoing, superevents, timers
 from skyspool.candidates import CLASSIFICATION, skymap_product
 from skyspool.formats import dqsegments
 from skyspool.formats.coinc import read_candidate
@@ -110,6 +110,9 @@ def _send(spool: Spool, state: dict, alert_type: str, member: dict | None, signi
                                    classification=classification, skymap=skymap,
                                    significant=significant,
                                    gracedb_url=config["orchestrator"]["gracedb_url"])
+    if member is not None:  # RAVEN hook: the preferred publishable coincidence (skyspool.coincidence)
+        record["external_coinc"] = coincidence.alert_external_coinc(spool, state["superevent_id"], member,
+                                                                    skymap, config)
     number = len(state["alerts"]) + 1
     where = outgoing.send(spool, record, number)
     sent = {"number": number, "alert_type": alert_type, "time": superevents.utc_iso(now),
@@ -164,6 +167,9 @@ def decide(spool: Spool, entry: Entry, config: dict) -> dict:
         if preferred["candidate_id"] != candidate_id:
             decision["reason"] = f"not the preferred event ({preferred['candidate_id']} is)"
         else:
+            # RAVEN hook (skyspool.coincidence): a publishable coincidence makes the candidate significant.
+            if preferred["significance"] != "significant" and coincidence.raven_alert(spool, sid, preferred, config):
+                preferred["significance"] = "significant"
             alert_type, decision["reason"] = _check(spool, state, preferred, config)
             if alert_type:
                 significant = preferred["significance"] == "significant"
