@@ -304,3 +304,101 @@ def test_retracted_icecube_track_leaves_no_coincidence(raven_spool):
     assert (paired["search"], paired["likely_noise"]) == ("HEN", False)
     after = json.loads(spool.product(gw_entry, "coincidences.json").read_text())
     assert after["coincidences"] == [] and after["preferred"] is None
+
+
+# ----- likely noise, ranking, publishable (GWCelery's rules, on real notices) -----
+
+NOTICES = CORPUS / "notices"
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("gcn-schema/fermi_gbm_trigger.flight1.example.json", "GRB below 50%"),      # BELOW_HORIZON
+    ("gcn-schema/fermi_gbm_trigger.alert.example.json", "initial alert"),
+    ("gcn-schema/icecube_single_neutrino_alerts.gold_bronze_track_alerts.example.json", "p_astro 0.341"),
+    ("voevent/finkmm_icecube_voevent_number_3028.xml", "signalness 0.387"),
+    ("gcn-schema/chime_frb.subsequent.example.json", "repeater"),
+])
+def test_likely_noise_vetoes(path, reason):
+    from skyspool.notices import read_notice
+
+    found = coincidence.likely_noise(read_notice(NOTICES / path), CONFIG)
+    assert found is not None and reason in found
+
+
+@pytest.mark.parametrize("path", ["gcn-schema/fermi_gbm_trigger.flight3.example.json",  # GRB 0.85
+                                  "voevent/finkmm_fermi_voevent_number_193.xml",
+                                  "voevent/finkmm_swift_voevent_number_392.xml",
+                                  "voevent/finkmm_icecube_voevent_number_825.xml",        # signalness 0.90
+                                  "gcn-schema/swift_bat_guano.loc_arc_min.example.json",  # FAR 1e-5 < 1e-3
+                                  "gcn-schema/chime_frb.detection.example.json"])
+def test_likely_real_triggers(path):
+    from skyspool.notices import read_notice
+
+    assert coincidence.likely_noise(read_notice(NOTICES / path), CONFIG) is None
+
+
+def test_targeted_trigger_above_its_far_threshold_is_likely_noise():
+    import dataclasses
+
+    from skyspool.notices import read_notice
+
+    guano = read_notice(NOTICES / "gcn-schema" / "swift_bat_guano.loc_arc_min.example.json")
+    assert "above the targeted search's" in coincidence.likely_noise(dataclasses.replace(guano, far_hz=2e-3), CONFIG)
+
+
+def _record(**changes):
+    record = {"search": "GRB", "likely_noise": False, "noise_reason": None, "publishable": False,
+              "spacetime_far_hz": 1e-9, "temporal_far_hz": 1e-8, "role": "observation"}
+    return record | changes
+
+
+def test_preferred_coincidence_is_ranked_as_gwcelery():
+    records = [_record(likely_noise=True, spacetime_far_hz=1e-20),      # likely noise: last
+               _record(search="SubGRB", spacetime_far_hz=1e-15),        # sub-threshold after GRB
+               _record(spacetime_far_hz=1e-9),
+               _record(spacetime_far_hz=1e-10),                          # lowest space-time FAR
+               _record(spacetime_far_hz=None, temporal_far_hz=1e-30)]   # no sky map: after any
+    assert coincidence._preferred(records, CONFIG) == 3
+    assert coincidence._preferred(records + [_record(search="Supernova", spacetime_far_hz=None)], CONFIG) == 5
+    assert coincidence._preferred(records + [_record(publishable=True, spacetime_far_hz=1e-5)], CONFIG) == 5
+
+
+def test_publishable_decision_and_its_reasons():
+    gw = coincidence.GWSide("S1", "observation", 1e9, "CBC", "AllSky", 1e-4)
+    threshold = 1 / (30 * 86400)
+    ok, why = coincidence.publishable(_record(spacetime_far_hz=0.99 * threshold / 42), gw, CONFIG)
+    assert ok and "at most" in why[0]
+    ok, why = coincidence.publishable(_record(spacetime_far_hz=1.01 * threshold / 42), gw, CONFIG)
+    assert not ok and why == [f"joint FAR x trials {1.01 * threshold:.4g} Hz above the threshold {threshold:.4g} Hz"]
+    ok, why = coincidence.publishable(_record(spacetime_far_hz=None, temporal_far_hz=1e-20), gw, CONFIG)
+    assert not ok and why == ["space-time FAR needs both sky maps"]
+    ok, why = coincidence.publishable(_record(search="SubGRB", likely_noise=True, noise_reason="x",
+                                              spacetime_far_hz=1e-20), gw, CONFIG)
+    assert not ok and why == ["the trigger is sub-threshold", "likely noise: x"]
+    burst = coincidence.GWSide("S1", "observation", 1e9, "Burst", "AllSky", 1 / 86400 / 3 * 0.99)
+    assert coincidence.publishable(_record(search="Supernova", spacetime_far_hz=None, temporal_far_hz=None),
+                                   burst, CONFIG)[0]
+    test_gw = coincidence.GWSide("T1", "test", 1e9, "CBC", "AllSky", 1e-4)
+    assert coincidence.publishable(_record(spacetime_far_hz=1e-30), test_gw, CONFIG) == (False, ["a test event"])
+
+
+@pytest.mark.parametrize("group, search, external, window", [
+    ("CBC", "AllSky", "voevent/finkmm_fermi_voevent_number_193.xml", (-1, 5)),
+    ("Burst", "BBH", "voevent/finkmm_fermi_voevent_number_193.xml", (-1, 5)),   # BBH: CBC windows
+    ("Burst", "AllSky", "voevent/finkmm_fermi_voevent_number_193.xml", (-60, 600)),
+    ("Burst", "IMBH", "voevent/finkmm_fermi_voevent_number_193.xml", None),     # not searched
+    ("CBC", "AllSky", "gcn-schema/swift_bat_guano.loc_arc_min.example.json", (-10, 20)),
+    ("CBC", "SSM", "gcn-schema/swift_bat_guano.loc_arc_min.example.json", None),  # targeted: AllSky only
+    ("CBC", "AllSky", "gcn-schema/chime_frb.detection.example.json", (-2, 10)),
+    ("Burst", "AllSky", "gcn-schema/chime_frb.detection.example.json", (-120, 600)),
+    ("CBC", "AllSky", "voevent/finkmm_icecube_voevent_number_825.xml", (-10, 10)),
+    ("Burst", "AllSky", "voevent/finkmm_icecube_voevent_number_825.xml", (-500, 500)),
+    ("CBC", "AllSky", "kafka_json/gcnschema_unmerged_snews2_coincidence_real_triangulation.example.json", None),
+    ("Burst", "AllSky", "kafka_json/gcnschema_unmerged_snews2_coincidence_real_triangulation.example.json",
+     (-10, 10)),
+])
+def test_windows_and_pairings(group, search, external, window):
+    from skyspool.notices import read_notice
+
+    gw = coincidence.GWSide("S1", "observation", 1e9, group, search, 1e-8)
+    assert coincidence.window(CONFIG, read_notice(NOTICES / external), gw) == window
