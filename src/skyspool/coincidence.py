@@ -544,9 +544,13 @@ def coincidences(spool: Spool, entry: Entry, config: dict) -> dict:
             record.update(gw_event_id=partner.event_id, gw_entry=partner.name)
             records.append(record)
     preferred = _preferred(records, config)
+    with_map = [index for index, record in enumerate(records) if record["has_skymap"]]
+    best_with_map = _preferred([records[index] for index in with_map], config)
     return {"event_id": entry.event_id, "kind": entry.kind, "entry": entry.name,
             "coincidences": records, "preferred": preferred,
-            "publishable": preferred is not None and records[preferred]["publishable"]}
+            "publishable": preferred is not None and records[preferred]["publishable"],
+            # the combined map's partner: the preferred coincidence among those with a sky map
+            "combined_with": None if best_with_map is None else with_map[best_with_map]}
 
 
 # ----- products -----
@@ -582,9 +586,9 @@ def write_combined(spool_root: str, event_id: str, entry_name: str, coincidences
 
     spool = Spool(spool_root)
     result = json.loads(Path(coincidences_path).read_text())
-    preferred = result["coincidences"][result["preferred"]]
-    if not preferred["has_skymap"]:
+    if result["combined_with"] is None:
         raise ValueError(f"{event_id}: no coincident external trigger has a sky map")
+    preferred = result["coincidences"][result["combined_with"]]
     notice_entry = spool.find_entry(preferred["kind"], preferred["trigger_id"], preferred["entry"])
     notice = _notice(notice_entry.path)
     gw_map = _gw_map(spool.find_entry("gw", event_id, entry_name).path)
@@ -605,7 +609,7 @@ def write_combined_png(combined_path: str, coincidences_path: str, output: str, 
     from skyspool import skymap as sm
 
     result = json.loads(Path(coincidences_path).read_text())
-    preferred = result["coincidences"][result["preferred"]]
+    preferred = result["coincidences"][result["combined_with"]]
     table = sm.read_multiorder(combined_path)
     area50, area90 = sm.credible_areas_deg2(table)
     annotation = (f"with {preferred['mission']} {preferred['trigger_id']}  dt = "
