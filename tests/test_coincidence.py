@@ -197,3 +197,208 @@ def test_icecube_lvk_search_is_linked_to_its_superevent(tmp_path):
     assert linked["notice_type"] == "lvk_nu_track_search"
     assert (linked["pval_generic"], linked["pval_bayesian"]) == (0.0191, 0.0549)
     assert [nu["time_difference_s"] for nu in linked["coincident_neutrinos"]] == [12.91, 222.46]
+
+
+# ----- end to end through `skyspool process`: the orchestrator's RAVEN hook -----
+
+SUB_GPS = 1128700000.5      # a sub-threshold candidate with a Fermi GRB on it
+NOISE_GPS = 1128702000.5    # the same with a likely-noise GBM trigger (an initial alert)
+SUB_FAR_HZ = 1e-4           # above both alert thresholds of the orchestrator
+RA_RAD, DEC_RAD = 1.0, 0.3  # where the candidates are (and the GRBs)
+
+
+def _gbm_voevent(gps_time: float, packet: int) -> bytes:
+    import re
+
+    from astropy.time import Time
+
+    text = GBM_VOEVENT.read_text()
+    text = text.replace("2022-07-29T10:17:31.51", Time(gps_time, format="gps").utc.isot[:22])
+    text = re.sub(r"<C1>[^<]*</C1>", f"<C1>{np.degrees(RA_RAD):.4f}</C1>", text)
+    text = re.sub(r"<C2>[^<]*</C2>", f"<C2>{np.degrees(DEC_RAD):.4f}</C2>", text)
+    text = re.sub(r'(name="Packet_Type"\s+value=")\d+"', rf'\g<1>{packet}"', text)
+    # a distinct trigger number per notice
+    return text.replace("680782656", str(int(gps_time) % 1000000000)).encode()
+
+
+@pytest.fixture(scope="module")
+def raven_spool(tmp_path_factory):
+    from skyspool import cli, samples
+    from support import FAST_CONFIG, make_spool
+
+    spool = make_spool(tmp_path_factory.mktemp("raven") / "spool",
+                       FAST_CONFIG | {"orchestrator": {"orchestrator_timeout_s": 1,
+                                                       "second_preliminary_delay_s": 1}})
+    psd = samples.model_psd()
+    gw_alert = json.loads(GW_ALERT.read_text())
+    icecube = json.loads((CORPUS / "notices" / "gcn-schema"
+                          / "icecube_single_neutrino_alerts.gold_bronze_track_alerts.example.json").read_text())
+    icecube["trigger_time"] = gw_alert["event"]["time"]
+    icecube["p_astro"] = 0.6
+    files = {}
+    for name, gps in (("sub.tar", SUB_GPS), ("noise.tar", NOISE_GPS)):
+        coinc = samples.realize_coinc(gps_time=gps, mass1=1.5, mass2=1.3, distance_mpc=60,
+                                      ra_rad=RA_RAD, dec_rad=DEC_RAD)
+        files[name] = samples.candidate_bundle(coinc, psd, far_hz=SUB_FAR_HZ)
+    files["grb.xml"] = _gbm_voevent(SUB_GPS + 2.0, 115)          # final position: likely real
+    files["grb-initial.xml"] = _gbm_voevent(NOISE_GPS + 2.0, 110)  # initial alert: likely noise
+    files["gw.json"] = GW_ALERT.read_bytes()
+    files["icecube.json"] = json.dumps(icecube).encode()
+    for name, data in files.items():
+        (spool.inbox / name).write_bytes(data)
+    assert cli.main(["process", str(spool.root)]) == 0
+    gw_entry = spool.entries_of("gw", gw_alert["superevent_id"])[0]
+    before = json.loads(spool.product(gw_entry, "coincidences.json").read_text())
+    icecube["alert_type"] = "retraction"
+    (spool.inbox / "icecube-retraction.json").write_text(json.dumps(icecube))
+    assert cli.main(["process", str(spool.root)]) == 0
+    return spool, gw_entry, before
+
+
+def _state_near(spool, gps):
+    from skyspool import superevents
+
+    return next(s for s in superevents.all_states(spool)
+                if any(abs(float(c.rsplit("-", 1)[1]) - gps) < 1 for c in s["members"]))
+
+
+def test_publishable_coincidence_sends_a_preliminary_alert_with_external_coinc(raven_spool):
+    import importlib.resources
+
+    import jsonschema
+
+    from skyspool import superevents
+
+    spool, _, _ = raven_spool
+    state = _state_near(spool, SUB_GPS)
+    assert [(a["alert_type"], a["significant"]) for a in state["alerts"]] == [("preliminary", True)]
+    assert "RAVEN_ALERT" in superevents.labels(spool, state["superevent_id"])
+    alert = json.loads(Path(state["alerts"][0]["json"]).read_text())
+    schema = json.loads((importlib.resources.files("igwn_gwalert_schema")
+                         / "igwn.alerts.Alert.schema.json").read_text())
+    jsonschema.validate(alert, schema)
+    coinc = alert["external_coinc"]
+    assert (coinc["observatory"], coinc["search"]) == ("Fermi", "GRB")
+    assert coinc["time_difference"] == pytest.approx(2.0, abs=0.01)
+    # joint FARs: 6 s x 325/yr x GW FAR, over the overlap; x trials 7 x 6 at most 1/30 days
+    temporal = 6 * 325 / (365 * 86400) * SUB_FAR_HZ
+    assert coinc["time_coincidence_far"] == pytest.approx(temporal, rel=1e-3)
+    assert coinc["time_sky_position_coincidence_far"] * 42 <= 1 / (30 * 86400)
+    combined = sm.read_multiorder(base64.b64decode(coinc["combined_skymap"]))
+    assert sm.credible_areas_deg2(combined)[1] > 0
+    assert alert["event"]["far"] == pytest.approx(SUB_FAR_HZ)
+
+
+def test_likely_noise_trigger_sends_no_alert(raven_spool):
+    spool, _, _ = raven_spool
+    state = _state_near(spool, NOISE_GPS)
+    assert state["alerts"] == []
+    decision = json.loads((spool.products / "gwcand" / state["preferred_event"] / "001-coinc"
+                           / "orchestrator.json").read_text())
+    assert "above every alert threshold" in decision["reason"]
+
+
+def test_retracted_icecube_track_leaves_no_coincidence(raven_spool):
+    spool, gw_entry, before = raven_spool
+    (paired,) = before["coincidences"]
+    assert (paired["search"], paired["likely_noise"]) == ("HEN", False)
+    after = json.loads(spool.product(gw_entry, "coincidences.json").read_text())
+    assert after["coincidences"] == [] and after["preferred"] is None
+
+
+# ----- likely noise, ranking, publishable (GWCelery's rules, on real notices) -----
+
+NOTICES = CORPUS / "notices"
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("gcn-schema/fermi_gbm_trigger.flight1.example.json", "GRB below 50%"),      # BELOW_HORIZON
+    ("gcn-schema/fermi_gbm_trigger.alert.example.json", "initial alert"),
+    ("gcn-schema/icecube_single_neutrino_alerts.gold_bronze_track_alerts.example.json", "p_astro 0.341"),
+    ("voevent/finkmm_icecube_voevent_number_3028.xml", "signalness 0.387"),
+    ("gcn-schema/chime_frb.subsequent.example.json", "repeater"),
+])
+def test_likely_noise_vetoes(path, reason):
+    from skyspool.notices import read_notice
+
+    found = coincidence.likely_noise(read_notice(NOTICES / path), CONFIG)
+    assert found is not None and reason in found
+
+
+@pytest.mark.parametrize("path", ["gcn-schema/fermi_gbm_trigger.flight3.example.json",  # GRB 0.85
+                                  "voevent/finkmm_fermi_voevent_number_193.xml",
+                                  "voevent/finkmm_swift_voevent_number_392.xml",
+                                  "voevent/finkmm_icecube_voevent_number_825.xml",        # signalness 0.90
+                                  "gcn-schema/swift_bat_guano.loc_arc_min.example.json",  # FAR 1e-5 < 1e-3
+                                  "gcn-schema/chime_frb.detection.example.json"])
+def test_likely_real_triggers(path):
+    from skyspool.notices import read_notice
+
+    assert coincidence.likely_noise(read_notice(NOTICES / path), CONFIG) is None
+
+
+def test_targeted_trigger_above_its_far_threshold_is_likely_noise():
+    import dataclasses
+
+    from skyspool.notices import read_notice
+
+    guano = read_notice(NOTICES / "gcn-schema" / "swift_bat_guano.loc_arc_min.example.json")
+    assert "above the targeted search's" in coincidence.likely_noise(dataclasses.replace(guano, far_hz=2e-3), CONFIG)
+
+
+def _record(**changes):
+    record = {"search": "GRB", "likely_noise": False, "noise_reason": None, "publishable": False,
+              "spacetime_far_hz": 1e-9, "temporal_far_hz": 1e-8, "role": "observation"}
+    return record | changes
+
+
+def test_preferred_coincidence_is_ranked_as_gwcelery():
+    records = [_record(likely_noise=True, spacetime_far_hz=1e-20),      # likely noise: last
+               _record(search="SubGRB", spacetime_far_hz=1e-15),        # sub-threshold after GRB
+               _record(spacetime_far_hz=1e-9),
+               _record(spacetime_far_hz=1e-10),                          # lowest space-time FAR
+               _record(spacetime_far_hz=None, temporal_far_hz=1e-30)]   # no sky map: after any
+    assert coincidence._preferred(records, CONFIG) == 3
+    assert coincidence._preferred(records + [_record(search="Supernova", spacetime_far_hz=None)], CONFIG) == 5
+    assert coincidence._preferred(records + [_record(publishable=True, spacetime_far_hz=1e-5)], CONFIG) == 5
+
+
+def test_publishable_decision_and_its_reasons():
+    gw = coincidence.GWSide("S1", "observation", 1e9, "CBC", "AllSky", 1e-4)
+    threshold = 1 / (30 * 86400)
+    ok, why = coincidence.publishable(_record(spacetime_far_hz=0.99 * threshold / 42), gw, CONFIG)
+    assert ok and "at most" in why[0]
+    ok, why = coincidence.publishable(_record(spacetime_far_hz=1.01 * threshold / 42), gw, CONFIG)
+    assert not ok and why == [f"joint FAR x trials {1.01 * threshold:.4g} Hz above the threshold {threshold:.4g} Hz"]
+    ok, why = coincidence.publishable(_record(spacetime_far_hz=None, temporal_far_hz=1e-20), gw, CONFIG)
+    assert not ok and why == ["space-time FAR needs both sky maps"]
+    ok, why = coincidence.publishable(_record(search="SubGRB", likely_noise=True, noise_reason="x",
+                                              spacetime_far_hz=1e-20), gw, CONFIG)
+    assert not ok and why == ["the trigger is sub-threshold", "likely noise: x"]
+    burst = coincidence.GWSide("S1", "observation", 1e9, "Burst", "AllSky", 1 / 86400 / 3 * 0.99)
+    assert coincidence.publishable(_record(search="Supernova", spacetime_far_hz=None, temporal_far_hz=None),
+                                   burst, CONFIG)[0]
+    test_gw = coincidence.GWSide("T1", "test", 1e9, "CBC", "AllSky", 1e-4)
+    assert coincidence.publishable(_record(spacetime_far_hz=1e-30), test_gw, CONFIG) == (False, ["a test event"])
+
+
+@pytest.mark.parametrize("group, search, external, window", [
+    ("CBC", "AllSky", "voevent/finkmm_fermi_voevent_number_193.xml", (-1, 5)),
+    ("Burst", "BBH", "voevent/finkmm_fermi_voevent_number_193.xml", (-1, 5)),   # BBH: CBC windows
+    ("Burst", "AllSky", "voevent/finkmm_fermi_voevent_number_193.xml", (-60, 600)),
+    ("Burst", "IMBH", "voevent/finkmm_fermi_voevent_number_193.xml", None),     # not searched
+    ("CBC", "AllSky", "gcn-schema/swift_bat_guano.loc_arc_min.example.json", (-10, 20)),
+    ("CBC", "SSM", "gcn-schema/swift_bat_guano.loc_arc_min.example.json", None),  # targeted: AllSky only
+    ("CBC", "AllSky", "gcn-schema/chime_frb.detection.example.json", (-2, 10)),
+    ("Burst", "AllSky", "gcn-schema/chime_frb.detection.example.json", (-120, 600)),
+    ("CBC", "AllSky", "voevent/finkmm_icecube_voevent_number_825.xml", (-10, 10)),
+    ("Burst", "AllSky", "voevent/finkmm_icecube_voevent_number_825.xml", (-500, 500)),
+    ("CBC", "AllSky", "kafka_json/gcnschema_unmerged_snews2_coincidence_real_triangulation.example.json", None),
+    ("Burst", "AllSky", "kafka_json/gcnschema_unmerged_snews2_coincidence_real_triangulation.example.json",
+     (-10, 10)),
+])
+def test_windows_and_pairings(group, search, external, window):
+    from skyspool.notices import read_notice
+
+    gw = coincidence.GWSide("S1", "observation", 1e9, group, search, 1e-8)
+    assert coincidence.window(CONFIG, read_notice(NOTICES / external), gw) == window

@@ -73,11 +73,18 @@ def cmd_process(args) -> int:
 def _process(spool: Spool, settings: dict, args) -> int:
     from skyspool import dashboard, ingest, publish, targets, timers, workflow
 
+    from skyspool import coincidence
+
     ok, built = True, set()
     while True:
+        updated = []
         for outcome in ingest.take_inbox(spool, max_bytes=settings["max_input_bytes"]):
             print(outcome)
+            if outcome.entry is not None:  # GW entries whose coincidences it changes (or retracts)
+                updated += coincidence.affected_entries(spool, outcome.entry, settings)
         missing = targets.missing_targets(spool, spool.entries(), settings)
+        missing += [target for entry in dict.fromkeys(updated)
+                    for target in targets.entry_targets(spool, entry, settings) if target not in missing]
         print(f"building {len(missing)} missing products")
         ok = workflow.run_snakemake(spool, missing, cores=args.cores, extra=args.snakemake_args) and ok
         _record_failures(spool, settings, missing)

@@ -61,6 +61,20 @@ def _notice(path: Path) -> Notice:
     return read_notice(path)
 
 
+def _is_notice(entry: Entry) -> bool:
+    """Whether a spool entry is a GCN notice (FRB observations and CHIME/FRB VOEvents, which
+    skyspool.frb reads, share the frb kind)."""
+    from skyspool.formats import Refused
+
+    if entry.path.suffix not in (".json", ".xml"):
+        return False
+    try:
+        _notice(entry.path)
+    except Refused:
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=512)
 def _alert(path: Path) -> GWAlert:
     """The alert's facts without its sky-map bytes (megabytes each: a long-lived daemon's
@@ -91,7 +105,7 @@ def _best_notice_entry(spool: Spool, kind: str, event_id: str) -> Entry | None:
     """The latest entry of an external trigger that has a position, else its latest entry."""
     current = _current(spool, kind, event_id)
     # FRB observations (AMBER chunks, YAML; skyspool.frb) share the frb kind but are no notices.
-    if current is None or current.path.suffix not in (".json", ".xml") or _notice(current.path).retraction:
+    if current is None or not _is_notice(current) or _notice(current.path).retraction:
         return None
     for entry in reversed(spool.entries_of(kind, event_id)):
         if maps.has_map(_notice(entry.path)):
@@ -222,7 +236,7 @@ def _retracted_partners(spool: Spool, retraction: Entry, config: dict) -> list[E
     """GW entries that the earlier notices of a now retracted trigger paired with."""
     found = []
     for earlier in spool.entries_of(retraction.kind, retraction.event_id):
-        if earlier.path.suffix in (".json", ".xml") and not _notice(earlier.path).retraction:
+        if _is_notice(earlier) and not _notice(earlier.path).retraction:
             found += [entry for entry in gw_partners(spool, earlier, config) if entry not in found]
     return found
 
@@ -239,7 +253,7 @@ def affected_entries(spool: Spool, entry: Entry, config: dict) -> list[Entry]:
     alert updates the GW event's current entry (Snakemake reruns them: their inputs grew).
     """
     # Only notices pair with GW alerts (not pipeline candidates or DQ segment lists).
-    if entry.kind not in EXTERNAL_KINDS or entry.path.suffix not in (".json", ".xml"):
+    if entry.kind not in EXTERNAL_KINDS or not _is_notice(entry):
         return []
     if _notice(entry.path).retraction:  # the coincidences it was in are rebuilt without it
         return _retracted_partners(spool, entry, config)
@@ -530,9 +544,13 @@ def coincidences(spool: Spool, entry: Entry, config: dict) -> dict:
             record.update(gw_event_id=partner.event_id, gw_entry=partner.name)
             records.append(record)
     preferred = _preferred(records, config)
+    with_map = [index for index, record in enumerate(records) if record["has_skymap"]]
+    best_with_map = _preferred([records[index] for index in with_map], config)
     return {"event_id": entry.event_id, "kind": entry.kind, "entry": entry.name,
             "coincidences": records, "preferred": preferred,
-            "publishable": preferred is not None and records[preferred]["publishable"]}
+            "publishable": preferred is not None and records[preferred]["publishable"],
+            # the combined map's partner: the preferred coincidence among those with a sky map
+            "combined_with": None if best_with_map is None else with_map[best_with_map]}
 
 
 # ----- products -----
@@ -568,9 +586,9 @@ def write_combined(spool_root: str, event_id: str, entry_name: str, coincidences
 
     spool = Spool(spool_root)
     result = json.loads(Path(coincidences_path).read_text())
-    preferred = result["coincidences"][result["preferred"]]
-    if not preferred["has_skymap"]:
+    if result["combined_with"] is None:
         raise ValueError(f"{event_id}: no coincident external trigger has a sky map")
+    preferred = result["coincidences"][result["combined_with"]]
     notice_entry = spool.find_entry(preferred["kind"], preferred["trigger_id"], preferred["entry"])
     notice = _notice(notice_entry.path)
     gw_map = _gw_map(spool.find_entry("gw", event_id, entry_name).path)
@@ -591,7 +609,7 @@ def write_combined_png(combined_path: str, coincidences_path: str, output: str, 
     from skyspool import skymap as sm
 
     result = json.loads(Path(coincidences_path).read_text())
-    preferred = result["coincidences"][result["preferred"]]
+    preferred = result["coincidences"][result["combined_with"]]
     table = sm.read_multiorder(combined_path)
     area50, area90 = sm.credible_areas_deg2(table)
     annotation = (f"with {preferred['mission']} {preferred['trigger_id']}  dt = "
@@ -609,21 +627,103 @@ def _far_text(far_hz: float | None) -> str:
 
 # ----- what the GW notice and circular include -----
 
+def _gcn_notice_id(record: dict) -> int | str:
+    """The mission's trigger number (GWCelery's ``gcn_notice_id``), from the spool event id."""
+    number = record["trigger_id"].removeprefix("test-").rsplit("-", 1)[-1]
+    return int(number) if number.isdigit() else number
+
+
+def external_coinc(record: dict, ivorn: str | None, combined_fits: bytes | None) -> dict:
+    """An IGWN alert's ``external_coinc`` for a coincidence record (as GWCelery's
+    ``alerts._add_external_coinc_to_alert``; valid against igwn-gwalert-schema)."""
+    import base64
+
+    return {"gcn_notice_id": _gcn_notice_id(record), "ivorn": ivorn or "",
+            "observatory": record["mission"], "search": record["search"],
+            "time_difference": round(record["time_difference_s"], 2),
+            "time_coincidence_far": record["temporal_far_hz"],
+            "time_sky_position_coincidence_far": record["spacetime_far_hz"],
+            "combined_skymap": None if combined_fits is None else base64.b64encode(combined_fits).decode()}
+
+
 def notice_extra(coincidences_path: str | Path) -> dict:
     """For ``skyspool.gw.notice.notice_dict(extra=...)``: all coincidences and the preferred
-    one as an IGWN-alert-style ``external_coinc`` (None without coincidences)."""
+    one as an IGWN alert's ``external_coinc`` (its combined map left to combined.multiorder.fits)."""
     import json
 
     result = json.loads(Path(coincidences_path).read_text())
     if result["preferred"] is None:
         return {"coincidences": []}
     best = result["coincidences"][result["preferred"]]
-    return {"coincidences": result["coincidences"],
-            "external_coinc": {"observatory": best["mission"], "search": best["kind"].upper(),
-                               "trigger_id": best["trigger_id"],
-                               "time_difference": best["time_difference_s"],
-                               "time_coincidence_far": best["temporal_far_hz"],
-                               "time_sky_position_coincidence_far": best["spacetime_far_hz"]}}
+    return {"coincidences": result["coincidences"], "publishable": result.get("publishable", False),
+            "external_coinc": external_coinc(best, best.get("ivorn"), None)}
+
+
+# ----- the orchestrator's hook: RAVEN_ALERT and external_coinc for a pipeline candidate -----
+
+def candidate_coincidences(spool: Spool, superevent_id: str, member: dict, skymap: bytes | None,
+                           config: dict) -> dict:
+    """``coincidences.json``-like result for the orchestrator's preferred candidate ``member``
+    (its superevent's facts: GPS time, group, search, FAR) and its sky map bytes."""
+    gw = GWSide(superevent_id, _gw_role(superevent_id), float(member["gps_time"]), member["group"],
+                member["search"], member["far_hz"])
+    gw_map = None
+    if skymap is not None:
+        from ligo.skymap.io import read_sky_map
+
+        gw_map = read_sky_map(io.BytesIO(skymap), moc=True)
+    partners = partners_of_gw(spool, gw, config)
+    records = [coincidence_record(gw, partner, config, gw_map) for partner in partners]
+    for record, partner in zip(records, partners):
+        record["ivorn"] = _notice(partner.path).facts.get("ivorn")
+    preferred = _preferred(records, config)
+    return {"superevent_id": superevent_id, "coincidences": records, "preferred": preferred,
+            "publishable": preferred is not None and records[preferred]["publishable"],
+            "gw_map": gw_map, "partners": partners}
+
+
+def _member_skymap(spool: Spool, member: dict) -> bytes | None:
+    """The sky map bytes of an orchestrator member (``entry`` = ``<event id>/<entry name>``)."""
+    from skyspool.candidates import skymap_product
+
+    event_id, name = member["entry"].split("/")
+    entry = spool.find_entry("gwcand", event_id, name)
+    path = spool.product(entry, skymap_product(entry.alert_type))
+    return path.read_bytes() if path.exists() else None
+
+
+def raven_alert(spool: Spool, superevent_id: str, member: dict, config: dict) -> str | None:
+    """The orchestrator's decision hook: when the candidate's preferred coincidence is
+    publishable, label the superevent RAVEN_ALERT and return why (GWCelery then treats the
+    candidate as significant, whatever its own FAR); else None."""
+    from skyspool import superevents
+
+    result = candidate_coincidences(spool, superevent_id, member, _member_skymap(spool, member), config)
+    if not result["publishable"]:
+        return None
+    best = result["coincidences"][result["preferred"]]
+    why = (f"RAVEN: coincidence with {best['mission']} {best['trigger_id']} publishable: "
+           f"{'; '.join(best['publishable_reasons'])}")
+    superevents.add_label(spool, superevent_id, "RAVEN_ALERT", why)
+    return why
+
+
+def alert_external_coinc(spool: Spool, superevent_id: str, member: dict, skymap: bytes | None,
+                         config: dict) -> dict | None:
+    """The outgoing alert's hook: ``external_coinc`` of the candidate's preferred publishable
+    coincidence, with the combined sky map (GW map times the trigger's), else None."""
+    from ligo.skymap.io import write_sky_map
+
+    result = candidate_coincidences(spool, superevent_id, member, skymap, config)
+    if not result["publishable"]:
+        return None
+    best = result["coincidences"][result["preferred"]]
+    notice = _notice(result["partners"][result["preferred"]].path)
+    combined, _ = combine(result["gw_map"], maps.notice_skymap(notice))
+    combined.meta.update(objid=superevent_id)
+    buffer = io.BytesIO()
+    write_sky_map(buffer, combined, moc=True)
+    return external_coinc(best, best["ivorn"], buffer.getvalue())
 
 
 def circular_lines(coincidences_path: str | Path) -> list[str]:

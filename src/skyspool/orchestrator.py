@@ -27,7 +27,7 @@ import datetime
 import json
 import time
 
-from skyspool import atomic, outgoing, superevents, timers
+from skyspool import atomic, coincidence, outgoing, superevents, timers
 from skyspool.candidates import CLASSIFICATION, skymap_product
 from skyspool.formats import dqsegments
 from skyspool.formats.coinc import read_candidate
@@ -123,10 +123,12 @@ def settle(spool: Spool, entry: Entry, config: dict) -> dict:
     return {"superevent_id": assignment["superevent_id"], "settled_utc": superevents.utc_iso(time.time())}
 
 
-def _coincident(spool: Spool, state: dict) -> frozenset:
+def _coincident(spool: Spool, state: dict, config: dict) -> frozenset:
     """Ids of the superevent's candidates that have a publishable external coincidence
-    (GWCelery's RAVEN_ALERT): they pass the FAR criteria of :func:`superevents.publishable`."""
-    return frozenset()
+    (GWCelery's RAVEN_ALERT, labelled by :func:`coincidence.raven_alert`): they pass the FAR
+    criteria of :func:`superevents.publishable`."""
+    return frozenset(candidate_id for candidate_id, member in state["members"].items()
+                     if coincidence.raven_alert(spool, state["superevent_id"], member, config))
 
 
 def _refresh(spool: Spool, state: dict, now: float, settings: dict, coincident: frozenset) -> dict:
@@ -249,6 +251,9 @@ def _send(spool: Spool, state: dict, alert_type: str, member: dict | None, signi
                                    classification=classification, skymap=skymap,
                                    significant=significant,
                                    gracedb_url=config["orchestrator"]["gracedb_url"])
+    if member is not None:  # RAVEN hook: the preferred publishable coincidence (skyspool.coincidence)
+        record["external_coinc"] = coincidence.alert_external_coinc(spool, state["superevent_id"], member,
+                                                                    skymap, config)
     number = len(state["alerts"]) + 1
     where = outgoing.send(spool, record, number)
     sent = {"number": number, "alert_type": alert_type, "time": superevents.utc_iso(now),
@@ -293,7 +298,7 @@ def decide(spool: Spool, entry: Entry, config: dict) -> dict:
                 "reason": assignment["reason"], "outcome": "no alert", "sent": None}
     with superevents.decision_lock(spool):
         state = superevents.load(spool, sid)
-        coincident = _coincident(spool, state)
+        coincident = _coincident(spool, state, config)
         preferred = _refresh(spool, state, now, settings, coincident)
         verdict = first_alert(preferred, set(superevents.labels(spool, sid)), settings,
                               preferred["candidate_id"] in coincident)
@@ -358,7 +363,7 @@ def second_preliminary(spool: Spool, entry: Entry, config: dict) -> dict:
     with superevents.decision_lock(spool):
         now = time.time()
         state = superevents.load(spool, sid)
-        coincident = _coincident(spool, state)
+        coincident = _coincident(spool, state, config)
         preferred = _refresh(spool, state, now, settings, coincident)
         # the track of this candidate's first preliminary: significant or less-significant
         significant = decision["sent"]["significant"]
@@ -401,7 +406,7 @@ def send_by_hand(spool: Spool, superevent_id: str, alert_type: str, config: dict
             superevents.add_label(spool, superevent_id, "RETRACTED", "retraction sent by hand")
         else:
             settings = config["orchestrator"]
-            preferred = _refresh(spool, state, now, settings, _coincident(spool, state))
+            preferred = _refresh(spool, state, now, settings, _coincident(spool, state, config))
             if not _complete(spool, preferred):
                 raise ValueError(f"preferred event {preferred['candidate_id']} has no sky map or "
                                  "classification yet")

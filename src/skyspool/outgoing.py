@@ -68,6 +68,8 @@ def avro_bytes(record: dict) -> bytes:
     binary = json.loads(json.dumps(record))
     if binary["event"] and binary["event"]["skymap"] is not None:
         binary["event"]["skymap"] = base64.b64decode(binary["event"]["skymap"])
+    if binary["external_coinc"] and binary["external_coinc"]["combined_skymap"] is not None:
+        binary["external_coinc"]["combined_skymap"] = base64.b64decode(binary["external_coinc"]["combined_skymap"])
     buffer = io.BytesIO()
     fastavro.writer(buffer, _avro_schema(), [binary])
     return buffer.getvalue()
