@@ -485,7 +485,7 @@ def coincidence_record(gw: GWSide, external_entry: Entry, config: dict, gw_map: 
     notice = _notice(external_entry.path)
     limits = _pairs_with(notice, gw, config)
     offset = external_gps(notice) - gw.gps_time
-    ext_map = maps.notice_skymap(notice)
+    ext_map = maps.notice_skymap(notice, regions=False)
     noise = likely_noise(notice, config)
     fars = (raven_fars(gw, notice, limits, config, gw_map, ext_map) if notice.notice_type != LVK_SEARCH
             else {"temporal_coinc_far": None, "spatiotemporal_coinc_far": None, "skymap_overlap": None})
@@ -592,7 +592,7 @@ def write_combined(spool_root: str, event_id: str, entry_name: str, coincidences
     notice_entry = spool.find_entry(preferred["kind"], preferred["trigger_id"], preferred["entry"])
     notice = _notice(notice_entry.path)
     gw_map = _gw_map(spool.find_entry("gw", event_id, entry_name).path)
-    combined, _ = combine(gw_map, maps.notice_skymap(notice))
+    combined, _ = combine(gw_map, maps.notice_skymap(notice, regions=False))
     instruments = sorted(set(combined.meta.get("instruments", [])) | {notice.mission})
     combined.meta.update(instruments=instruments, objid=event_id)
     combined.meta.setdefault("HISTORY", [])
@@ -719,7 +719,7 @@ def alert_external_coinc(spool: Spool, superevent_id: str, member: dict, skymap:
         return None
     best = result["coincidences"][result["preferred"]]
     notice = _notice(result["partners"][result["preferred"]].path)
-    combined, _ = combine(result["gw_map"], maps.notice_skymap(notice))
+    combined, _ = combine(result["gw_map"], maps.notice_skymap(notice, regions=False))
     combined.meta.update(objid=superevent_id)
     buffer = io.BytesIO()
     write_sky_map(buffer, combined, moc=True)

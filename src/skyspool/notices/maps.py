@@ -168,14 +168,16 @@ def mixture_map(components: list[Fisher]) -> Table:
     return table
 
 
-def notice_components(notice: Notice) -> list[Fisher]:
+def notice_components(notice: Notice, regions: bool = True) -> list[Fisher]:
     """The Fisher mixture of a notice's localisation; empty when it has no position.
 
-    An IceCube LVK search gives one equal-weight component per coincident neutrino.
+    An IceCube LVK search gives one equal-weight component per coincident neutrino. With
+    ``regions`` an ellipse or rectangle gives the shape; without, the notice's error radius
+    gives GWCelery's cone (what RAVEN pairs with, so the joint FARs agree with it).
     """
     from skyspool.notices import shapes
 
-    if notice.has_region:  # an ellipse or a rectangle (notices.shapes)
+    if regions and notice.has_region:  # an ellipse or a rectangle (notices.shapes)
         return shapes.region_components(notice)
     if notice.coincident_neutrinos:
         weight = 1 / len(notice.coincident_neutrinos)
@@ -196,13 +198,14 @@ def has_map(notice: Notice) -> bool:
             or (notice.has_position and notice.error_radius_deg > 0))
 
 
-def notice_skymap(notice: Notice) -> Table | None:
-    """The notice's own sky map as a multi-order table, else one built from its position."""
+def notice_skymap(notice: Notice, regions: bool = True) -> Table | None:
+    """The notice's own sky map as a multi-order table, else one built from its position
+    (``regions``: see :func:`notice_components`)."""
     if notice.skymap is not None:
         from skyspool.skymap import read_multiorder
 
         return read_multiorder(notice.skymap)
-    components = notice_components(notice)
+    components = notice_components(notice, regions)
     return mixture_map(components) if components else None
 
 
