@@ -320,7 +320,9 @@ def warm_floor(workdir: Path, count: int) -> tuple[float, float]:
     skyspool_main(["init", str(spool.root)])
     settings = config.load(spool)
     notice_s, all_s = [], []
-    with contextlib.chdir(spool.root):
+    # Snakemake's own output goes to a log, as the daemon's does.
+    with contextlib.chdir(spool.root), open(workdir / "floor-snakemake.log", "w") as output, \
+            contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
         for source in renamed_alerts(workdir / "floor-alerts", count, "9930"):
             received = time.time()
             outcome = ingest.ingest_file(spool, ingest.put_in_inbox(spool, source))

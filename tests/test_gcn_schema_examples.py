@@ -171,3 +171,17 @@ def test_an_unreadable_own_sky_map_is_left_out_not_refused(healpix_file, problem
     notice = gcnjson.to_notice(json.dumps({**record, "healpix_file": healpix_file}).encode())
     assert notice.skymap is None and notice.facts["skymap_problem"].startswith(problem)
     assert (notice.ra_deg, notice.error_radius_deg) == (336.26, 0.5)  # the map comes from these
+
+
+def test_fermi_gbm_targeted_search_and_guano_forms_without_schema():
+    # written from the descriptions of these forms (no such file in the corpus): mission and
+    # instrument fields, no $schema
+    targeted = {"mission": "Fermi", "instrument": "GBM", "subtype": "TARGETED_SEARCH",
+                "id": ["bn240501500"], "trigger_time": "2024-05-01T12:00:00.000",
+                "ra": 150.0, "dec": -20.0, "ra_dec_error": 12.5, "containment_probability": 0.68}
+    notice = gcnjson.to_notice(json.dumps(targeted).encode())
+    assert (notice.trigger_id, notice.notice_type, notice.error_radius_deg) == (
+        "Fermi-bn240501500", "gbm_targeted", 12.5)
+    guano = json.loads((EXAMPLES / "swift_bat_guano.loc_arc_min.example.json").read_bytes())
+    del guano["$schema"]
+    assert gcnjson.to_notice(json.dumps(guano).encode()).trigger_id == "Swift-GUANO-694215995"

@@ -90,7 +90,10 @@ def _far_hz(record: dict) -> float | None:
 
 
 def _fermi_gbm(record: dict, role: str) -> notices.Notice:
-    notice_type = GBM_SUBTYPES.get(str(record.get("subtype")), _alert_type(record))
+    subtype = str(record.get("subtype") or "")
+    # The targeted search (for GW and neutrino triggers) names itself in its subtype.
+    notice_type = GBM_SUBTYPES.get(subtype) or ("gbm_targeted" if "TARGETED" in subtype.upper()
+                                                else _alert_type(record))
     spacecraft = None
     if record.get("latitude") is not None and record.get("longitude") is not None:
         spacecraft = {"lat_deg": notices.finite(record["latitude"], "latitude", -90, 90),
