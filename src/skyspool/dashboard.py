@@ -162,6 +162,17 @@ span.failed, li.failed { color: #c00; font-weight: bold; }
 .pending { color: #777; }
 ul.products { margin: 0; padding-left: 1.2em; }
 img.thumb { display: block; max-width: 200px; height: auto; }
+/* Layout: a table wider than the screen scrolls in its own box, never the page; on a laptop
+   the index keeps the columns that tell events apart (the rest are on each event's page), on
+   a phone fewer still. */
+div.scroll { overflow-x: auto; max-width: 100%; }
+div.figures { display: flex; flex-wrap: wrap; gap: 1em; }
+div.figures figure { margin: 0; flex: 1 1 420px; max-width: 100%; }
+div.figures img { width: 100%; height: auto; }
+@media (max-width: 1500px) { .laptop-fold { display: none; } }
+@media (max-width: 700px) {
+  .phone-fold { display: none; } body { margin: 0.5em; } img.thumb { max-width: 120px; }
+}
 """
 
 
@@ -287,6 +298,21 @@ def _latest(entries: list[dict], key: str) -> dict:
     return next((e for e in entries if e[key] is not None), entries[0])
 
 
+# (heading, the class saying where it folds away) of the index's columns.
+INDEX_COLUMNS = (("event", ""), ("kind", "phone-fold"), ("latest alert", ""),
+                 ("time (UTC)", "phone-fold"), ("received (UTC)", "laptop-fold"),
+                 ("FAR / significance", "phone-fold"), ("50% / 90% area (deg²)", ""),
+                 ("distance (Mpc)", "phone-fold"), ("classification", "phone-fold"),
+                 ("received → notice", "laptop-fold"), ("received → all", "laptop-fold"),
+                 ("coincidences", "laptop-fold"), ("sky map", ""), ("state", ""))
+
+
+def _table(columns, rows: list[str]) -> str:
+    """A table in a box of its own that scrolls sideways when it must (not the page)."""
+    header = "".join(f'<th class="{fold}">{h}</th>' if fold else f"<th>{h}</th>" for h, fold in columns)
+    return f'<div class="scroll"><table>\n<tr>{header}</tr>\n' + "\n".join(rows) + "\n</table></div>"
+
+
 def index_page(events: list[dict]) -> str:
     """``products/index.html``: one row per event (``event_summary`` dicts), newest first.
 
@@ -304,24 +330,20 @@ def index_page(events: list[dict]) -> str:
         rows.append(
             f'<tr{_row_class(event, entries)}>'
             f'<td><a href="{_href(kind, event_id, INDEX)}">{_e(event_id)}</a></td>'
-            f'<td>{_e(kind)}</td><td>{_e(newest["alert_type"])}</td>'
-            f'<td>{_e(_latest(entries, "time")["time"] or "-")}</td>'
-            f'<td class="num">{_utc(newest["received"])}</td>'
-            f'<td class="num">{_far(_latest(entries, "far_hz")["far_hz"], _latest(entries, "significant")["significant"])}</td>'
+            f'<td class="phone-fold">{_e(kind)}</td><td>{_e(newest["alert_type"])}</td>'
+            f'<td class="phone-fold">{_e(_latest(entries, "time")["time"] or "-")}</td>'
+            f'<td class="num laptop-fold">{_utc(newest["received"])}</td>'
+            f'<td class="num phone-fold">{_far(_latest(entries, "far_hz")["far_hz"], _latest(entries, "significant")["significant"])}</td>'
             f'<td class="num">{_areas(located)}</td>'
-            f'<td class="num">{_distance(_latest(entries, "distmean_mpc"))}</td>'
-            f'<td>{_classification(_latest(entries, "classification"))}</td>'
-            f'<td class="num">{_seconds(newest["notice_latency_s"])}</td>'
-            f'<td class="num">{_seconds(newest["all_latency_s"])}</td>'
-            f'<td>{_coincidences(list(partners.values()), "")}</td>'
+            f'<td class="num phone-fold">{_distance(_latest(entries, "distmean_mpc"))}</td>'
+            f'<td class="phone-fold">{_classification(_latest(entries, "classification"))}</td>'
+            f'<td class="num laptop-fold">{_seconds(newest["notice_latency_s"])}</td>'
+            f'<td class="num laptop-fold">{_seconds(newest["all_latency_s"])}</td>'
+            f'<td class="laptop-fold">{_coincidences(list(partners.values()), "")}</td>'
             f'<td>{_thumbnail(shown, kind, event_id, shown["entry"]) if shown else ""}</td>'
             f'<td class="state">{_state(entries, event["retracted"])}</td></tr>')
-    header = ("event", "kind", "latest alert", "time (UTC)", "received (UTC)", "FAR / significance",
-              "50% / 90% area (deg²)", "distance (Mpc)", "classification", "received → notice",
-              "received → all", "coincidences", "sky map", "state")
     body = (f'<h1>skyspool: {len(rows)} events</h1>\n'
-            f'<table>\n<tr>{"".join(f"<th>{h}</th>" for h in header)}</tr>\n'
-            + "\n".join(rows) + "\n</table>")
+            + _table(INDEX_COLUMNS, rows))
     return _page("skyspool events", body)
 
 
@@ -346,10 +368,25 @@ def event_page(event: dict) -> str:
               "coincidences", "sky map", "products")
     title = f"<s>{_e(event_id)}</s> (retracted)" if event["retracted"] else _e(event_id)
     body = (f'<p><a href="{_href("..", "..", INDEX)}">all events</a></p>\n'
-            f'<h1>{_e(kind)} {title}</h1>\n'
-            f'<table>\n<tr>{"".join(f"<th>{h}</th>" for h in header)}</tr>\n'
-            + "\n".join(rows) + "\n</table>")
+            f'<h1>{_e(kind)} {title}</h1>\n' + _figures(event["entries"])
+            + _table([(h, "") for h in header], rows))
     return _page(f"{kind} {event_id}", body)
+
+
+# Images an event page shows at full width, newest entry that has them: (product, caption).
+FIGURES = (("skymap.png", "sky map"), ("volume.png", "volume"), ("combined.png", "combined map"))
+
+
+def _figures(entries: list[dict]) -> str:
+    """The event's images large enough to read (the newest entry's that has each)."""
+    shown = []
+    for product, caption in FIGURES:
+        entry = next((e for e in entries if _done(product, e["products"])), None)
+        if entry is not None:
+            shown.append(f'<figure><a href="{_href(entry["entry"], product)}"><img src="'
+                         f'{_href(entry["entry"], product)}" alt="{_e(caption)} {_e(entry["entry"])}"></a>'
+                         f'<figcaption>{_e(caption)}: {_e(entry["entry"])}</figcaption></figure>')
+    return f'<div class="figures">{"".join(shown)}</div>\n' if shown else ""
 
 
 # ----- writing the pages (what the rules call) -----

@@ -1,0 +1,52 @@
+"""The dashboard's layout in headless Chromium on a laptop (1366x768) and a phone (390x844):
+no page scrolls sideways (on the laptop the index table fits whole: its wide columns fold into
+the event pages), every image loads, an event's sky map and volume plot are shown large.
+Screenshots of every page are kept in the test's folder for a person to look at.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from test_dashboard import browser  # noqa: F401 (the fixture: Debian's chromium, headless)
+
+LAPTOP, PHONE = (1366, 768), (390, 844)
+LAYOUT = """() => ({
+  page_width: document.documentElement.scrollWidth,
+  view_width: window.innerWidth,
+  tables: [...document.querySelectorAll("div.scroll")].map(d => [d.scrollWidth, d.clientWidth]),
+  images: [...document.images].map(i => [i.getAttribute("src"), i.complete, i.naturalWidth]),
+  figures: [...document.querySelectorAll("div.figures img")].map(i => [i.alt, i.getBoundingClientRect().width]),
+})"""
+
+
+def _layout(browser, url: str, size: tuple[int, int], screenshot) -> dict:  # noqa: F811
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    page.goto(url, wait_until="load")
+    found = page.evaluate(LAYOUT)
+    page.screenshot(path=str(screenshot), full_page=True)
+    page.close()
+    return found
+
+
+@pytest.mark.parametrize("size", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_pages_fit_the_screen_and_show_their_images(processed_gw_spool, browser, size, tmp_path):  # noqa: F811
+    from PIL import Image
+
+    index = processed_gw_spool.products / "index.html"
+    pages = [index] + [processed_gw_spool.products / "gw" / event / "index.html"
+                       for event in ("S230518h", "MS181101ab")]
+    for number, path in enumerate(pages):
+        shot = tmp_path / f"{number}-{size[0]}x{size[1]}.png"
+        layout = _layout(browser, path.as_uri(), size, shot)
+        where = (path.relative_to(processed_gw_spool.products).as_posix(), size)
+        assert layout["page_width"] <= layout["view_width"] == size[0], where  # no sideways scrolling
+        with Image.open(shot) as image:
+            assert image.width == size[0], where
+        assert layout["images"] and all(done and width > 0 for _, done, width in layout["images"]), where
+        if path == index and size == LAPTOP:
+            assert all(scroll <= client for scroll, client in layout["tables"]), where  # fits whole
+        if path != index:
+            widths = dict(layout["figures"])
+            assert {"sky map", "volume"} <= {alt.rsplit(" ", 1)[0] for alt in widths}, where
+            assert all(width >= min(600, size[0] - 40) for width in widths.values()), (where, widths)
