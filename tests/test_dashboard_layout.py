@@ -1,6 +1,7 @@
 """The dashboard's layout in headless Chromium on a laptop (1366x768) and a phone (390x844):
 no page scrolls sideways (on the laptop the index table fits whole: its wide columns fold into
-the event pages), every image loads, an event's sky map and volume plot are shown large.
+the event pages), every image loads, the recent events' 90% regions (index) and an event's sky
+map and volume plot are shown large.
 Screenshots of every page are kept in the test's folder for a person to look at.
 """
 
@@ -46,7 +47,26 @@ def test_pages_fit_the_screen_and_show_their_images(processed_gw_spool, browser,
         assert layout["images"] and all(done and width > 0 for _, done, width in layout["images"]), where
         if path == index and size == LAPTOP:
             assert all(scroll <= client for scroll, client in layout["tables"]), where  # fits whole
-        if path != index:
-            widths = dict(layout["figures"])
+        widths = dict(layout["figures"])
+        if path == index:  # the recent events' 90% regions on one all-sky map, large
+            assert list(widths) == ["90% regions of the recent GW events"], where
+            assert widths["90% regions of the recent GW events"] >= min(600, size[0] - 40), where
+        else:
             assert {"sky map", "volume"} <= {alt.rsplit(" ", 1)[0] for alt in widths}, where
             assert all(width >= min(600, size[0] - 40) for width in widths.values()), (where, widths)
+
+
+def test_recent_regions_are_the_newest_gw_events_not_retracted(tmp_path):
+    from skyspool import dashboard
+
+    def event(event_id, received, kind="gw", retracted=False, contours=True):
+        products = [{"name": "contours.geojson", "state": "done" if contours else "pending"}]
+        return {"kind": kind, "event_id": event_id, "received": received, "retracted": retracted,
+                "entries": [{"entry": "002-update", "products": products},
+                            {"entry": "001-preliminary", "products": [{"name": "contours.geojson", "state": "done"}]}]}
+
+    events = [event("S1", 1.0), event("S2", 5.0, retracted=True), event("G3", 4.0, kind="grb"),
+              event("S4", 3.0, contours=False), event("S5", 2.0)]
+    found = dashboard.recent_regions(events, tmp_path, count=2)
+    assert [(event_id, path.relative_to(tmp_path).as_posix()) for event_id, path in found] == [
+        ("S4", "gw/S4/001-preliminary/contours.geojson"), ("S5", "gw/S5/002-update/contours.geojson")]

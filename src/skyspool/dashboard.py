@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import quote
 
-from skyspool import atomic, ids, status, targets, workflow
+from skyspool import atomic, ids, plots, status, targets, workflow
 from skyspool.paths import Spool
 
 INDEX = "index.html"
@@ -37,6 +37,8 @@ THUMBNAIL_PX = 320  # longest side of a thumbnail (pixels)
 # nor touches one another run is writing).
 PAGE_RULE = "dashboard_event"
 SECONDS_PER_YEAR = 365.25 * 86400
+RECENT_PLOT = "recent.png"  # beside the index: the recent GW events' 90% regions
+RECENT_COUNT = 10
 
 
 # ----- what the pages show, gathered from the spool -----
@@ -168,6 +170,7 @@ img.thumb { display: block; max-width: 200px; height: auto; }
 div.scroll { overflow-x: auto; max-width: 100%; }
 div.figures { display: flex; flex-wrap: wrap; gap: 1em; }
 div.figures figure { margin: 0; flex: 1 1 420px; max-width: 100%; }
+div.figures figure:only-child { flex: 0 1 1000px; }
 div.figures img { width: 100%; height: auto; }
 @media (max-width: 1500px) { .laptop-fold { display: none; } }
 @media (max-width: 700px) {
@@ -313,8 +316,9 @@ def _table(columns, rows: list[str]) -> str:
     return f'<div class="scroll"><table>\n<tr>{header}</tr>\n' + "\n".join(rows) + "\n</table></div>"
 
 
-def index_page(events: list[dict]) -> str:
-    """``products/index.html``: one row per event (``event_summary`` dicts), newest first.
+def index_page(events: list[dict], recent: str | None = None) -> str:
+    """``products/index.html``: one row per event (``event_summary`` dicts), newest first,
+    under the plot ``recent`` (the recent events' 90% regions) when given.
 
     Values are the latest known: a retraction keeps the area of the alert before it.
     """
@@ -342,7 +346,9 @@ def index_page(events: list[dict]) -> str:
             f'<td class="laptop-fold">{_coincidences(list(partners.values()), "")}</td>'
             f'<td>{_thumbnail(shown, kind, event_id, shown["entry"]) if shown else ""}</td>'
             f'<td class="state">{_state(entries, event["retracted"])}</td></tr>')
-    body = (f'<h1>skyspool: {len(rows)} events</h1>\n'
+    plot = (f'<div class="figures"><figure><a href="{_href(recent)}"><img src="{_href(recent)}" '
+            f'alt="90% regions of the recent GW events"></a></figure></div>\n' if recent else "")
+    body = (f'<h1>skyspool: {len(rows)} events</h1>\n' + plot
             + _table(INDEX_COLUMNS, rows))
     return _page("skyspool events", body)
 
@@ -399,8 +405,47 @@ def write_event(spool_root: str, kind: str, event_id: str, config: dict, page: s
 
 
 def write_index(summaries: list[str], output: str) -> None:
-    """Write ``products/index.html`` from the events' ``event.json`` files."""
-    atomic.write_text(output, index_page([_json_object(path) for path in summaries]))
+    """Write ``products/index.html`` from the events' ``event.json`` files (and the plot of
+    the recent events' 90% regions beside it)."""
+    events = [_json_object(path) for path in summaries]
+    recent = write_recent_regions(events, Path(output).parent)
+    atomic.write_text(output, index_page(events, recent=recent))
+
+
+def recent_regions(events: list[dict], products: Path, count: int = RECENT_COUNT) -> list[tuple[str, Path]]:
+    """``(event_id, contours.geojson)`` of the ``count`` most recent GW events not retracted,
+    each from its newest entry that has contours."""
+    found = []
+    for event in sorted(events, key=lambda e: e.get("received", 0), reverse=True):
+        if event.get("kind") != "gw" or event.get("retracted") or len(found) == count:
+            continue
+        entry = next((e for e in event.get("entries", []) if _done("contours.geojson", e["products"])), None)
+        if entry is not None:
+            found.append((event["event_id"], products / "gw" / event["event_id"] / entry["entry"]
+                          / "contours.geojson"))
+    return found
+
+
+def write_recent_regions(events: list[dict], products: Path) -> str | None:
+    """``recent.png`` beside the index: the 90% regions of the recent GW events on one
+    all-sky map (remade only when they change). Returns its name, None without any."""
+    regions = recent_regions(events, products)
+    if not regions:
+        return None
+    output = products / RECENT_PLOT
+    key = json.dumps([[event_id, str(path), path.stat().st_mtime_ns] for event_id, path in regions])
+    stamp = products / f".{RECENT_PLOT}.key"
+    if output.exists() and stamp.exists() and stamp.read_text() == key:
+        return RECENT_PLOT
+    figure = plots.regions_figure([(event_id, _json_object(path)) for event_id, path in regions],
+                                  level_percent=90)
+    with atomic.atomic_path(output) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    atomic.write_text(stamp, key)
+    return RECENT_PLOT
 
 
 def write_thumbnail(png: str, output: str, size_px: int = THUMBNAIL_PX) -> None:
