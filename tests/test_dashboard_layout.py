@@ -70,3 +70,20 @@ def test_recent_regions_are_the_newest_gw_events_not_retracted(tmp_path):
     found = dashboard.recent_regions(events, tmp_path, count=2)
     assert [(event_id, path.relative_to(tmp_path).as_posix()) for event_id, path in found] == [
         ("S4", "gw/S4/001-preliminary/contours.geojson"), ("S5", "gw/S5/002-update/contours.geojson")]
+
+
+def test_the_timeline_shows_received_notice_products_and_sends():
+    from skyspool import dashboard
+
+    entry = {"entry": "001-preliminary", "received": 1.7e9, "notice_latency_s": 0.84,
+             "all_latency_s": 12.5, "products": [], "coincidences": [],
+             "sends": [{"sink": "brokers", "kind": "voevent", "items": 1, "time": 1.7e9 + 0.9},
+                       {"sink": "tm", "kind": "treasuremap", "items": 2, "time": 1.7e9 + 13.25}]}
+    later = {**entry, "entry": "002-update", "received": 1.7e9 + 60, "notice_latency_s": None,
+             "all_latency_s": None, "sends": []}
+    text = dashboard._timeline([later, entry])
+    assert text == ('<h2>timeline</h2>\n<ol class="timeline">'
+                    '<li><b>001-preliminary</b>: received 2023-11-14 22:13:20 UTC → notice +0.8 s → '
+                    'all products +12.5 s → sent by brokers (voevent, 1) +0.9 s → '
+                    'sent by tm (treasuremap, 2) +13.2 s</li>'
+                    '<li><b>002-update</b>: received 2023-11-14 22:14:20 UTC</li></ol>\n')

@@ -127,10 +127,28 @@ def event_summary(spool: Spool, kind: str, event_id: str, config: dict) -> dict:
             coincidences=[p for p in map(_partner, coincidences if isinstance(coincidences, list) else [])
                           if p is not None],
             products=products, skymap=_done("skymap.png", products),
-            thumbnail=_done(THUMBNAIL, products))
+            thumbnail=_done(THUMBNAIL, products), sends=_sends(spool, entry))
     event["received"] = max((e["received"] for e in event["entries"]), default=0.0)
     event["entries"].reverse()
     return event
+
+
+def _sends(spool: Spool, entry) -> list[dict]:
+    """What the publishers sent of an entry: sink, kind, items, when (Unix s), from their
+    receipts (dry runs left out), first first."""
+    folder = spool.publish_receipt(entry, "x").parent
+    sends = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        receipt = _json_object(path)
+        if path.name.endswith(".dry-run.json") or not isinstance(receipt.get("sent"), list):
+            continue
+        try:
+            when = datetime.datetime.fromisoformat(str(receipt.get("time"))).timestamp()
+        except ValueError:
+            continue
+        sends.append({"sink": str(receipt.get("sink", path.stem)), "kind": str(receipt.get("kind", "")),
+                      "items": len(receipt["sent"]), "time": when})
+    return sorted(sends, key=lambda send: send["time"])
 
 
 def event_inputs(spool: Spool, kind: str, event_id: str) -> list[Path]:
@@ -142,7 +160,8 @@ def event_inputs(spool: Spool, kind: str, event_id: str) -> list[Path]:
     found = []
     for entry in spool.entries_of(kind, event_id):
         found.append(entry.path)
-        for folder in (spool.products_dir(entry), spool.failure_record(entry, THUMBNAIL).parent):
+        for folder in (spool.products_dir(entry), spool.failure_record(entry, THUMBNAIL).parent,
+                       spool.publish_receipt(entry, "x").parent):  # the timeline's sends
             if folder.is_dir():
                 found += sorted(path for path in folder.iterdir()
                                 if not path.name.startswith(".") and path.is_file())
@@ -172,6 +191,7 @@ div.figures { display: flex; flex-wrap: wrap; gap: 1em; }
 div.figures figure { margin: 0; flex: 1 1 420px; max-width: 100%; }
 div.figures figure:only-child { flex: 0 1 1000px; }
 div.figures img { width: 100%; height: auto; }
+ol.timeline { font-size: 15px; padding-left: 1.5em; } ol.timeline li { margin: 0.3em 0; }
 @media (max-width: 1500px) { .laptop-fold { display: none; } }
 @media (max-width: 700px) {
   .phone-fold { display: none; } body { margin: 0.5em; } img.thumb { max-width: 120px; }
@@ -374,9 +394,25 @@ def event_page(event: dict) -> str:
               "coincidences", "sky map", "products")
     title = f"<s>{_e(event_id)}</s> (retracted)" if event["retracted"] else _e(event_id)
     body = (f'<p><a href="{_href("..", "..", INDEX)}">all events</a></p>\n'
-            f'<h1>{_e(kind)} {title}</h1>\n' + _figures(event["entries"])
+            f'<h1>{_e(kind)} {title}</h1>\n' + _figures(event["entries"]) + _timeline(event["entries"])
             + _table([(h, "") for h in header], rows))
     return _page(f"{kind} {event_id}", body)
+
+
+def _timeline(entries: list[dict]) -> str:
+    """The event's alerts as a timeline, oldest first: received, notice written, every
+    product built, each publisher's send (seconds after the alert was received)."""
+    items = []
+    for entry in reversed(entries):
+        steps = [f"received {_utc(entry['received'])} UTC"]
+        if entry["notice_latency_s"] is not None:
+            steps.append(f"notice +{entry['notice_latency_s']:.1f} s")
+        if entry["all_latency_s"] is not None:
+            steps.append(f"all products +{entry['all_latency_s']:.1f} s")
+        steps += [f"sent by {_e(send['sink'])} ({_e(send['kind'])}, {send['items']}) "
+                  f"+{send['time'] - entry['received']:.1f} s" for send in entry.get("sends", [])]
+        items.append(f'<li><b>{_e(entry["entry"])}</b>: {" → ".join(steps)}</li>')
+    return f'<h2>timeline</h2>\n<ol class="timeline">{"".join(items)}</ol>\n' if items else ""
 
 
 # Images an event page shows at full width, newest entry that has them: (product, caption).
