@@ -66,7 +66,11 @@ def test_recent_regions_are_the_newest_gw_events_not_retracted(tmp_path):
                             {"entry": "001-preliminary", "products": [{"name": "contours.geojson", "state": "done"}]}]}
 
     events = [event("S1", 1.0), event("S2", 5.0, retracted=True), event("G3", 4.0, kind="grb"),
-              event("S4", 3.0, contours=False), event("S5", 2.0)]
+              event("S4", 3.0, contours=False), event("S5", 2.0), event("S6", 2.5)]
+    for path in ("gw/S1/002-update", "gw/S2/002-update", "gw/S4/001-preliminary", "gw/S5/002-update",
+                 "G3/002-update"):  # S6's contours were removed since its event.json was written
+        (tmp_path / path).mkdir(parents=True)
+        (tmp_path / path / "contours.geojson").write_text("{}")
     found = dashboard.recent_regions(events, tmp_path, count=2)
     assert [(event_id, path.relative_to(tmp_path).as_posix()) for event_id, path in found] == [
         ("S4", "gw/S4/001-preliminary/contours.geojson"), ("S5", "gw/S5/002-update/contours.geojson")]

@@ -456,9 +456,9 @@ def recent_regions(events: list[dict], products: Path, count: int = RECENT_COUNT
         if event.get("kind") != "gw" or event.get("retracted") or len(found) == count:
             continue
         entry = next((e for e in event.get("entries", []) if _done("contours.geojson", e["products"])), None)
-        if entry is not None:
-            found.append((event["event_id"], products / "gw" / event["event_id"] / entry["entry"]
-                          / "contours.geojson"))
+        path = None if entry is None else products / "gw" / event["event_id"] / entry["entry"] / "contours.geojson"
+        if path is not None and path.is_file():  # event.json may be older than a removal
+            found.append((event["event_id"], path))
     return found
 
 
