@@ -155,3 +155,53 @@ def test_a_broker_that_is_down_delays_nothing_and_is_caught_up(spool, broker, tm
         receiver.join(10)
     assert sorted(_inbox(subscriber).values()) == sorted(
         spool.product(e, "notice.xml").read_bytes() for e in entries)
+
+
+def test_frb_trigger_files_reach_a_broker_and_a_bucket(broker, tmp_path):
+    """An FRB chunk's trigger VOEvent goes through Comet to a subscriber; a storage sink sends
+    the files in triggers/ and the observation summary too."""
+    from skyspool.frb.observation import load_observation
+    from skyspool.frb.synthetic import sample_observation, write_observation
+    from skyspool.frb.voevent import Publisher, dumps, frb_voevent
+    from support import make_spool
+
+    spool = make_spool(tmp_path / "frb")
+    chunk = spool.entry_path("frb", "20240101-0001", 2, "candidates", "trigger")
+    chunk.parent.mkdir(parents=True)
+    chunk.write_bytes(b"# AMBER chunk\n")
+    [entry] = spool.entries_of("frb", "20240101-0001")
+    write_observation(tmp_path / "obs.yaml", sample_observation())
+    trigger = {"time": 12.5, "dm": 700.0, "snr": 15.0, "width": 4, "cb": 0, "beam": 0, "mw_dm": 40.0,
+               "members": 30, "label": "astrophysical-new"}
+    event = dumps(frb_voevent(trigger, load_observation(tmp_path / "obs.yaml"), Publisher.from_config(None),
+                              "20240101-0001_002_1", importance=0.5))
+    folder = spool.products_dir(entry)
+    (folder / "triggers").mkdir(parents=True)
+    (folder / "triggers" / "trigger-1.xml").write_bytes(event)
+    (folder / "triggers" / "trigger-1.tbb").write_bytes(b"\x00" * 16)
+    (folder / "triggers.json").write_text("{}")
+    (folder / "summary.html").write_text("<html></html>")
+
+    subscriber = _subscriber(tmp_path, broker)
+    stop = threading.Event()
+    receiver = threading.Thread(target=listen.VtpListener(subscriber, config.load(subscriber),
+                                                          broker.broadcast).run, args=(stop,))
+    receiver.start()
+    bucket = tmp_path / "bucket"
+    settings = config.load(spool, {"publish": {"retry": FAST_RETRY, "sinks": {
+        "vtp": {"kind": "voevent", "brokers": [broker.receive]},
+        "archive": {"kind": "storage", "url": str(bucket)}}}})
+    try:
+        wait_for(lambda: broker.subscribers() == 1, "the subscriber")
+        for the_sink in publish.make_sinks(spool, settings):
+            assert publish.publish_entry(the_sink, entry, "done", dry=False) >= 1
+        wait_for(lambda: len(_inbox(subscriber)) == 1, "the FRB VOEvent at the subscriber")
+    finally:
+        stop.set()
+        receiver.join(10)
+    assert list(_inbox(subscriber).values()) == [event]
+    [sent] = json.loads(spool.publish_receipt(entry, "vtp").read_text())["sent"]
+    assert (sent["product"], sent["ivorn"]) == ("triggers/trigger-1.xml", "ivo://skyspool.local/frb#20240101-0001_002_1")
+    stored = sorted(p.relative_to(bucket).as_posix() for p in bucket.rglob("*") if p.is_file())
+    assert stored == [f"frb/20240101-0001/002-candidates/{name}" for name in
+                      ("summary.html", "triggers.json", "triggers/trigger-1.tbb", "triggers/trigger-1.xml")]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import quote
 
-from skyspool import atomic, ids, status, targets, workflow
+from skyspool import atomic, ids, plots, status, targets, workflow
 from skyspool.paths import Spool
 
 INDEX = "index.html"
@@ -37,6 +37,8 @@ THUMBNAIL_PX = 320  # longest side of a thumbnail (pixels)
 # nor touches one another run is writing).
 PAGE_RULE = "dashboard_event"
 SECONDS_PER_YEAR = 365.25 * 86400
+RECENT_PLOT = "recent.png"  # beside the index: the recent GW events' 90% regions
+RECENT_COUNT = 10
 
 
 # ----- what the pages show, gathered from the spool -----
@@ -125,10 +127,28 @@ def event_summary(spool: Spool, kind: str, event_id: str, config: dict) -> dict:
             coincidences=[p for p in map(_partner, coincidences if isinstance(coincidences, list) else [])
                           if p is not None],
             products=products, skymap=_done("skymap.png", products),
-            thumbnail=_done(THUMBNAIL, products))
+            thumbnail=_done(THUMBNAIL, products), sends=_sends(spool, entry))
     event["received"] = max((e["received"] for e in event["entries"]), default=0.0)
     event["entries"].reverse()
     return event
+
+
+def _sends(spool: Spool, entry) -> list[dict]:
+    """What the publishers sent of an entry: sink, kind, items, when (Unix s), from their
+    receipts (dry runs left out), first first."""
+    folder = spool.publish_receipt(entry, "x").parent
+    sends = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        receipt = _json_object(path)
+        if path.name.endswith(".dry-run.json") or not isinstance(receipt.get("sent"), list):
+            continue
+        try:
+            when = datetime.datetime.fromisoformat(str(receipt.get("time"))).timestamp()
+        except ValueError:
+            continue
+        sends.append({"sink": str(receipt.get("sink", path.stem)), "kind": str(receipt.get("kind", "")),
+                      "items": len(receipt["sent"]), "time": when})
+    return sorted(sends, key=lambda send: send["time"])
 
 
 def event_inputs(spool: Spool, kind: str, event_id: str) -> list[Path]:
@@ -140,7 +160,8 @@ def event_inputs(spool: Spool, kind: str, event_id: str) -> list[Path]:
     found = []
     for entry in spool.entries_of(kind, event_id):
         found.append(entry.path)
-        for folder in (spool.products_dir(entry), spool.failure_record(entry, THUMBNAIL).parent):
+        for folder in (spool.products_dir(entry), spool.failure_record(entry, THUMBNAIL).parent,
+                       spool.publish_receipt(entry, "x").parent):  # the timeline's sends
             if folder.is_dir():
                 found += sorted(path for path in folder.iterdir()
                                 if not path.name.startswith(".") and path.is_file())
@@ -162,6 +183,19 @@ span.failed, li.failed { color: #c00; font-weight: bold; }
 .pending { color: #777; }
 ul.products { margin: 0; padding-left: 1.2em; }
 img.thumb { display: block; max-width: 200px; height: auto; }
+/* Layout: a table wider than the screen scrolls in its own box, never the page; on a laptop
+   the index keeps the columns that tell events apart (the rest are on each event's page), on
+   a phone fewer still. */
+div.scroll { overflow-x: auto; max-width: 100%; }
+div.figures { display: flex; flex-wrap: wrap; gap: 1em; }
+div.figures figure { margin: 0; flex: 1 1 420px; max-width: 100%; }
+div.figures figure:only-child { flex: 0 1 1000px; }
+div.figures img { width: 100%; height: auto; }
+ol.timeline { font-size: 15px; padding-left: 1.5em; } ol.timeline li { margin: 0.3em 0; }
+@media (max-width: 1500px) { .laptop-fold { display: none; } }
+@media (max-width: 700px) {
+  .phone-fold { display: none; } body { margin: 0.5em; } img.thumb { max-width: 120px; }
+}
 """
 
 
@@ -287,8 +321,24 @@ def _latest(entries: list[dict], key: str) -> dict:
     return next((e for e in entries if e[key] is not None), entries[0])
 
 
-def index_page(events: list[dict]) -> str:
-    """``products/index.html``: one row per event (``event_summary`` dicts), newest first.
+# (heading, the class saying where it folds away) of the index's columns.
+INDEX_COLUMNS = (("event", ""), ("kind", "phone-fold"), ("latest alert", ""),
+                 ("time (UTC)", "phone-fold"), ("received (UTC)", "laptop-fold"),
+                 ("FAR / significance", "phone-fold"), ("50% / 90% area (deg²)", ""),
+                 ("distance (Mpc)", "phone-fold"), ("classification", "phone-fold"),
+                 ("received → notice", "laptop-fold"), ("received → all", "laptop-fold"),
+                 ("coincidences", "laptop-fold"), ("sky map", ""), ("state", ""))
+
+
+def _table(columns, rows: list[str]) -> str:
+    """A table in a box of its own that scrolls sideways when it must (not the page)."""
+    header = "".join(f'<th class="{fold}">{h}</th>' if fold else f"<th>{h}</th>" for h, fold in columns)
+    return f'<div class="scroll"><table>\n<tr>{header}</tr>\n' + "\n".join(rows) + "\n</table></div>"
+
+
+def index_page(events: list[dict], recent: str | None = None) -> str:
+    """``products/index.html``: one row per event (``event_summary`` dicts), newest first,
+    under the plot ``recent`` (the recent events' 90% regions) when given.
 
     Values are the latest known: a retraction keeps the area of the alert before it.
     """
@@ -304,25 +354,23 @@ def index_page(events: list[dict]) -> str:
         rows.append(
             f'<tr{_row_class(event, entries)}>'
             f'<td><a href="{_href(kind, event_id, INDEX)}">{_e(event_id)}</a></td>'
-            f'<td>{_e(kind)}</td><td>{_e(newest["alert_type"])}</td>'
-            f'<td>{_e(_latest(entries, "time")["time"] or "-")}</td>'
-            f'<td class="num">{_utc(newest["received"])}</td>'
-            f'<td class="num">{_far(_latest(entries, "far_hz")["far_hz"], _latest(entries, "significant")["significant"])}</td>'
+            f'<td class="phone-fold">{_e(kind)}</td><td>{_e(newest["alert_type"])}</td>'
+            f'<td class="phone-fold">{_e(_latest(entries, "time")["time"] or "-")}</td>'
+            f'<td class="num laptop-fold">{_utc(newest["received"])}</td>'
+            f'<td class="num phone-fold">{_far(_latest(entries, "far_hz")["far_hz"], _latest(entries, "significant")["significant"])}</td>'
             f'<td class="num">{_areas(located)}</td>'
-            f'<td class="num">{_distance(_latest(entries, "distmean_mpc"))}</td>'
-            f'<td>{_classification(_latest(entries, "classification"))}</td>'
-            f'<td class="num">{_seconds(newest["notice_latency_s"])}</td>'
-            f'<td class="num">{_seconds(newest["all_latency_s"])}</td>'
-            f'<td>{_coincidences(list(partners.values()), "")}</td>'
+            f'<td class="num phone-fold">{_distance(_latest(entries, "distmean_mpc"))}</td>'
+            f'<td class="phone-fold">{_classification(_latest(entries, "classification"))}</td>'
+            f'<td class="num laptop-fold">{_seconds(newest["notice_latency_s"])}</td>'
+            f'<td class="num laptop-fold">{_seconds(newest["all_latency_s"])}</td>'
+            f'<td class="laptop-fold">{_coincidences(list(partners.values()), "")}</td>'
             f'<td>{_thumbnail(shown, kind, event_id, shown["entry"]) if shown else ""}</td>'
             f'<td class="state">{_state(entries, event["retracted"])}</td></tr>')
-    header = ("event", "kind", "latest alert", "time (UTC)", "received (UTC)", "FAR / significance",
-              "50% / 90% area (deg²)", "distance (Mpc)", "classification", "received → notice",
-              "received → all", "coincidences", "sky map", "state")
+    plot = (f'<div class="figures"><figure><a href="{_href(recent)}"><img src="{_href(recent)}" '
+            f'alt="90% regions of the recent GW events"></a></figure></div>\n' if recent else "")
     body = (f'<h1>skyspool: {len(rows)} events</h1>\n'
             '<p><a href="services.html">service health</a> (is the daemon running?)</p>\n'  # skyspool.control
-            f'<table>\n<tr>{"".join(f"<th>{h}</th>" for h in header)}</tr>\n'
-            + "\n".join(rows) + "\n</table>")
+            + plot + _table(INDEX_COLUMNS, rows))
     return _page("skyspool events", body)
 
 
@@ -347,10 +395,41 @@ def event_page(event: dict) -> str:
               "coincidences", "sky map", "products")
     title = f"<s>{_e(event_id)}</s> (retracted)" if event["retracted"] else _e(event_id)
     body = (f'<p><a href="{_href("..", "..", INDEX)}">all events</a></p>\n'
-            f'<h1>{_e(kind)} {title}</h1>\n'
-            f'<table>\n<tr>{"".join(f"<th>{h}</th>" for h in header)}</tr>\n'
-            + "\n".join(rows) + "\n</table>")
+            f'<h1>{_e(kind)} {title}</h1>\n' + _figures(event["entries"]) + _timeline(event["entries"])
+            + _table([(h, "") for h in header], rows))
     return _page(f"{kind} {event_id}", body)
+
+
+def _timeline(entries: list[dict]) -> str:
+    """The event's alerts as a timeline, oldest first: received, notice written, every
+    product built, each publisher's send (seconds after the alert was received)."""
+    items = []
+    for entry in reversed(entries):
+        steps = [f"received {_utc(entry['received'])} UTC"]
+        if entry["notice_latency_s"] is not None:
+            steps.append(f"notice +{entry['notice_latency_s']:.1f} s")
+        if entry["all_latency_s"] is not None:
+            steps.append(f"all products +{entry['all_latency_s']:.1f} s")
+        steps += [f"sent by {_e(send['sink'])} ({_e(send['kind'])}, {send['items']}) "
+                  f"+{send['time'] - entry['received']:.1f} s" for send in entry.get("sends", [])]
+        items.append(f'<li><b>{_e(entry["entry"])}</b>: {" → ".join(steps)}</li>')
+    return f'<h2>timeline</h2>\n<ol class="timeline">{"".join(items)}</ol>\n' if items else ""
+
+
+# Images an event page shows at full width, newest entry that has them: (product, caption).
+FIGURES = (("skymap.png", "sky map"), ("volume.png", "volume"), ("combined.png", "combined map"))
+
+
+def _figures(entries: list[dict]) -> str:
+    """The event's images large enough to read (the newest entry's that has each)."""
+    shown = []
+    for product, caption in FIGURES:
+        entry = next((e for e in entries if _done(product, e["products"])), None)
+        if entry is not None:
+            shown.append(f'<figure><a href="{_href(entry["entry"], product)}"><img src="'
+                         f'{_href(entry["entry"], product)}" alt="{_e(caption)} {_e(entry["entry"])}"></a>'
+                         f'<figcaption>{_e(caption)}: {_e(entry["entry"])}</figcaption></figure>')
+    return f'<div class="figures">{"".join(shown)}</div>\n' if shown else ""
 
 
 # ----- writing the pages (what the rules call) -----
@@ -363,8 +442,47 @@ def write_event(spool_root: str, kind: str, event_id: str, config: dict, page: s
 
 
 def write_index(summaries: list[str], output: str) -> None:
-    """Write ``products/index.html`` from the events' ``event.json`` files."""
-    atomic.write_text(output, index_page([_json_object(path) for path in summaries]))
+    """Write ``products/index.html`` from the events' ``event.json`` files (and the plot of
+    the recent events' 90% regions beside it)."""
+    events = [_json_object(path) for path in summaries]
+    recent = write_recent_regions(events, Path(output).parent)
+    atomic.write_text(output, index_page(events, recent=recent))
+
+
+def recent_regions(events: list[dict], products: Path, count: int = RECENT_COUNT) -> list[tuple[str, Path]]:
+    """``(event_id, contours.geojson)`` of the ``count`` most recent GW events not retracted,
+    each from its newest entry that has contours."""
+    found = []
+    for event in sorted(events, key=lambda e: e.get("received", 0), reverse=True):
+        if event.get("kind") != "gw" or event.get("retracted") or len(found) == count:
+            continue
+        entry = next((e for e in event.get("entries", []) if _done("contours.geojson", e["products"])), None)
+        path = None if entry is None else products / "gw" / event["event_id"] / entry["entry"] / "contours.geojson"
+        if path is not None and path.is_file():  # event.json may be older than a removal
+            found.append((event["event_id"], path))
+    return found
+
+
+def write_recent_regions(events: list[dict], products: Path) -> str | None:
+    """``recent.png`` beside the index: the 90% regions of the recent GW events on one
+    all-sky map (remade only when they change). Returns its name, None without any."""
+    regions = recent_regions(events, products)
+    if not regions:
+        return None
+    output = products / RECENT_PLOT
+    key = json.dumps([[event_id, str(path), path.stat().st_mtime_ns] for event_id, path in regions])
+    stamp = products / f".{RECENT_PLOT}.key"
+    if output.exists() and stamp.exists() and stamp.read_text() == key:
+        return RECENT_PLOT
+    figure = plots.regions_figure([(event_id, _json_object(path)) for event_id, path in regions],
+                                  level_percent=90)
+    with atomic.atomic_path(output) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    atomic.write_text(stamp, key)
+    return RECENT_PLOT
 
 
 def write_thumbnail(png: str, output: str, size_px: int = THUMBNAIL_PX) -> None:

@@ -89,3 +89,31 @@ def volume_figure(skymap: Table, *, title: str, samples: int = 50_000, bins: int
     figure.suptitle(f"{title}\nprojections {2 * max_distance:.0f} Mpc across, Earth at the centre",
                     fontsize=10)
     return figure
+
+
+def regions_figure(events: list[tuple[str, dict]], *, level_percent: int = 90):
+    """All-sky map of several events' credible regions: the ``level_percent`` contours of
+    each ``(event_id, contours GeoJSON)``, one colour per event, named in the legend."""
+    import ligo.skymap.plot  # noqa: F401  (registers the 'astro hours mollweide' projection)
+    import matplotlib.pyplot as plt
+
+    figure = plt.figure(figsize=(10, 5.6))
+    axes = figure.add_subplot(projection="astro hours mollweide")
+    axes.grid()
+    colours = plt.get_cmap("tab10")
+    for number, (event_id, geojson) in enumerate(events):
+        colour = colours(number % 10)
+        for feature in geojson.get("features", []):
+            if feature.get("properties", {}).get("credible_level") != level_percent:
+                continue
+            for line in feature["geometry"]["coordinates"]:
+                ra, dec = np.asarray(line, dtype=float).T
+                # A line crossing RA 0h/24h is cut there, not drawn across the whole map.
+                for piece in np.split(np.arange(len(ra)), np.flatnonzero(np.abs(np.diff(ra)) > 180) + 1):
+                    axes.plot(ra[piece], dec[piece], transform=axes.get_transform("world"),
+                              color=colour, lw=1.2)
+        axes.plot([], [], color=colour, lw=2, label=event_id)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, frameon=False)
+    axes.set_title(f"{level_percent}% regions of the {len(events)} most recent GW events")
+    figure.tight_layout()
+    return figure
