@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import quote
 
-from skyspool import atomic, ids, status, targets, workflow
+from skyspool import atomic, control, ids, status, targets, workflow
 from skyspool.paths import Spool
 
 INDEX = "index.html"
@@ -365,6 +365,7 @@ def write_event(spool_root: str, kind: str, event_id: str, config: dict, page: s
 def write_index(summaries: list[str], output: str) -> None:
     """Write ``products/index.html`` from the events' ``event.json`` files."""
     atomic.write_text(output, index_page([_json_object(path) for path in summaries]))
+    control.write_services_page(Path(output).parent.parent)  # the page the index links to (skyspool.control)
 
 
 def write_thumbnail(png: str, output: str, size_px: int = THUMBNAIL_PX) -> None:
