@@ -87,7 +87,8 @@ def run(workdir: Path, n_bursts: int, gap_s: float) -> None:
         with open(amber, "ab") as handle:
             for i in range(n_bursts):
                 seen, stored = voevents(spool), len(chunks(spool))
-                burst = synthetic_candidates([Burst(100.0 * (i + 1), 400.0 + 50 * i, 15.0)], duration_s=0,
+                # S/N 30: bright enough for a LOFAR trigger, which DARC's policy needs for a VOEvent
+                burst = synthetic_candidates([Burst(100.0 * (i + 1), 400.0 + 50 * i, 30.0)], duration_s=0,
                                              n_noise=0, n_rfi=0, seed=i)
                 lines = amber_text(noise.iloc[50 * (i + 1):50 * (i + 2)], header=False) + \
                     amber_text(burst, header=False)

@@ -706,7 +706,6 @@ class Daemon:
                                    or self.runs):
                 self._write_checkpoint()
 
-
     # --- run-time control and heartbeat (skyspool.control) ---
 
     def _start_control(self, observer) -> None:
@@ -734,7 +733,9 @@ class Daemon:
     def _reload(self) -> None:
         from skyspool import config as skyspool_config
 
-        self.config = skyspool_config.load(self.spool)
+        # A dry run (--dry-run) stays one.
+        dry_run = self.config.get("publish", {}).get("dry_run")
+        self.config = skyspool_config.load(self.spool, {"publish": {"dry_run": True}} if dry_run else None)
         self.retries = int(self.config.get("retries", 1))
         _note("reloaded", dir=str(self.spool.root))
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import quote
 
-from skyspool import atomic, ids, plots, status, targets, workflow
+from skyspool import atomic, control, ids, plots, status, targets, workflow
 from skyspool.paths import Spool
 
 INDEX = "index.html"
@@ -447,6 +447,7 @@ def write_index(summaries: list[str], output: str) -> None:
     events = [_json_object(path) for path in summaries]
     recent = write_recent_regions(events, Path(output).parent)
     atomic.write_text(output, index_page(events, recent=recent))
+    control.write_services_page(Path(output).parent.parent)  # the page the index links to (skyspool.control)
 
 
 def recent_regions(events: list[dict], products: Path, count: int = RECENT_COUNT) -> list[tuple[str, Path]]:

@@ -134,3 +134,17 @@ def test_other_number_forms_are_read_alike(value, expected):
     assert read_candidates(text)["time"].tolist() == [expected]
     spaced = f"# integration_step time DM SNR\n1\t{value}  10 12 \n".encode()  # pandas' whitespace path
     assert read_candidates(spaced)["time"].tolist() == [expected]
+
+
+@pytest.mark.parametrize("tail, reason", [(b"# caf\xc3\xa9\n", "must be ASCII"), (b"1 2 3 4\r\n", "carriage-return"),
+                                          (b"# a\x00b\n", "NUL")])
+def test_bad_bytes_past_the_first_64_kib_are_refused_from_a_file(tmp_path, tail, reason):
+    path = tmp_path / "CB01_step1.trigger"
+    path.write_bytes(b"# integration_step time DM SNR\n" + b"1 2.5 100.0 12.0\n" * 5000 + tail)
+    with pytest.raises(AmberFormatError, match=reason):
+        read_candidates(path)
+    path.write_bytes(b"# integration_step time DM SNR\n" + b"1 2.5 100.0 12.0\n" * 5000)
+    frame = read_candidates(path)  # mapped, read in place
+    assert len(frame) == 5000 and (frame["cb"] == 1).all() and frame["dm"].tolist() == [100.0] * 5000
+    path.write_bytes(b"")
+    assert read_candidates(path).empty

@@ -18,6 +18,7 @@ the daemon stores in the spool; :func:`read_candidates` reads files and chunks a
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import re
 from pathlib import Path
@@ -97,20 +98,32 @@ def read_candidates(source: str | os.PathLike | bytes, *, compound_beam: int | N
     ``integration_step time DM SNR``, non-ASCII bytes, rows with a wrong number of fields, non-numeric
     or non-finite values, negative time or DM, widths below one sample.
     """
-    name = None
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-    else:
-        name = Path(source).name
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise AmberFormatError(f"cannot read AMBER file {name}: {exc.strerror}") from None
+        return _read(bytes(source), None, compound_beam)
+    name = Path(source).name
+    try:
+        with open(source, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return _read(b"", name, compound_beam)
+            # Mapped, not copied: the compiled reader parses the file's pages in place.
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return _read(data, name, compound_beam)
+    except OSError as exc:
+        raise AmberFormatError(f"cannot read AMBER file {name}: {exc.strerror}") from None
+
+
+def _check_text(data: bytes) -> None:
     if not data.isascii():
         raise AmberFormatError("AMBER candidates must be ASCII text")
     if b"\0" in data or b"\r" in data:
         raise AmberFormatError("AMBER candidates contain NUL or carriage-return characters")
-    head = data[:65536].decode("ascii")
+
+
+def _read(data, name: str | None, compound_beam: int | None) -> pd.DataFrame:
+    """read_candidates of ``data`` (bytes or a read-only mmap) from the file ``name``."""
+    head_bytes = data[:65536]
+    _check_text(head_bytes)  # the rest: by the compiled reader, else before pandas reads it
+    head = head_bytes.decode("ascii")
     names = _header_names(head)
     has_rows = any(line.strip() and not line.lstrip().startswith("#") for line in head.splitlines())
     if names is None:
@@ -121,21 +134,22 @@ def read_candidates(source: str | os.PathLike | bytes, *, compound_beam: int | N
     width = columns["integration_step"]
     if (columns["time"] < 0).any() or (columns["DM"] < 0).any():
         raise AmberFormatError("AMBER candidates have a negative time or DM")
-    if (width < 1).any() or (width != np.round(width)).any():
+    whole = width.astype(np.int32)
+    if (width < 1).any() or (whole != width).any():
         raise AmberFormatError("AMBER integration_step (width) must be a whole number of samples >= 1")
     cb = compound_beam if compound_beam is not None else compound_beam_of(head, name)
     beam = columns["beam_id"] if "beam_id" in columns else np.zeros(len(width))
-    return pd.DataFrame({
+    return pd.DataFrame({  # copy=False: the columns are contiguous already; no block copy
         "cb": np.full(len(width), cb, dtype=np.int16),
         "beam": beam.astype(np.int16),
         "time": columns["time"],
         "dm": columns["DM"],
         "snr": columns["SNR"],
-        "width": width.astype(np.int32),
-    })
+        "width": whole,
+    }, copy=False)
 
 
-def _columns(data: bytes, names: list[str]) -> dict[str, np.ndarray]:
+def _columns(data, names: list[str]) -> dict[str, np.ndarray]:
     """The columns read_candidates uses, by name: the compiled one-pass reader for AMBER's plain
     form, else pandas (other spacing; or a one-line reason why the text is no candidate list)."""
     from skyspool.frb.amber_fast import parse_columns
@@ -143,11 +157,13 @@ def _columns(data: bytes, names: list[str]) -> dict[str, np.ndarray]:
     wanted = [name for name in ("beam_id", *REQUIRED_COLUMNS) if name in names]
     values = parse_columns(data, names, wanted)
     if values is None:
+        data = bytes(data)
+        _check_text(data)
         frame = _parse(data, names)
         if not np.isfinite(frame.to_numpy()).all():
             raise AmberFormatError("AMBER candidates have missing, NaN or infinite values")
-        values = frame[wanted].to_numpy(np.float64)
-    return {name: values[:, k] for k, name in enumerate(wanted)}
+        values = frame[wanted].to_numpy(np.float64).T.copy()
+    return {name: values[k] for k, name in enumerate(wanted)}
 
 
 def read_new_lines(path: str | os.PathLike, offset: int) -> tuple[bytes, int]:

@@ -2,8 +2,8 @@
 
 AMBER writes plain decimals separated by single spaces, one candidate per ``\\n``-ended line. This
 reads exactly that and nothing else: on anything else (tabs, runs of spaces, signs other than a
-leading minus, ``nan``, numbers of more than 15 digits or exponents beyond +-22) it stops and says
-where, and :mod:`skyspool.frb.amber` falls back to pandas, which reads or refuses it with a reason.
+leading minus, ``nan``, numbers of more than 15 digits or exponents beyond +-22, and anywhere a
+non-ASCII, NUL or carriage-return byte) it stops and says where, and :mod:`skyspool.frb.amber` falls back to pandas, which reads or refuses it with a reason.
 
 Each number is its digits as an integer, scaled by an exact power of ten: both operands are exact
 doubles (at most 15 digits, 10^22 at most), so the product or quotient is the correctly rounded
@@ -27,7 +27,7 @@ def _parse(buf, ncol, dest, out, pow10):  # pragma: no cover - compiled; tested 
     n = len(buf)
     i = 0
     row = 0
-    cap = out.shape[0]
+    cap = out.shape[1]
     while i < n:
         c = buf[i]
         if c == _NL:
@@ -35,6 +35,8 @@ def _parse(buf, ncol, dest, out, pow10):  # pragma: no cover - compiled; tested 
             continue
         if c == _HASH:
             while i < n and buf[i] != _NL:
+                if buf[i] >= 128 or buf[i] == 0 or buf[i] == 13:  # non-ASCII, NUL, CR: pandas says why
+                    return row, i
                 i += 1
             i += 1
             continue
@@ -86,7 +88,7 @@ def _parse(buf, ncol, dest, out, pow10):  # pragma: no cover - compiled; tested 
             k = dest[col]
             if k >= 0:
                 value = float(mant) * pow10[exp] if exp >= 0 else float(mant) / pow10[-exp]
-                out[row, k] = -value if neg else value
+                out[k, row] = -value if neg else value
         if i < n and buf[i] != _NL:
             return row, i
         i += 1
@@ -94,13 +96,16 @@ def _parse(buf, ncol, dest, out, pow10):  # pragma: no cover - compiled; tested 
     return row, -1
 
 
-def parse_columns(data: bytes, names: list[str], wanted: list[str]) -> np.ndarray | None:
+def parse_columns(data, names: list[str], wanted: list[str]) -> np.ndarray | None:
     """The ``wanted`` columns (by name, in that order) of the AMBER rows in ``data`` (whose columns
-    are ``names``) as a float64 array of shape (rows, len(wanted)); None if ``data`` is not in
-    AMBER's plain form (then read it another way). Comment (``#``) and blank lines are skipped."""
+    are ``names``; bytes or any buffer, such as an mmap) as a float64 array of shape (len(wanted), rows), each column contiguous; None if
+    ``data`` is not in AMBER's plain form (then read it another way). Comment (``#``) and blank
+    lines are skipped."""
     dest = np.full(len(names), -1, dtype=np.int64)
     for k, name in enumerate(wanted):
         dest[names.index(name)] = k
-    out = np.empty((data.count(b"\n") + 1, len(wanted)))
+    # Room for the most rows the bytes can hold (each field a digit and a separator); pages never
+    # written are never touched, so the room costs address space, not memory, and no counting pass.
+    out = np.empty((len(wanted), len(data) // (2 * len(names)) + 1))
     rows, stopped = _parse(np.frombuffer(data, dtype=np.uint8), len(names), dest, out, _POW10)
-    return out[:rows] if stopped < 0 else None
+    return out[:, :rows] if stopped < 0 else None
