@@ -346,6 +346,16 @@ def test_targeted_trigger_above_its_far_threshold_is_likely_noise():
     assert "above the targeted search's" in coincidence.likely_noise(dataclasses.replace(guano, far_hz=2e-3), CONFIG)
 
 
+def test_chime_frb_of_low_importance_is_likely_noise():
+    from skyspool.formats import gcnjson
+
+    record = json.loads((NOTICES / "gcn-schema" / "chime_frb.detection.example.json").read_text())
+    assert coincidence.likely_noise(gcnjson.to_notice(json.dumps(record).encode()), CONFIG) is None
+    record["importance"] = 0.3
+    found = coincidence.likely_noise(gcnjson.to_notice(json.dumps(record).encode()), CONFIG)
+    assert found == "CHIME importance 0.3 below 0.5"
+
+
 def _record(**changes):
     record = {"search": "GRB", "likely_noise": False, "noise_reason": None, "publishable": False,
               "spacetime_far_hz": 1e-9, "temporal_far_hz": 1e-8, "role": "observation"}
