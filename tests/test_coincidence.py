@@ -301,9 +301,11 @@ def test_likely_noise_trigger_sends_no_alert(raven_spool):
 def test_retracted_icecube_track_leaves_no_coincidence(raven_spool):
     spool, gw_entry, before = raven_spool
     (paired,) = before["coincidences"]
-    assert (paired["search"], paired["likely_noise"]) == ("HEN", False)
+    assert (paired["search"], paired["likely_noise"], paired["has_skymap"]) == ("HEN", False, True)
     after = json.loads(spool.product(gw_entry, "coincidences.json").read_text())
     assert after["coincidences"] == [] and after["preferred"] is None
+    assert not spool.product(gw_entry, "combined.multiorder.fits").exists()
+    assert not spool.product(gw_entry, "combined.png").exists()
 
 
 # ----- likely noise, ranking, publishable (GWCelery's rules, on real notices) -----
