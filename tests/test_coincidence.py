@@ -304,9 +304,11 @@ def test_likely_noise_trigger_sends_no_alert(raven_spool):
 def test_retracted_icecube_track_leaves_no_coincidence(raven_spool):
     spool, gw_entry, before = raven_spool
     (paired,) = before["coincidences"]
-    assert (paired["search"], paired["likely_noise"]) == ("HEN", False)
+    assert (paired["search"], paired["likely_noise"], paired["has_skymap"]) == ("HEN", False, True)
     after = json.loads(spool.product(gw_entry, "coincidences.json").read_text())
     assert after["coincidences"] == [] and after["preferred"] is None
+    assert not spool.product(gw_entry, "combined.multiorder.fits").exists()
+    assert not spool.product(gw_entry, "combined.png").exists()
 
 
 # ----- likely noise, ranking, publishable (GWCelery's rules, on real notices) -----
@@ -347,6 +349,16 @@ def test_targeted_trigger_above_its_far_threshold_is_likely_noise():
 
     guano = read_notice(NOTICES / "gcn-schema" / "swift_bat_guano.loc_arc_min.example.json")
     assert "above the targeted search's" in coincidence.likely_noise(dataclasses.replace(guano, far_hz=2e-3), CONFIG)
+
+
+def test_chime_frb_of_low_importance_is_likely_noise():
+    from skyspool.formats import gcnjson
+
+    record = json.loads((NOTICES / "gcn-schema" / "chime_frb.detection.example.json").read_text())
+    assert coincidence.likely_noise(gcnjson.to_notice(json.dumps(record).encode()), CONFIG) is None
+    record["importance"] = 0.3
+    found = coincidence.likely_noise(gcnjson.to_notice(json.dumps(record).encode()), CONFIG)
+    assert found == "CHIME importance 0.3 below 0.5"
 
 
 def _record(**changes):

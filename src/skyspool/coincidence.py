@@ -574,7 +574,11 @@ def partner_paths(spool: Spool, entry: Entry, config: dict) -> list[str]:
 def write_coincidences(spool_root: str, kind: str, event_id: str, entry_name: str, output: str,
                        config: dict) -> None:
     spool = Spool(spool_root)
-    atomic.write_json(output, coincidences(spool, spool.find_entry(kind, event_id, entry_name), config))
+    result = coincidences(spool, spool.find_entry(kind, event_id, entry_name), config)
+    atomic.write_json(output, result)
+    if result["combined_with"] is None:  # its partner retracted: no combined map to keep
+        for name in COMBINED_PRODUCTS:
+            (Path(output).parent / name).unlink(missing_ok=True)
 
 
 def write_combined(spool_root: str, event_id: str, entry_name: str, coincidences_path: str,

@@ -182,7 +182,7 @@ def _chime_frb(record: dict, role: str) -> notices.Notice:
                   source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
                   retraction=notice_type == "retraction",
                   facts=_facts(record, ("dm", "dm_error", "dm_gal_ne_2001_max", "snr", "known_source",
-                                        "association_probability", "update_message")),
+                                        "association_probability", "update_message", "importance")),
                   **place)
 
 
