@@ -16,6 +16,9 @@
     DIR/logs/sent/<kind>/<event_id>/<NNN>-<type>/     receipts of what an entry's product jobs sent (UDP
                                                       packets, e-mail): sent once, not again on a rebuild
     DIR/spool/frb/<obs_id>/<NNN>-filterbank_cbNN.fil  an FRB observation's filterbank data of beam NN
+    DIR/control/                                      run-time control: requests, answers, switches,
+                                                      heartbeats (named in skyspool.control)
+    DIR/products/services.html                        each service's health (skyspool.control)
     DIR/logs/published/<kind>/<event_id>/<NNN>-<type>/<sink>.json
                                                       what a publisher sent (a receipt; with
                                                       .dry-run.json: what it would have sent;
