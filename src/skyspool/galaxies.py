@@ -30,6 +30,10 @@ mu = DISTMU, e = distance error, r the grid distance), which is exactly 1 withou
 galaxy with an uncertain distance is thus ranked by the density it is likely to have, not by the
 density at a distance it may not be at. Membership of the volume does not use the error (as
 crossmatch). Galaxies without the chosen weight are ranked after all the others.
+
+Lists a follow-up team can use: each row's probability is its share of the summed score of every
+galaxy in the volume, cumulated down the list, which stops at a number of rows or a cumulative
+probability; only the best rows are sorted and only their other columns read.
 """
 
 from __future__ import annotations
