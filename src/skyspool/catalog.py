@@ -3,7 +3,7 @@
 ``build_catalog`` turns a galaxy catalog (the GLADE+ text file, NED-LVS, HECATE, or any CSV/ECSV/FITS
 table whose columns are named in a :class:`ColumnMap`) into one Parquet file with a fixed schema
 (:data:`CATALOG_SCHEMA`), its rows sorted by ``index_key`` = (distance shell, nested HEALPix cell at
-:data:`INDEX_ORDER`) and then by luminosity distance. Rows are read by row group (32,768 rows), and
+:data:`INDEX_ORDER`) and then by luminosity distance. Rows are read by row group (8,192 rows), and
 the Parquet min/max statistics of ``index_key`` per row group are the index: a reader turns the cells
 and distance windows of a credible volume into keys and opens only the row groups holding them
 (:class:`IndexedCatalog`).
@@ -51,7 +51,10 @@ from skyspool.atomic import atomic_path
 INDEX_ORDER = 8
 N_CELLS = 12 * 4**INDEX_ORDER
 SHELL_EDGES_MPC = 10.0 * 1.25 ** np.arange(35)  # 10 Mpc .. 19.7 Gpc: 36 shells with [0, 10) and beyond
-ROW_GROUP_ROWS = 32_768
+# Small enough that the few rows a galaxy list shows of a half-sky volume (scattered over hundreds
+# of row groups) are read with little else: 8,192 rather than 32,768 rows halves a half-sky list's
+# time on 22.5 M galaxies, for ~0.1 s more opening the index.
+ROW_GROUP_ROWS = 8_192
 BATCH_ROWS = 1_000_000
 METADATA_KEY = b"skyspool.catalog"
 FORMAT_VERSION = 2
@@ -406,12 +409,11 @@ class IndexedCatalog:
         self.shell_edges_mpc = np.array(self.metadata["shell_edges_mpc"])
         # The index: first and last key of every row group (rows are sorted by key).
         key_column = self._file.schema_arrow.get_field_index("index_key")
-        statistics = [self._file.metadata.row_group(group).column(key_column).statistics
-                      for group in range(self._file.num_row_groups)]
+        groups = [self._file.metadata.row_group(group) for group in range(self._file.num_row_groups)]
+        statistics = [group.column(key_column).statistics for group in groups]
         self.group_first_key = np.array([s.min for s in statistics], dtype=np.int64)
         self.group_last_key = np.array([s.max for s in statistics], dtype=np.int64)
-        self.group_rows = np.array([self._file.metadata.row_group(group).num_rows
-                                    for group in range(self._file.num_row_groups)], dtype=np.int64)
+        self.group_rows = np.array([group.num_rows for group in groups], dtype=np.int64)
         self.group_offset = np.cumsum(self.group_rows) - self.group_rows  # first row number of each
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
