@@ -8,7 +8,8 @@ S230518h (1,000 deg2) and S230525a (24,000 deg2, one detector: over half the sky
 Per product and map, three figures:
 - ``cold``: a fresh Python process making that one product (imports included), as a
   Snakemake job without the daemon's warm process would;
-- ``warm``: the best of --repeat calls in one process that has made it before: the floor;
+- ``warm``: the best of --repeat calls in one process that has made it before: the floor
+  (wall and CPU time; the ratios use CPU time, steadier on a shared machine);
 - ``ligo.skymap``: what a user would pick instead, warm in one process: rasterize +
   write_sky_map (flat map), postprocess.contour at nside 512 (contours), crossmatch's
   credible areas (stats), and the galaxy list's crossmatch (with --catalog; needs the whole
@@ -97,14 +98,17 @@ _catalog_coordinates = None
 REFERENCE_PRODUCTS = ("skymap.flat.fits.gz", "stats.json", "contours.geojson", "galaxies.ecsv")
 
 
-def best_time(function, repeat: int) -> float:
-    function()  # the first call warms caches and imports
-    times = []
+def best_time(function, repeat: int) -> tuple[float, float]:
+    """Best wall and best CPU time (s) of ``repeat`` calls after a first one (caches, imports):
+    on a shared machine the CPU time is the steadier figure."""
+    function()
+    wall, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return min(wall), min(cpu)
 
 
 def main() -> None:
@@ -135,12 +139,15 @@ def main() -> None:
                 subprocess.run([sys.executable, __file__, "--worker", name, alert, str(multiorder), str(out),
                                 args.catalog or ""], check=True)
                 cold = time.perf_counter() - start
-                warm = best_time(lambda: make_product(name, alert, str(multiorder), out, args.catalog), args.repeat)
-                ligo = (best_time(lambda: reference(name, str(multiorder), out, args.catalog), args.repeat)
-                        if name in REFERENCE_PRODUCTS and not args.skip_reference else None)
-                rows.append({"map": kind, "product": name, "cold_s": cold, "warm_s": warm, "ligo_skymap_s": ligo})
-                print(f"{kind:10s} {name:20s} cold {cold:6.2f} s   warm {warm:6.3f} s"
-                      + (f"   ligo.skymap {ligo:6.3f} s ({ligo / warm:.1f}x)" if ligo else ""), flush=True)
+                warm, warm_cpu = best_time(lambda: make_product(name, alert, str(multiorder), out, args.catalog),
+                                           args.repeat)
+                ligo, ligo_cpu = (best_time(lambda: reference(name, str(multiorder), out, args.catalog), args.repeat)
+                                  if name in REFERENCE_PRODUCTS and not args.skip_reference else (None, None))
+                rows.append({"map": kind, "product": name, "cold_s": cold, "warm_s": warm, "warm_cpu_s": warm_cpu,
+                             "ligo_skymap_s": ligo, "ligo_skymap_cpu_s": ligo_cpu})
+                print(f"{kind:10s} {name:20s} cold {cold:6.2f} s   warm {warm:6.3f} s ({warm_cpu:6.3f} s CPU)"
+                      + (f"   ligo.skymap {ligo:6.3f} s ({ligo_cpu:6.3f} s CPU, {ligo_cpu / warm_cpu:.1f}x)"
+                         if ligo else ""), flush=True)
     print(json.dumps(rows))
 
 

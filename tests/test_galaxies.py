@@ -219,3 +219,27 @@ def test_coarse_pixels_cover_all_their_cells(catalog_path, tmp_path):
     expected = set(table.name[result.searched_prob_vol < 0.9])
     assert len(expected) > 100
     assert set(galaxy_list(path, catalog_path)["name"]) == expected
+
+
+def test_half_sky_map_is_capped_and_ranked_as_crossmatch(catalog_path, tmp_path):
+    """S230525a (one detector, 24,000 deg2 at 90%, 1,170 +/- 390 Mpc): thousands of galaxies of
+    the test catalog inside; the list holds the best 300 by density x stellar mass, in
+    crossmatch's order, and the header counts all of them. Its pixels (order <= 6) are coarser
+    than the catalog's cells: galaxies are placed by their index key, not their coordinates."""
+    path = tmp_path / "S230525a.multiorder.fits"
+    path.write_bytes(base64.b64decode(json.loads((CORPUS / "S230525a-preliminary.json").read_text())["event"]["skymap"]))
+    table = IndexedCatalog(catalog_path).read().to_pandas().set_index("name")
+    result = crossmatch(read_sky_map(str(path), moc=True),
+                        SkyCoord(table.ra_deg.values * u.deg, table.dec_deg.values * u.deg,
+                                 table.distance_mpc.values * u.Mpc), cosmology=False)
+    inside = table.assign(level=result.searched_prob_vol, density=result.probdensity_vol)
+    inside = inside[inside.level < 0.9]
+    assert len(inside) > 5000
+    listed = galaxy_list(path, catalog_path, weight_column="stellar_mass_msun", fold_distance_error=False,
+                         max_rows=300, max_cumulative_probability=0.99)
+    assert len(listed) == 300
+    assert listed.meta["galaxies_inside"] == pytest.approx(len(inside), rel=0.001)
+    expected = ranked_names(inside, "stellar_mass_msun")[:300]
+    assert len(set(listed["name"]) ^ set(expected)) <= 3
+    score = (inside.density * inside.stellar_mass_msun).fillna(0.0)
+    assert listed.meta["probability_listed"] == pytest.approx(score.loc[expected].sum() / score.sum(), rel=0.01)

@@ -30,6 +30,10 @@ mu = DISTMU, e = distance error, r the grid distance), which is exactly 1 withou
 galaxy with an uncertain distance is thus ranked by the density it is likely to have, not by the
 density at a distance it may not be at. Membership of the volume does not use the error (as
 crossmatch). Galaxies without the chosen weight are ranked after all the others.
+
+Lists a follow-up team can use: each row's probability is its share of the summed score of every
+galaxy in the volume, cumulated down the list, which stops at a number of rows or a cumulative
+probability; only the best rows are sorted and only their other columns read.
 """
 
 from __future__ import annotations
@@ -119,19 +123,25 @@ class CredibleVolume:
         return (cells[group_start], np.minimum.reduceat(min_distance, group_start),
                 np.maximum.reduceat(max_distance, group_start))
 
-    def locate(self, ra_deg: np.ndarray, dec_deg: np.ndarray, distance_mpc: np.ndarray
+    @property
+    def max_order(self) -> int:
+        return int(self.order.max())
+
+    def locate(self, point_ipix: np.ndarray, distance_mpc: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Credible level, density (per Mpc^3), pixel index and grid distance (Mpc) of points.
+        """Credible level, density (per Mpc^3), pixel index and grid distance (Mpc) of points
+        given by their nested pixel at :attr:`max_order` and their distance.
 
         The level is NaN for a point whose voxel was not evaluated: it lies beyond the volume.
         """
-        max_order = int(self.order.max())
-        max_ipix = self.ipix << (2 * (max_order - self.order))
-        sorter = np.argsort(max_ipix)
-        point_ipix = hp.ang2pix(hp.order2nside(max_order), 0.5 * np.pi - np.deg2rad(dec_deg),
-                                np.deg2rad(ra_deg), nest=True)
-        pixel = sorter[np.digitize(point_ipix, max_ipix[sorter]) - 1]
-        k = np.digitize(distance_mpc, self.r) - 1
+        max_order = self.max_order
+        sorter = np.argsort(self.ipix << (2 * (max_order - self.order)))
+        if max_order <= 9:  # a table of every pixel at max_order (<= 3 M): one lookup per point
+            pixel = np.repeat(sorter, 1 << (2 * (max_order - self.order[sorter])))[point_ipix]
+        else:
+            starts = (self.ipix << (2 * (max_order - self.order)))[sorter]
+            pixel = sorter[np.searchsorted(starts, point_ipix, side="right") - 1]
+        k = self._grid_index(distance_mpc)
         # Nearer than the first grid point, crossmatch's index -1 reads the farthest grid point.
         k = np.where(k < 0, len(self.r) - 1, k)
         position = k - self.k_first[pixel]
@@ -142,6 +152,16 @@ class CredibleVolume:
         level[found] = self.voxel_level[voxel]
         density[found] = self.voxel_density[voxel]
         return level, density, pixel, self.r[k]
+
+    def _grid_index(self, distance_mpc: np.ndarray) -> np.ndarray:
+        """``np.digitize(distance_mpc, self.r) - 1`` (the last grid point at or below each
+        distance; -1 below the first), by arithmetic on the uniform grid, corrected by one step
+        where rounding put it on the wrong side."""
+        last = len(self.r) - 1
+        k = np.clip(np.floor(distance_mpc / self.radial_step_mpc).astype(np.int64) - 1, -1, last)
+        k -= (k >= 0) & (self.r[np.maximum(k, 0)] > distance_mpc)
+        k += (k < last) & (self.r[np.minimum(k + 1, last)] <= distance_mpc)
+        return k
 
 
 def _probability_above(threshold: float, peak: np.ndarray, probability: np.ndarray, mu: np.ndarray,
@@ -270,22 +290,37 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
         raise ValueError(f"{skymap_path}: the sky map has no distance layers")
     catalog = IndexedCatalog(catalog_path)
     volume = credible_volume(sky_map, catalog.max_distance_mpc, credible_level)
-    rows = catalog.read_volume(*volume.cells(catalog.order), columns=GALAXY_COLUMNS)
-    # Only the columns that decide membership and rank become NumPy arrays for every row read;
-    # the others only for the rows listed.
-    ranking_columns = ["ra_deg", "dec_deg", "distance_mpc", "distance_err_mpc", *([weight_column] if weight_column else [])]
-    values = {name: rows[name].to_numpy(zero_copy_only=False) for name in ranking_columns}
-    located = volume.locate(values["ra_deg"], values["dec_deg"], values["distance_mpc"])
+    # Only the columns that decide membership and rank are read for every row of the volume's
+    # cells; the others only for the rows listed. Where the map's pixels are no finer than the
+    # catalog's cells, a galaxy's pixel follows from its index key: no coordinates needed.
+    by_key = volume.max_order <= catalog.order
+    ranking_columns = ([] if by_key else ["ra_deg", "dec_deg"]) + ["distance_mpc"] \
+        + (["distance_err_mpc"] if fold_distance_error else []) + ([weight_column] if weight_column else [])
+    values, row_numbers = catalog.read_volume_arrays(*volume.cells(catalog.order), columns=ranking_columns)
+    if by_key:
+        point_ipix = (values["index_key"] % (12 * 4**catalog.order)) >> (2 * (catalog.order - volume.max_order))
+    else:
+        point_ipix = hp.ang2pix(hp.order2nside(volume.max_order), values["ra_deg"], values["dec_deg"],
+                                nest=True, lonlat=True)
+    located = volume.locate(point_ipix, values["distance_mpc"])
     inside = np.flatnonzero(located[0] < credible_level)
-    values = {name: column[inside] for name, column in values.items()}
+    values = {name: values[name][inside] for name in ranking_columns}
     level, density, pixel, grid_distance = (column[inside] for column in located)
 
     score = density.copy()
     if fold_distance_error:
-        error = np.nan_to_num(values["distance_err_mpc"])
-        sigma, offset = volume.distsigma[pixel], grid_distance - volume.distmu[pixel]
-        spread = sigma**2 + error**2
-        score *= sigma / np.sqrt(spread) * np.exp(offset**2 * error**2 / (2 * sigma**2 * spread))
+        # In place: the volume of a half-sky map holds millions of galaxies.
+        error2 = np.square(np.nan_to_num(values["distance_err_mpc"]))
+        sigma2 = np.square(volume.distsigma[pixel])
+        spread = sigma2 + error2
+        exponent = np.square(grid_distance - volume.distmu[pixel])
+        exponent *= error2
+        exponent /= 2 * sigma2 * spread
+        np.exp(exponent, out=exponent)
+        np.divide(sigma2, spread, out=sigma2)
+        np.sqrt(sigma2, out=sigma2)
+        score *= sigma2
+        score *= exponent
     if weight_column is not None:
         score *= values[weight_column]
     score_total = float(np.nansum(score))
@@ -296,12 +331,14 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
         listed = int(np.searchsorted(cumulative, max_cumulative_probability) + 1)
         ranking, probability, cumulative = ranking[:listed], probability[:listed], cumulative[:listed]
 
-    chosen = rows.take(inside[ranking])
+    # The listed rows' other columns: only the row groups holding them are read again.
+    missing = [name for name in GALAXY_COLUMNS if name not in values]
+    chosen = catalog.read_rows(row_numbers[inside[ranking]], missing)
     table = Table()
     table["rank"] = np.arange(1, len(ranking) + 1)
     for name in GALAXY_COLUMNS:
-        table[name] = (pc.fill_null(chosen[name], "").to_numpy(zero_copy_only=False) if name == "name"
-                       else chosen[name].to_numpy(zero_copy_only=False))
+        table[name] = (values[name][ranking] if name in values else
+                       (pc.fill_null(chosen[name], "") if name == "name" else chosen[name]).to_numpy(zero_copy_only=False))
     table["credible_level"] = level[ranking]
     table["probdensity_per_mpc3"] = density[ranking]
     table["score"] = score[ranking]
@@ -318,7 +355,7 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
         "radial_step_mpc": volume.radial_step_mpc,
         "catalog": catalog.path.name,
         "catalog_rows": catalog.n_rows,
-        "rows_read": rows.num_rows,
+        "rows_read": len(row_numbers),
         "galaxies_inside": len(inside),
         "score_total": score_total,
         "galaxies_listed": len(table),

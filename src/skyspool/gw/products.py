@@ -109,7 +109,8 @@ def write_stats(alert_path: str, multiorder_path: str, output: str) -> None:
 
 def write_contours(multiorder_path: str, output: str, levels_percent, max_nside: int,
                    min_pixels: int) -> None:
-    """Credible contours (GeoJSON), traced at a resolution fitting the region's size."""
+    """Credible contours (GeoJSON), each traced along its region's own pixels (see
+    :func:`skyspool.skymap.contours_geojson`)."""
     geojson = sm.contours_geojson(sm.read_multiorder(multiorder_path), tuple(levels_percent),
                                   max_nside, min_pixels)
     atomic.write_json(output, geojson)
