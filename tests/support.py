@@ -20,3 +20,12 @@ def make_spool(path: Path, config: dict | None = None) -> Spool:
     if config is not None:
         spool.config_file.write_text(yaml.safe_dump(config))
     return spool
+
+
+def entry_holding(spool: Spool, kind: str, event_id: str, data: bytes):
+    """The spool entry of ``kind``/``event_id`` whose stored bytes are ``data``."""
+    for entry in spool.entries_of(kind, event_id):
+        if entry.path.read_bytes() == data:
+            return entry
+    raise AssertionError(f"{kind}/{event_id}: no entry holds these bytes "
+                         f"(quarantined: {sorted(p.name for p in spool.quarantine.iterdir())})")

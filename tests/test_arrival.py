@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
 from watchdog.events import FileClosedEvent, FileCreatedEvent, FileModifiedEvent, FileMovedEvent
 
 from skyspool.daemon import arrived_complete

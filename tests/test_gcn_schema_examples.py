@@ -16,7 +16,7 @@ import pytest
 
 from skyspool import cli, config, status
 from skyspool.formats import Refused, gcnjson, gcnschema
-from support import CORPUS, FAST_CONFIG, make_spool
+from support import CORPUS, FAST_CONFIG, entry_holding, make_spool
 
 EXAMPLES = CORPUS / "notices" / "gcn-schema"
 MAP_PRODUCTS = {"skymap.multiorder.fits", "moc90.fits", "contours.geojson", "skymap.png"}
@@ -86,11 +86,6 @@ def processed(tmp_path_factory):
     return spool
 
 
-def _entry_of(spool, kind, event_id, data):
-    for entry in spool.entries_of(kind, event_id):
-        if entry.path.read_bytes() == data:
-            return entry
-    raise AssertionError(f"{kind}/{event_id}: no entry holds these bytes")
 
 
 def _own_error(record):
@@ -102,7 +97,7 @@ def _own_error(record):
 def test_example_through_process(processed, name, kind, event_id, entry_type, shape):
     data = (EXAMPLES / name).read_bytes()
     record = json.loads(data)
-    entry = _entry_of(processed, kind, event_id, data)
+    entry = entry_holding(processed, kind, event_id, data)
     assert entry.alert_type == entry_type
     stats = json.loads(processed.product(entry, "stats.json").read_text())
     assert (stats["kind"], stats["trigger_id"]) == (kind, event_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 
 import confluent_kafka
 import pytest
@@ -23,11 +22,8 @@ FAST_RETRY = {"attempts": 4, "backoff_s": 0.05, "max_backoff_s": 0.2}
 
 
 @pytest.fixture
-def spool(processed_gw_spool, tmp_path) -> Spool:
-    root = tmp_path / "spool"
-    shutil.copytree(processed_gw_spool.root, root, symlinks=True,
-                    ignore=shutil.ignore_patterns(".snakemake", "published"))
-    return Spool(root)
+def spool(copied_gw_spool) -> Spool:
+    return copied_gw_spool
 
 
 def _config(spool: Spool, sinks: dict, **publish_settings) -> dict:

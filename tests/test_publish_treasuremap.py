@@ -69,11 +69,8 @@ ICECUBE_FILE = CORPUS / "notices" / "kafka_json" / "gwtm_icecube_lvk_nu_track_se
 
 
 @pytest.fixture
-def spool(processed_gw_spool, tmp_path) -> Spool:
-    root = tmp_path / "spool"
-    shutil.copytree(processed_gw_spool.root, root, symlinks=True,
-                    ignore=shutil.ignore_patterns(".snakemake", "published"))
-    return Spool(root)
+def spool(copied_gw_spool) -> Spool:
+    return copied_gw_spool
 
 
 def _entry_of(spool: Spool, corpus_file) -> object:

@@ -28,11 +28,8 @@ EVENTS = ("S230518h", "S230520ae")
 
 
 @pytest.fixture
-def spool(processed_gw_spool, tmp_path) -> Spool:
-    root = tmp_path / "spool"
-    shutil.copytree(processed_gw_spool.root, root, symlinks=True,
-                    ignore=shutil.ignore_patterns(".snakemake", "published"))
-    return Spool(root)
+def spool(copied_gw_spool) -> Spool:
+    return copied_gw_spool
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from skyspool import cli
 from skyspool.formats import Refused, identify
 from skyspool.formats import gwalert
-from support import CORPUS, FAST_CONFIG, make_spool
+from support import CORPUS, FAST_CONFIG, entry_holding, make_spool
 
 MAP_PRODUCTS = {"skymap.multiorder.fits", "moc90.fits", "contours.geojson", "skymap.png"}
 
@@ -286,18 +286,12 @@ def processed(tmp_path_factory):
     return spool
 
 
-def _entry_of(spool, kind, event_id, data):
-    for entry in spool.entries_of(kind, event_id):
-        if entry.path.read_bytes() == data:
-            return entry
-    raise AssertionError(f"{kind}/{event_id}: no entry holds these bytes "
-                         f"({sorted(p.name for p in spool.quarantine.iterdir())})")
 
 
 @pytest.mark.parametrize("name, data, kind, event_id, entry_type, place, with_map", CASES,
                          ids=[case[0] for case in CASES])
 def test_voevent_through_process(processed, name, data, kind, event_id, entry_type, place, with_map):
-    entry = _entry_of(processed, kind, event_id, data)
+    entry = entry_holding(processed, kind, event_id, data)
     assert entry.alert_type == entry_type
     stats = json.loads(processed.product(entry, "stats.json").read_text())
     assert (stats["kind"], stats["trigger_id"]) == (kind, event_id)
@@ -317,13 +311,13 @@ def test_flags_of_all_sky_placeholder_and_unknown_error(processed):
     for name, flag in (("snews.xml", "all_sky"), ("gbm-placeholder.xml", "placeholder_position"),
                        ("svom-unknown-error.xml", "error_unknown")):
         _, data, kind, event_id, *_ = by_name[name]
-        notice = json.loads(processed.product(_entry_of(processed, kind, event_id, data), "notice.json").read_text())
+        notice = json.loads(processed.product(entry_holding(processed, kind, event_id, data), "notice.json").read_text())
         assert notice["facts"]["position"] == flag
 
 
 @pytest.mark.parametrize("name, data, superevent, alert_type", LVK_CASES, ids=[c[0] for c in LVK_CASES])
 def test_lvk_voevent_through_process(processed, name, data, superevent, alert_type):
-    entry = _entry_of(processed, "gw", superevent, data)
+    entry = entry_holding(processed, "gw", superevent, data)
     assert entry.alert_type == alert_type
     names = {p.name for p in processed.products_dir(entry).iterdir()}
     assert {"notice.json", "notice.xml", "circular.txt"} <= names
