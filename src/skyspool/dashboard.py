@@ -471,8 +471,9 @@ def write_recent_regions(events: list[dict], products: Path) -> str | None:
     if not regions:
         return None
     output = products / RECENT_PLOT
+    # recent.json names what recent.png shows (event, contours, their time), so an unchanged set is not redrawn
     key = json.dumps([[event_id, str(path), path.stat().st_mtime_ns] for event_id, path in regions])
-    stamp = products / f".{RECENT_PLOT}.key"
+    stamp = output.with_suffix(".json")
     if output.exists() and stamp.exists() and stamp.read_text() == key:
         return RECENT_PLOT
     figure = plots.regions_figure([(event_id, _json_object(path)) for event_id, path in regions],
