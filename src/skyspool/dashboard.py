@@ -287,6 +287,7 @@ div.figures { display: flex; flex-wrap: wrap; gap: 1em; }
 div.figures figure { margin: 0; flex: 1 1 420px; max-width: 100%; }
 div.figures figure:only-child { flex: 0 1 1000px; }
 div.figures img { width: 100%; height: auto; }
+section.decisions { margin-bottom: 1.5em; }
 ol.timeline { font-size: 15px; padding-left: 1.5em; } ol.timeline li { margin: 0.3em 0; }
 @media (max-width: 1500px) { .laptop-fold { display: none; } }
 @media (max-width: 700px) {
@@ -531,8 +532,9 @@ def _decisions(superevent: dict, kind: str) -> str:
                     + f'<td>{_e(decision["reason"] or "-")}{numbers}</td>'
                     + f'<td>{_e(decision["outcome"] or "-")}</td><td>{_e(decision["sent"] or "-")}</td></tr>')
     labels = ", ".join(map(_e, superevent["labels"])) or "none"
-    return (f'<h2>superevent {name}: decisions</h2>\n<p class="labels">labels: {labels}</p>\n'
-            + _table([(h, "") for h in DECISION_COLUMNS], rows) + "\n")
+    return (f'<section class="decisions">\n<h2>superevent {name}: decisions</h2>\n'
+            f'<p class="labels">labels: {labels}</p>\n'
+            + _table([(h, "") for h in DECISION_COLUMNS], rows) + "\n</section>\n")
 
 
 # Images an event page shows at full width, newest entry that has them: (product, caption).
