@@ -276,7 +276,7 @@ td.num { text-align: right; }
 tr.retracted td { text-decoration: line-through; color: #777; }
 tr.failed td { color: #c00; }
 span.failed, li.failed { color: #c00; font-weight: bold; }
-.pending { color: #777; }
+.pending, .numbers { color: #777; }
 ul.products { margin: 0; padding-left: 1.2em; }
 img.thumb { display: block; max-width: 200px; height: auto; }
 /* Layout: a table wider than the screen scrolls in its own box, never the page; on a laptop
@@ -526,7 +526,7 @@ def _decisions(superevent: dict, kind: str) -> str:
         name = f'<a href="{_href("..", "..", "gw", sid, INDEX)}">{name}</a>'
     rows = []
     for decision in superevent["decisions"]:
-        numbers = f'<br><span class="pending">{_e(decision["numbers"])}</span>' if decision["numbers"] else ""
+        numbers = f'<br><span class="numbers">{_e(decision["numbers"])}</span>' if decision["numbers"] else ""
         rows.append("<tr>" + "".join(f"<td>{_e(decision[key] or '-')}</td>" for key in
                                      ("time", "candidate_id", "step", "rule"))
                     + f'<td>{_e(decision["reason"] or "-")}{numbers}</td>'
