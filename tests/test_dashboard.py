@@ -9,8 +9,10 @@ rows, thumbnails that load, links that resolve.
 
 from __future__ import annotations
 
+import concurrent.futures
 import html.parser
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -239,3 +241,112 @@ def test_daemon_pages_show_retraction_failure_and_coincidence(watched_spool, bro
         assert "volume.png not built after 1 attempts" in gw_page["html"]
         mock_page = next(page for page in pages if page["title"] == "gw MS181101ab")
         assert "<s>MS181101ab</s> (retracted)" in mock_page["html"]
+
+
+# ----- a superevent's labels and decisions -----
+
+class Cells(html.parser.HTMLParser):
+    """The text of each data cell (td) of each row of a page's tables, table by table."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.cell = [], None
+
+    @classmethod
+    def of(cls, text: str) -> list[list[list[str]]]:
+        parser = cls()
+        parser.feed(text)
+        return [[row for row in table if row] for table in parser.tables]
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag == "td":
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self.tables[-1][-1].append(self.cell)
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+
+SUPEREVENT, CANDIDATE = "S151012a", "pycbc-1128678900.4443"  # G197392 of ligo.skymap's tests
+
+
+@pytest.fixture(scope="module")
+def superevent_spool(tmp_path_factory):
+    """A superevent the pipeline formed from one candidate, by the orchestrator's own steps:
+    assigned, decided (no sky map yet: no alert), retracted by hand (an alert in the spool);
+    then the pages of the candidate's event are refreshed."""
+    from skyspool import config, ingest, orchestrator, samples
+
+    spool = make_spool(tmp_path_factory.mktemp("superevent") / "spool")
+    settings = config.load(spool)
+    coinc, psd = samples.candidate_files()
+    (spool.inbox / "G197392.tar").write_bytes(
+        samples.candidate_bundle(coinc.read_bytes(), psd.read_bytes(), far_hz=1e-9))
+    ingest.take_inbox(spool)
+    [entry] = spool.entries("gwcand")
+    for step, product in ((orchestrator.assign, "superevent.json"), (orchestrator.decide, "orchestrator.json")):
+        orchestrator.write_step(step, spool, entry, str(spool.product(entry, product)), settings)
+    orchestrator.send_by_hand(spool, SUPEREVENT, "retraction", settings)
+    ingest.take_inbox(spool)
+    assert [(e.kind, e.event_id, e.name) for e in spool.entries()] == [
+        ("gw", SUPEREVENT, "001-retraction"), ("gwcand", CANDIDATE, "001-coinc")]
+    assert refresh(spool, [("gwcand", CANDIDATE)])  # the superevent's page too
+    return spool
+
+
+def refresh(spool, events) -> bool:
+    """``dashboard.refresh`` in a worker thread, as the daemon runs it (Snakemake runs in no
+    thread that has an event loop running: Playwright's)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(dashboard.refresh, spool.root, events).result()
+
+
+def _decision_rows(page: Path) -> list[list[str]]:
+    """The decisions table (the page's first), times checked and left out."""
+    rows = Cells.of(page.read_text())[0]
+    assert all(re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d", row[0]) for row in rows), rows
+    return [row[1:] for row in rows]
+
+
+NUMBERS = "FAR 1e-09 Hz · SNR 9.7 · H1,L1 · cbc_allsky"  # the coinc file: SNR 9.72
+DECISIONS = [  # candidate, step, rule, reason and numbers, outcome, alert sent
+    [CANDIDATE, "assign", "superevent", "-" + NUMBERS, f"joined; preferred event {CANDIDATE}", "-"],
+    [CANDIDATE, "decide", "incomplete",
+     f"preferred event {CANDIDATE} has no sky map or classification yet" + NUMBERS, "no alert", "-"],
+    ["-", "by_hand", "person_decided", "-", "sent retraction #1", "retraction #1"]]
+
+
+def test_superevent_and_candidate_pages_show_labels_and_decisions(superevent_spool, browser):
+    from skyspool import config, orchestrator
+
+    spool = superevent_spool
+    superevent_page = spool.products / "gw" / SUPEREVENT / "index.html"
+    candidate_page = spool.products / "gwcand" / CANDIDATE / "index.html"
+    for page in (superevent_page, candidate_page):
+        assert _decision_rows(page) == DECISIONS, page
+        assert '<p class="labels">labels: ADVNO, RETRACTED</p>' in page.read_text()
+        found = visit(browser, page.as_uri())
+        assert found["errors"] == [] and all(resolves(link) for link in found["links"]), found["links"]
+    # the candidate's page links to the superevent's page (which sent an alert)
+    assert f'<h2>superevent <a href="../../gw/{SUPEREVENT}/index.html">{SUPEREVENT}</a>: decisions</h2>' \
+        in candidate_page.read_text()
+    assert f"<h2>superevent {SUPEREVENT}: decisions</h2>" in superevent_page.read_text()
+
+    # A later decision on the candidate: refreshing the candidate's event remakes both pages.
+    before = superevent_page.stat().st_mtime_ns
+    orchestrator.decide(spool, spool.entries("gwcand")[0], config.load(spool))
+    assert refresh(spool, [("gwcand", CANDIDATE)])
+    later = [CANDIDATE, "decide", "person_decided",
+             "a person decided (ADVNO,RETRACTED): no automatic alert" + NUMBERS, "no alert", "-"]
+    for page in (superevent_page, candidate_page):
+        assert _decision_rows(page) == DECISIONS + [later], page  # newest last
+    assert superevent_page.stat().st_mtime_ns > before

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from test_dashboard import browser  # noqa: F401 (the fixture: Debian's chromium, headless)
+from test_dashboard import superevent_spool  # noqa: F401 (a superevent's decisions, by the orchestrator)
 
 LAPTOP, PHONE = (1366, 768), (390, 844)
 LAYOUT = """() => ({
@@ -54,6 +55,17 @@ def test_pages_fit_the_screen_and_show_their_images(processed_gw_spool, browser,
         else:
             assert {"sky map", "volume"} <= {alt.rsplit(" ", 1)[0] for alt in widths}, where
             assert all(width >= min(600, size[0] - 40) for width in widths.values()), (where, widths)
+
+
+@pytest.mark.parametrize("size", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_decision_tables_fit_the_screen(superevent_spool, browser, size, tmp_path):  # noqa: F811
+    products = superevent_spool.products
+    for page in ("gw/S151012a/index.html", "gwcand/pycbc-1128678900.4443/index.html"):
+        layout = _layout(browser, (products / page).as_uri(), size, tmp_path / f"{page.split('/')[0]}.png")
+        assert layout["page_width"] <= layout["view_width"] == size[0], (page, size)  # no sideways scrolling
+        decisions, entries = layout["tables"]
+        if size == LAPTOP:  # the decisions table fits whole, its long reasons wrapped
+            assert decisions[0] <= decisions[1] <= size[0], (page, decisions)
 
 
 def test_recent_regions_are_the_newest_gw_events_not_retracted(tmp_path):

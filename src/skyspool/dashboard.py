@@ -7,6 +7,11 @@
     products/<kind>/<event_id>/event.json        what the pages show of the event (the index reads it)
     products/<kind>/<event_id>/<entry>/skymap.thumb.png   thumbnail of skymap.png
 
+The page of a superevent the pipeline formed (``gw``), and those of its candidates
+(``gwcand``, linking to it), show its labels and ``decisions.jsonl`` (skyspool.superevents);
+those files are inputs of the pages, and a refresh also remakes the pages of every event
+sharing a superevent with a refreshed one, so a decision shows on all of them.
+
 Pages are plain HTML with inline CSS, no scripts and relative links only, so they work from
 ``file://`` and from ``skyspool serve DIR`` alike and load nothing from the network. Every
 value shown comes from a spool entry or a product and is escaped: event ids and notice
@@ -25,7 +30,8 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import quote
 
-from skyspool import atomic, control, ids, plots, status, targets, workflow
+from skyspool import atomic, control, ids, plots, status, superevents, targets, workflow
+from skyspool.candidates import ASSIGNMENT
 from skyspool.paths import Spool
 
 INDEX = "index.html"
@@ -130,6 +136,7 @@ def event_summary(spool: Spool, kind: str, event_id: str, config: dict) -> dict:
             thumbnail=_done(THUMBNAIL, products), sends=_sends(spool, entry))
     event["received"] = max((e["received"] for e in event["entries"]), default=0.0)
     event["entries"].reverse()
+    event["superevents"] = [superevent_summary(spool, sid) for sid in superevent_ids(spool, kind, event_id)]
     return event
 
 
@@ -158,6 +165,9 @@ def event_inputs(spool: Spool, kind: str, event_id: str) -> list[Path]:
     failed one would hold it back for good).
     """
     found = []
+    for superevent_id in superevent_ids(spool, kind, event_id):  # its labels and decisions.jsonl
+        found += sorted(path for path in spool.superevent_dir(superevent_id).iterdir()
+                        if not path.name.startswith(".") and path.is_file())
     for entry in spool.entries_of(kind, event_id):
         found.append(entry.path)
         for folder in (spool.products_dir(entry), spool.failure_record(entry, THUMBNAIL).parent,
@@ -165,6 +175,92 @@ def event_inputs(spool: Spool, kind: str, event_id: str) -> list[Path]:
             if folder.is_dir():
                 found += sorted(path for path in folder.iterdir()
                                 if not path.name.startswith(".") and path.is_file())
+    return found
+
+
+# ----- superevents the pipeline formed: labels and decisions (skyspool.superevents) -----
+
+def superevent_ids(spool: Spool, kind: str, event_id: str) -> list[str]:
+    """The superevents an event's page shows: a ``gw`` event's own (when the pipeline formed
+    it), those its ``gwcand`` entries joined (their ``superevent.json``)."""
+    if kind == "gw":
+        found = [event_id]
+    elif kind == "gwcand":
+        found = [_json_object(spool.product(entry, ASSIGNMENT)).get("superevent_id")
+                 for entry in spool.entries_of(kind, event_id)]
+    else:
+        return []
+    return [sid for sid in dict.fromkeys(found)
+            if _safe_id(sid) and (spool.superevent_dir(sid) / superevents.STATE_FILE).is_file()]
+
+
+def _safe_id(value) -> bool:
+    try:
+        ids.check_event_id(value)
+    except ids.InvalidId:
+        return False
+    return True
+
+
+def _decision_lines(path: Path) -> list[dict]:
+    """The records of ``decisions.jsonl``, oldest first; a line being appended is left out."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _decision(record: dict) -> dict:
+    """One decision as a page shows it: texts (None where the record has none)."""
+    text = {key: str(record[key]) if record.get(key) is not None else None
+            for key in ("candidate_id", "step", "rule", "reason", "outcome")}
+    try:
+        when = datetime.datetime.fromisoformat(str(record.get("time")).replace("Z", "+00:00"))
+        text["time"] = when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        text["time"] = None
+    sent = record.get("sent")
+    text["sent"] = f"{sent.get('alert_type')} #{sent.get('number')}" if isinstance(sent, dict) else None
+    numbers = record.get("numbers") if isinstance(record.get("numbers"), dict) else {}
+    far_hz, snr = _number(numbers.get("far_hz")), _number(numbers.get("snr"))
+    instruments = numbers.get("instruments")
+    shown = [f"FAR {far_hz:.2g} Hz" if far_hz is not None else "", f"SNR {snr:.1f}" if snr is not None else "",
+             ",".join(map(str, instruments)) if isinstance(instruments, list) else "",
+             str(numbers.get("search") or "")]
+    text["numbers"] = " · ".join(filter(None, shown)) or None
+    return text
+
+
+def superevent_summary(spool: Spool, superevent_id: str) -> dict:
+    """A superevent's labels, decisions (oldest first) and whether it sent an alert."""
+    folder = spool.superevent_dir(superevent_id)
+    alerts = _json_object(folder / superevents.STATE_FILE).get("alerts")
+    return {"superevent_id": superevent_id, "labels": superevents.labels(spool, superevent_id),
+            "decisions": [_decision(r) for r in _decision_lines(folder / superevents.DECISIONS_FILE)],
+            "alerts_sent": bool(alerts) if isinstance(alerts, list) else False}
+
+
+def related_events(spool: Spool, events: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """``events`` and the events sharing a superevent with one of them (its ``gw`` event and
+    its candidates' ``gwcand`` events): a decision on one candidate shows on all their pages."""
+    found = set(events)
+    for kind, event_id in list(found):
+        for sid in superevent_ids(spool, kind, event_id):
+            members = _json_object(spool.superevent_dir(sid) / superevents.STATE_FILE).get("members")
+            entries = [m.get("entry") for m in members.values() if isinstance(m, dict)] \
+                if isinstance(members, dict) else []
+            related = [("gw", sid)] + [("gwcand", entry.split("/")[0]) for entry in entries
+                                       if isinstance(entry, str) and _safe_id(entry.split("/")[0])]
+            found.update(pair for pair in related if spool.event_dir(*pair).is_dir())
     return found
 
 
@@ -180,7 +276,7 @@ td.num { text-align: right; }
 tr.retracted td { text-decoration: line-through; color: #777; }
 tr.failed td { color: #c00; }
 span.failed, li.failed { color: #c00; font-weight: bold; }
-.pending { color: #777; }
+.pending, .numbers { color: #777; }
 ul.products { margin: 0; padding-left: 1.2em; }
 img.thumb { display: block; max-width: 200px; height: auto; }
 /* Layout: a table wider than the screen scrolls in its own box, never the page; on a laptop
@@ -191,6 +287,7 @@ div.figures { display: flex; flex-wrap: wrap; gap: 1em; }
 div.figures figure { margin: 0; flex: 1 1 420px; max-width: 100%; }
 div.figures figure:only-child { flex: 0 1 1000px; }
 div.figures img { width: 100%; height: auto; }
+section.decisions { margin-bottom: 1.5em; }
 ol.timeline { font-size: 15px; padding-left: 1.5em; } ol.timeline li { margin: 0.3em 0; }
 @media (max-width: 1500px) { .laptop-fold { display: none; } }
 @media (max-width: 700px) {
@@ -396,6 +493,7 @@ def event_page(event: dict) -> str:
     title = f"<s>{_e(event_id)}</s> (retracted)" if event["retracted"] else _e(event_id)
     body = (f'<p><a href="{_href("..", "..", INDEX)}">all events</a></p>\n'
             f'<h1>{_e(kind)} {title}</h1>\n' + _figures(event["entries"]) + _timeline(event["entries"])
+            + "".join(_decisions(found, kind) for found in event.get("superevents", []))
             + _table([(h, "") for h in header], rows))
     return _page(f"{kind} {event_id}", body)
 
@@ -414,6 +512,29 @@ def _timeline(entries: list[dict]) -> str:
                   f"+{send['time'] - entry['received']:.1f} s" for send in entry.get("sends", [])]
         items.append(f'<li><b>{_e(entry["entry"])}</b>: {" → ".join(steps)}</li>')
     return f'<h2>timeline</h2>\n<ol class="timeline">{"".join(items)}</ol>\n' if items else ""
+
+
+DECISION_COLUMNS = ("time (UTC)", "candidate", "step", "rule", "reason", "outcome", "alert sent")
+
+
+def _decisions(superevent: dict, kind: str) -> str:
+    """A superevent's labels and decisions, oldest first (from a candidate's page, linking to
+    the superevent's page once it sent an alert); ``superevent``: a ``superevent_summary``."""
+    sid = superevent["superevent_id"]
+    name = _e(sid)
+    if kind != "gw" and superevent["alerts_sent"]:
+        name = f'<a href="{_href("..", "..", "gw", sid, INDEX)}">{name}</a>'
+    rows = []
+    for decision in superevent["decisions"]:
+        numbers = f'<br><span class="numbers">{_e(decision["numbers"])}</span>' if decision["numbers"] else ""
+        rows.append("<tr>" + "".join(f"<td>{_e(decision[key] or '-')}</td>" for key in
+                                     ("time", "candidate_id", "step", "rule"))
+                    + f'<td>{_e(decision["reason"] or "-")}{numbers}</td>'
+                    + f'<td>{_e(decision["outcome"] or "-")}</td><td>{_e(decision["sent"] or "-")}</td></tr>')
+    labels = ", ".join(map(_e, superevent["labels"])) or "none"
+    return (f'<section class="decisions">\n<h2>superevent {name}: decisions</h2>\n'
+            f'<p class="labels">labels: {labels}</p>\n'
+            + _table([(h, "") for h in DECISION_COLUMNS], rows) + "\n</section>\n")
 
 
 # Images an event page shows at full width, newest entry that has them: (product, caption).
@@ -513,9 +634,9 @@ def events_without_page(spool: Spool) -> set[tuple[str, str]]:
 
 
 def refresh(spool_root: str | Path, events: Iterable[tuple[str, str]] | None = None) -> bool:
-    """Remake the pages of ``events`` (``(kind, event_id)``; every event when None) whose
-    inputs changed (with Snakemake, in this process), then the index from the ``event.json``
-    of every event.
+    """Remake the pages of ``events`` (``(kind, event_id)``; every event when None) and of
+    the events sharing a superevent with them (``related_events``) whose inputs changed (with
+    Snakemake, in this process), then the index from the ``event.json`` of every event.
 
     Only the event page rule runs (``PAGE_RULE``), so a refresh may run beside product runs: it
     writes nothing else, and writes atomically. The index is written here rather than by
@@ -524,7 +645,7 @@ def refresh(spool_root: str | Path, events: Iterable[tuple[str, str]] | None = N
     files are the pages' cache of what each event shows.
     """
     spool = Spool(spool_root)
-    chosen = spool.events() if events is None else sorted(set(events))
+    chosen = spool.events() if events is None else sorted(related_events(spool, events))
     pages = [event_page_path(spool, kind, event_id) for kind, event_id in chosen]
     # --nolock ends the list of --allowed-rules (which would swallow the targets).
     ok = not pages or workflow.run_snakemake(spool, pages, cores=1,

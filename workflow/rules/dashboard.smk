@@ -1,6 +1,7 @@
 # The dashboard (skyspool.dashboard): products/index.html, a page per event, thumbnails.
-# A page is made from the files there are when it is asked for (dashboard_event_inputs):
-# the daemon and `skyspool process` ask for products/index.html after building products.
+# A page is made from the files there are when it is asked for (dashboard_event_inputs),
+# a superevent's decisions.jsonl and labels among them (the pages of the superevent and of
+# its candidates): the daemon and `skyspool process` ask for the pages after building products.
 
 from skyspool import dashboard
 
