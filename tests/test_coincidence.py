@@ -202,7 +202,8 @@ def test_icecube_lvk_search_is_linked_to_its_superevent(tmp_path):
 # ----- end to end through `skyspool process`: the orchestrator's RAVEN hook -----
 
 SUB_GPS = 1128700000.5      # a sub-threshold candidate with a Fermi GRB on it
-NOISE_GPS = 1128702000.5    # the same with a likely-noise GBM trigger (an initial alert)
+NOISE_GPS = 1128702000.5    # the same with a likely-noise GBM trigger (an initial alert),
+#                             whose final position (likely real) arrives in the second pass
 SUB_FAR_HZ = 1e-4           # above both alert thresholds of the orchestrator
 RA_RAD, DEC_RAD = 1.0, 0.3  # where the candidates are (and the GRBs)
 
@@ -249,10 +250,14 @@ def raven_spool(tmp_path_factory):
     assert cli.main(["process", str(spool.root)]) == 0
     gw_entry = spool.entries_of("gw", gw_alert["superevent_id"])[0]
     before = json.loads(spool.product(gw_entry, "coincidences.json").read_text())
+    noise_first = _state_near(spool, NOISE_GPS)
+    # second pass: the IceCube retraction, and the GBM trigger's final position after the
+    # orchestrator decided "no alert" for the candidate under it (GW170817's case)
     icecube["alert_type"] = "retraction"
     (spool.inbox / "icecube-retraction.json").write_text(json.dumps(icecube))
+    (spool.inbox / "grb-final.xml").write_bytes(_gbm_voevent(NOISE_GPS + 2.0, 115))
     assert cli.main(["process", str(spool.root)]) == 0
-    return spool, gw_entry, before
+    return spool, gw_entry, before, noise_first
 
 
 def _state_near(spool, gps):
@@ -269,7 +274,7 @@ def test_publishable_coincidence_sends_a_preliminary_alert_with_external_coinc(r
 
     from skyspool import superevents
 
-    spool, _, _ = raven_spool
+    spool, _, _, _ = raven_spool
     state = _state_near(spool, SUB_GPS)
     # GWCelery sends the second preliminary too (no person acted on the superevent)
     assert [(a["alert_type"], a["significant"]) for a in state["alerts"]] == [("preliminary", True)] * 2
@@ -293,8 +298,7 @@ def test_publishable_coincidence_sends_a_preliminary_alert_with_external_coinc(r
 
 
 def test_likely_noise_trigger_sends_no_alert(raven_spool):
-    spool, _, _ = raven_spool
-    state = _state_near(spool, NOISE_GPS)
+    spool, _, _, state = raven_spool  # as the first pass left it
     assert state["alerts"] == []
     decision = json.loads((spool.products / "gwcand" / state["preferred_event"] / "001-coinc"
                            / "orchestrator.json").read_text())
@@ -302,13 +306,54 @@ def test_likely_noise_trigger_sends_no_alert(raven_spool):
 
 
 def test_retracted_icecube_track_leaves_no_coincidence(raven_spool):
-    spool, gw_entry, before = raven_spool
+    spool, gw_entry, before, _ = raven_spool
     (paired,) = before["coincidences"]
     assert (paired["search"], paired["likely_noise"], paired["has_skymap"]) == ("HEN", False, True)
     after = json.loads(spool.product(gw_entry, "coincidences.json").read_text())
     assert after["coincidences"] == [] and after["preferred"] is None
     assert not spool.product(gw_entry, "combined.multiorder.fits").exists()
     assert not spool.product(gw_entry, "combined.png").exists()
+
+
+def _raven_steps(spool, superevent_id):
+    from skyspool import superevents
+
+    return [d for d in superevents.decisions(spool, superevent_id) if d["step"] == "raven"]
+
+
+def test_grb_after_the_decision_reopens_it(raven_spool):
+    """GW170817's case: the candidate's decision was "no alert" (its GBM trigger was an
+    initial alert, likely noise); the trigger's final position, arriving later, makes the
+    coincidence publishable: RAVEN_ALERT, one significant preliminary (then GWCelery's second),
+    with external_coinc; taking the same notice again and a rerun send nothing more."""
+    from skyspool import cli, superevents
+
+    spool, _, _, _ = raven_spool
+    state = _state_near(spool, NOISE_GPS)
+    sid, candidate = state["superevent_id"], state["preferred_event"]
+    products = spool.products / "gwcand" / candidate / "001-coinc"
+    decision = json.loads((products / "orchestrator.json").read_text())
+    assert (decision["rule"], decision["sent"]) == ("below_thresholds", None)
+    reopened = json.loads((products / "raven.json").read_text())
+    assert (reopened["step"], reopened["rule"], reopened["outcome"]) == ("raven", "significant",
+                                                                         "sent preliminary #1")
+    assert "RAVEN: coincidence with Fermi" in reopened["reason"]
+    assert "RAVEN_ALERT" in superevents.labels(spool, sid)
+    assert [(a["alert_type"], a["significant"], a["preferred_event"]) for a in state["alerts"]] == [
+        ("preliminary", True, candidate)] * 2
+    (step,) = _raven_steps(spool, sid)
+    assert (step["candidate_id"], step["sent"]["number"]) == (candidate, 1)
+    alert = json.loads(Path(state["alerts"][0]["json"]).read_text())
+    coinc = alert["external_coinc"]
+    assert (coinc["observatory"], coinc["search"]) == ("Fermi", "GRB")
+    assert coinc["time_difference"] == pytest.approx(2.0, abs=0.01)
+    assert coinc["time_coincidence_far"] == pytest.approx(6 * 325 / (365 * 86400) * SUB_FAR_HZ, rel=1e-3)
+    # idempotent: the same notice again (a duplicate), then a rerun with nothing new
+    (spool.inbox / "grb-final-again.xml").write_bytes(_gbm_voevent(NOISE_GPS + 2.0, 115))
+    assert cli.main(["process", str(spool.root)]) == 0
+    assert cli.main(["process", str(spool.root)]) == 0
+    assert len(superevents.load(spool, sid)["alerts"]) == 2
+    assert len(_raven_steps(spool, sid)) == 1
 
 
 # ----- likely noise, ranking, publishable (GWCelery's rules, on real notices) -----

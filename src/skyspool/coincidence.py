@@ -257,7 +257,9 @@ def affected_entries(spool: Spool, entry: Entry, config: dict) -> list[Entry]:
         return []
     if _notice(entry.path).retraction:  # the coincidences it was in are rebuilt without it
         return _retracted_partners(spool, entry, config)
-    return gw_partners(spool, entry, config)
+    # and pipeline candidates already in a superevent: their raven.json step (a publishable
+    # coincidence after the orchestrator decided, skyspool.orchestrator.raven)
+    return gw_partners(spool, entry, config) + candidate_partners(spool, entry, config)
 
 
 # ----- sky maps: common grid, overlap, product -----
@@ -665,12 +667,48 @@ def notice_extra(coincidences_path: str | Path) -> dict:
 
 # ----- the orchestrator's hook: RAVEN_ALERT and external_coinc for a pipeline candidate -----
 
+def _member_side(superevent_id: str, member: dict) -> GWSide:
+    """The GW side of an orchestrator member (a pipeline candidate in superevent ``superevent_id``)."""
+    return GWSide(superevent_id, _gw_role(superevent_id), float(member["gps_time"]), member["group"],
+                  member["search"], member["far_hz"])
+
+
+def _superevent_members(spool: Spool):
+    """(superevent id, member) of every pipeline candidate in a superevent."""
+    from skyspool import superevents
+
+    for state in superevents.all_states(spool):
+        for member in state["members"].values():
+            yield state["superevent_id"], member
+
+
+def candidate_partners(spool: Spool, external_entry: Entry, config: dict) -> list[Entry]:
+    """Entries of the pipeline candidates in a superevent that an external notice coincides with."""
+    notice = _notice(external_entry.path)
+    if notice.retraction:
+        return []
+    return [spool.find_entry("gwcand", *member["entry"].split("/"))
+            for superevent_id, member in _superevent_members(spool)
+            if _pairs_with(notice, _member_side(superevent_id, member), config)]
+
+
+def candidate_partner_paths(spool: Spool, entry: Entry, config: dict) -> list[str]:
+    """Spool files of the external triggers coinciding with the pipeline candidate ``entry``
+    in its superevent, relative to the spool root (inputs of its ``raven.json``: a new
+    partner is a new input, so Snakemake runs that step again)."""
+    key = f"{entry.event_id}/{entry.name}"
+    for superevent_id, member in _superevent_members(spool):
+        if member["entry"] == key:
+            return [str(partner.path.relative_to(spool.root))
+                    for partner in partners_of_gw(spool, _member_side(superevent_id, member), config)]
+    return []
+
+
 def candidate_coincidences(spool: Spool, superevent_id: str, member: dict, skymap: bytes | None,
                            config: dict) -> dict:
     """``coincidences.json``-like result for the orchestrator's preferred candidate ``member``
     (its superevent's facts: GPS time, group, search, FAR) and its sky map bytes."""
-    gw = GWSide(superevent_id, _gw_role(superevent_id), float(member["gps_time"]), member["group"],
-                member["search"], member["far_hz"])
+    gw = _member_side(superevent_id, member)
     gw_map = None
     if skymap is not None:
         from ligo.skymap.io import read_sky_map

@@ -142,6 +142,12 @@ def candidate_entry(wildcards):
     return SPOOL.find_entry("gwcand", wildcards.event, wildcards.entry)
 
 
+def candidate_coincidence_partners(wildcards):
+    """Input function: spool files of the external triggers coinciding with a pipeline
+    candidate in its superevent (a new one remakes its raven.json)."""
+    return coincidence.candidate_partner_paths(SPOOL, candidate_entry(wildcards), config)
+
+
 def candidate_skymap(wildcards):
     """Input function: a candidate's sky map, BAYESTAR's (CBC) or its pipeline's own (burst)."""
     from skyspool.candidates import skymap_product

@@ -111,6 +111,24 @@ rule gw_candidate_orchestrate:
                    candidate_entry(wildcards), output[0], config)
 
 
+rule gw_candidate_raven:
+    input:
+        decision="products/gwcand/{event}/{entry}/orchestrator.json",
+        partners=candidate_coincidence_partners,
+    output:
+        "products/gwcand/{event}/{entry}/raven.json",
+    log:
+        "logs/gwcand/{event}/{entry}/raven.log",
+    priority: 70
+    resources:
+        superevent=1,
+        mem_mb=300,
+        runtime=5,
+    run:
+        run_logged(log[0], rule, orchestrator.write_step, orchestrator.raven, SPOOL,
+                   candidate_entry(wildcards), output[0], config)
+
+
 rule gw_candidate_second_preliminary:
     input:
         "products/gwcand/{event}/{entry}/orchestrator.json",
