@@ -11,7 +11,10 @@ For each candidate entry, in order (one Snakemake rule each, see workflow/rules/
    re-checks data quality, re-chooses the preferred event of the whole superevent by
    GWCelery's ``keyfunc`` and applies :func:`first_alert`: early-warning, significant or
    less-significant preliminary, or why none;
-3. :func:`second_preliminary`, ``second_preliminary_delay_s`` after a first preliminary
+3. :func:`raven`, after the decision and again whenever the external triggers coinciding
+   with the candidate change: a publishable coincidence (RAVEN_ALERT) that came after a
+   "no alert" re-opens the decision (GW170817's case);
+4. :func:`second_preliminary`, ``second_preliminary_delay_s`` after a first preliminary
    (a timer again), applies :func:`second_alert`: GWCelery sends it unless a person acted.
 
 Every step appends its record (time, candidate, rule, numbers, outcome) to
