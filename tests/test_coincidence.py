@@ -462,3 +462,68 @@ def test_windows_and_pairings(group, search, external, window):
 
     gw = coincidence.GWSide("S1", "observation", 1e9, group, search, 1e-8)
     assert coincidence.window(CONFIG, read_notice(NOTICES / external), gw) == window
+
+
+# ----- a mission's own map file for a notice's healpix_url -----
+
+GBM_FINAL_JSON = CORPUS / "notices" / "gcn-schema" / "fermi_gbm_trigger.final.example.json"
+GBM_MAP_NAME = "glg_healpix_all_bn240812094.fit"  # the last part of the notice's healpix_url
+MAP_RA_DEG, MAP_DEC_DEG = 120.0, 10.0             # the file's peak: far from the notice's 29.24, -63.62
+
+
+def _gbm_healpix_file(path: Path) -> None:
+    """A Fermi GBM-like flat map (RING, nside 64, PROBABILITY and SIGNIFICANCE columns)
+    peaked at MAP_RA_DEG, MAP_DEC_DEG, 3 degrees wide."""
+    nside = 64
+    vectors = np.array(hp.pix2vec(nside, np.arange(hp.nside2npix(nside))))
+    centre = hp.ang2vec(MAP_RA_DEG, MAP_DEC_DEG, lonlat=True)
+    prob = np.exp(-0.5 * (np.degrees(np.arccos(np.clip(centre @ vectors, -1, 1))) / 3.0) ** 2)
+    hp.write_map(str(path), [prob / prob.sum(), prob], nest=False, coord="C",
+                 column_names=["PROBABILITY", "SIGNIFICANCE"], dtype=[np.float64, np.float64])
+
+
+def test_mission_map_file_replaces_the_model(tmp_path):
+    """A GBM notice names its map only by healpix_url: its products use the model; the map
+    file dropped into the inbox later (written under another name, renamed in place) is
+    matched to the trigger, and the notice's products and its coincidences use it and say so."""
+    import os
+
+    from skyspool import cli
+    from support import FAST_CONFIG, make_spool
+
+    spool = make_spool(tmp_path / "spool", FAST_CONFIG)
+    gw_time = json.loads(GW_ALERT.read_text())["event"]["time"]
+    notice = json.loads(GBM_FINAL_JSON.read_text())
+    notice["trigger_time"] = _gbm_at(gw_time, 2.0).split(b"<ISOTime>")[1].split(b"<")[0].decode()
+    (spool.inbox / "gbm.json").write_text(json.dumps(notice))
+    assert cli.main(["process", str(spool.root)]) == 0
+    (notice_entry,) = spool.entries_of("grb", "Fermi-745121685")
+    stats = json.loads(spool.product(notice_entry, "stats.json").read_text())
+    assert stats["skymap_source"] == "model, healpix_url not fetched"
+    assert (stats["map_ra_deg"], stats["map_dec_deg"]) == (pytest.approx(29.24, abs=1), pytest.approx(-63.62, abs=1))
+
+    _gbm_healpix_file(tmp_path / "download.part")
+    os.rename(tmp_path / "download.part", spool.inbox / ".partial")
+    os.rename(spool.inbox / ".partial", spool.inbox / GBM_MAP_NAME)
+    assert cli.main(["process", str(spool.root)]) == 0
+    notice_entry, map_entry = spool.entries_of("grb", "Fermi-745121685")
+    assert map_entry.path.name == "002-mission_map.fits"
+    stats = json.loads(spool.product(notice_entry, "stats.json").read_text())
+    assert stats["skymap_source"] == f"mission map file 002-mission_map.fits (healpix_url)"
+    assert (stats["map_ra_deg"], stats["map_dec_deg"]) == (pytest.approx(120, abs=1), pytest.approx(10, abs=1))
+    assert json.loads(spool.product(notice_entry, "notice.json").read_text())["skymap_file"] == \
+        "002-mission_map.fits"
+
+    gw_entry = _arrive(spool, tmp_path, "gw.json", GW_ALERT.read_bytes())
+    assert coincidence.affected_entries(spool, map_entry, CONFIG) == [notice_entry, gw_entry]
+    (record,) = coincidence.coincidences(spool, gw_entry, CONFIG)["coincidences"]
+    assert record["skymap_source"] == "mission map file 002-mission_map.fits (healpix_url)"
+    assert record["has_skymap"] is True
+
+
+def test_fits_file_no_notice_names_is_quarantined(tmp_path):
+    spool = _spool(tmp_path / "spool")
+    _gbm_healpix_file(tmp_path / GBM_MAP_NAME)
+    ingest.put_in_inbox(spool, tmp_path / GBM_MAP_NAME)
+    (outcome,) = ingest.take_inbox(spool)
+    assert outcome.status == "quarantined" and "a FITS file on its own" in outcome.reason

@@ -40,7 +40,7 @@ from ligo.skymap import moc
 
 from skyspool import atomic
 from skyspool.formats.gwalert import GWAlert, read_alert
-from skyspool.notices import Notice, iso_utc, maps, read_notice
+from skyspool.notices import Notice, iso_utc, maps, mission_maps, read_notice
 from skyspool.paths import Entry, Spool
 
 SECONDS_PER_YEAR = 365.25 * 86400
@@ -56,8 +56,13 @@ FERMI_GRB_CLASS = 4
 
 # ----- reading spool entries (cached: spool entries never change) -----
 
-@functools.lru_cache(maxsize=8192)
 def _notice(path: Path) -> Notice:
+    return _read_notice(path, mission_maps.map_file(path))
+
+
+@functools.lru_cache(maxsize=8192)
+def _read_notice(path: Path, mission_map: Path | None) -> Notice:
+    """Cached by the mission map file too: a map arriving later changes the notice."""
     return read_notice(path)
 
 
@@ -95,7 +100,7 @@ def _gw_role(superevent_id: str) -> str:
 
 def _current(spool: Spool, kind: str, event_id: str) -> Entry | None:
     """The latest entry of an event, or None when it is retracted."""
-    entries = spool.entries_of(kind, event_id)
+    entries = [entry for entry in spool.entries_of(kind, event_id) if entry.alert_type != mission_maps.MAP_TYPE]
     if not entries or entries[-1].alert_type == "retraction":
         return None
     return entries[-1]
@@ -108,7 +113,7 @@ def _best_notice_entry(spool: Spool, kind: str, event_id: str) -> Entry | None:
     if current is None or not _is_notice(current) or _notice(current.path).retraction:
         return None
     for entry in reversed(spool.entries_of(kind, event_id)):
-        if maps.has_map(_notice(entry.path)):
+        if _is_notice(entry) and maps.has_map(_notice(entry.path)):
             return entry
     return current
 
@@ -252,6 +257,8 @@ def affected_entries(spool: Spool, entry: Entry, config: dict) -> list[Entry]:
     The daemon asks for these entries' targets too, so that a GRB arriving after the GW
     alert updates the GW event's current entry (Snakemake reruns them: their inputs grew).
     """
+    if entry.alert_type == mission_maps.MAP_TYPE:  # its trigger's notices and their partners
+        return _map_affected(spool, entry, config)
     # Only notices pair with GW alerts (not pipeline candidates or DQ segment lists).
     if entry.kind not in EXTERNAL_KINDS or not _is_notice(entry):
         return []
@@ -260,6 +267,25 @@ def affected_entries(spool: Spool, entry: Entry, config: dict) -> list[Entry]:
     # and pipeline candidates already in a superevent: their raven.json step (a publishable
     # coincidence after the orchestrator decided, skyspool.orchestrator.raven)
     return gw_partners(spool, entry, config) + candidate_partners(spool, entry, config)
+
+
+def _map_affected(spool: Spool, map_entry: Entry, config: dict) -> list[Entry]:
+    """A mission map file's trigger: its notices that use the map (their sky-map products)
+    and the GW entries and candidates its current notice pairs with (their coincidences)."""
+    users = [entry for entry in spool.entries_of(map_entry.kind, map_entry.event_id)
+             if _is_notice(entry) and _notice(entry.path).skymap_file]
+    best = _best_notice_entry(spool, map_entry.kind, map_entry.event_id)
+    return users + ([] if best is None else affected_entries(spool, best, config))
+
+
+def _input_paths(spool: Spool, partners: list[Entry]) -> list[str]:
+    """Spool files of the partners and of the mission maps they use, relative to the spool
+    root (inputs of the rules: a new partner or map remakes the products)."""
+    paths = []
+    for partner in partners:
+        mission_map = _notice(partner.path).skymap_file and mission_maps.map_file(partner.path)
+        paths += [partner.path] + ([mission_map] if mission_map else [])
+    return [str(path.relative_to(spool.root)) for path in paths]
 
 
 # ----- sky maps: common grid, overlap, product -----
@@ -570,6 +596,8 @@ def gw_products(entry: Entry, config: dict) -> list[str]:
 
 def partner_paths(spool: Spool, entry: Entry, config: dict) -> list[str]:
     """Spool files of the partners, relative to the spool root (inputs of the rules)."""
+    if entry.kind == "gw":  # and the mission maps the external ones use
+        return _input_paths(spool, external_partners(spool, entry, config))
     return [str(partner.path.relative_to(spool.root)) for partner in partners(spool, entry, config)]
 
 
@@ -699,8 +727,7 @@ def candidate_partner_paths(spool: Spool, entry: Entry, config: dict) -> list[st
     key = f"{entry.event_id}/{entry.name}"
     for superevent_id, member in _superevent_members(spool):
         if member["entry"] == key:
-            return [str(partner.path.relative_to(spool.root))
-                    for partner in partners_of_gw(spool, _member_side(superevent_id, member), config)]
+            return _input_paths(spool, partners_of_gw(spool, _member_side(superevent_id, member), config))
     return []
 
 
