@@ -57,7 +57,13 @@ FERMI_GRB_CLASS = 4
 # ----- reading spool entries (cached: spool entries never change) -----
 
 def _notice(path: Path) -> Notice:
-    return _read_notice(path, mission_maps.map_file(path))
+    return _read_notice(path, mission_maps.map_file(path) if _names_map_url(path) else None)
+
+
+@functools.lru_cache(maxsize=8192)
+def _names_map_url(path: Path) -> bool:
+    """Whether the notice names its map by ``healpix_url`` (only then is a map file looked for)."""
+    return read_notice(path).skymap_url is not None
 
 
 @functools.lru_cache(maxsize=8192)
