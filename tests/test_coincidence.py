@@ -326,7 +326,7 @@ def test_grb_after_the_decision_reopens_it(raven_spool):
     initial alert, likely noise); the trigger's final position, arriving later, makes the
     coincidence publishable: RAVEN_ALERT, one significant preliminary (then GWCelery's second),
     with external_coinc; taking the same notice again and a rerun send nothing more."""
-    from skyspool import cli, superevents
+    from skyspool import cli, config, status, superevents
 
     spool, _, _, _ = raven_spool
     state = _state_near(spool, NOISE_GPS)
@@ -343,6 +343,8 @@ def test_grb_after_the_decision_reopens_it(raven_spool):
         ("preliminary", True, candidate)] * 2
     (step,) = _raven_steps(spool, sid)
     assert (step["candidate_id"], step["sent"]["number"]) == (candidate, 1)
+    (entry,) = spool.entries_of("gwcand", candidate)
+    assert f"{sid}: [significant] sent preliminary" in status.entry_status(spool, entry, config.load(spool)).flags
     alert = json.loads(Path(state["alerts"][0]["json"]).read_text())
     coinc = alert["external_coinc"]
     assert (coinc["observatory"], coinc["search"]) == ("Fermi", "GRB")
