@@ -202,7 +202,8 @@ def test_icecube_lvk_search_is_linked_to_its_superevent(tmp_path):
 # ----- end to end through `skyspool process`: the orchestrator's RAVEN hook -----
 
 SUB_GPS = 1128700000.5      # a sub-threshold candidate with a Fermi GRB on it
-NOISE_GPS = 1128702000.5    # the same with a likely-noise GBM trigger (an initial alert)
+NOISE_GPS = 1128702000.5    # the same with a likely-noise GBM trigger (an initial alert),
+#                             whose final position (likely real) arrives in the second pass
 SUB_FAR_HZ = 1e-4           # above both alert thresholds of the orchestrator
 RA_RAD, DEC_RAD = 1.0, 0.3  # where the candidates are (and the GRBs)
 
@@ -249,10 +250,14 @@ def raven_spool(tmp_path_factory):
     assert cli.main(["process", str(spool.root)]) == 0
     gw_entry = spool.entries_of("gw", gw_alert["superevent_id"])[0]
     before = json.loads(spool.product(gw_entry, "coincidences.json").read_text())
+    noise_first = _state_near(spool, NOISE_GPS)
+    # second pass: the IceCube retraction, and the GBM trigger's final position after the
+    # orchestrator decided "no alert" for the candidate under it (GW170817's case)
     icecube["alert_type"] = "retraction"
     (spool.inbox / "icecube-retraction.json").write_text(json.dumps(icecube))
+    (spool.inbox / "grb-final.xml").write_bytes(_gbm_voevent(NOISE_GPS + 2.0, 115))
     assert cli.main(["process", str(spool.root)]) == 0
-    return spool, gw_entry, before
+    return spool, gw_entry, before, noise_first
 
 
 def _state_near(spool, gps):
@@ -269,7 +274,7 @@ def test_publishable_coincidence_sends_a_preliminary_alert_with_external_coinc(r
 
     from skyspool import superevents
 
-    spool, _, _ = raven_spool
+    spool, _, _, _ = raven_spool
     state = _state_near(spool, SUB_GPS)
     # GWCelery sends the second preliminary too (no person acted on the superevent)
     assert [(a["alert_type"], a["significant"]) for a in state["alerts"]] == [("preliminary", True)] * 2
@@ -293,8 +298,7 @@ def test_publishable_coincidence_sends_a_preliminary_alert_with_external_coinc(r
 
 
 def test_likely_noise_trigger_sends_no_alert(raven_spool):
-    spool, _, _ = raven_spool
-    state = _state_near(spool, NOISE_GPS)
+    spool, _, _, state = raven_spool  # as the first pass left it
     assert state["alerts"] == []
     decision = json.loads((spool.products / "gwcand" / state["preferred_event"] / "001-coinc"
                            / "orchestrator.json").read_text())
@@ -302,13 +306,56 @@ def test_likely_noise_trigger_sends_no_alert(raven_spool):
 
 
 def test_retracted_icecube_track_leaves_no_coincidence(raven_spool):
-    spool, gw_entry, before = raven_spool
+    spool, gw_entry, before, _ = raven_spool
     (paired,) = before["coincidences"]
     assert (paired["search"], paired["likely_noise"], paired["has_skymap"]) == ("HEN", False, True)
     after = json.loads(spool.product(gw_entry, "coincidences.json").read_text())
     assert after["coincidences"] == [] and after["preferred"] is None
     assert not spool.product(gw_entry, "combined.multiorder.fits").exists()
     assert not spool.product(gw_entry, "combined.png").exists()
+
+
+def _raven_steps(spool, superevent_id):
+    from skyspool import superevents
+
+    return [d for d in superevents.decisions(spool, superevent_id) if d["step"] == "raven"]
+
+
+def test_grb_after_the_decision_reopens_it(raven_spool):
+    """GW170817's case: the candidate's decision was "no alert" (its GBM trigger was an
+    initial alert, likely noise); the trigger's final position, arriving later, makes the
+    coincidence publishable: RAVEN_ALERT, one significant preliminary (then GWCelery's second),
+    with external_coinc; taking the same notice again and a rerun send nothing more."""
+    from skyspool import cli, config, status, superevents
+
+    spool, _, _, _ = raven_spool
+    state = _state_near(spool, NOISE_GPS)
+    sid, candidate = state["superevent_id"], state["preferred_event"]
+    products = spool.products / "gwcand" / candidate / "001-coinc"
+    decision = json.loads((products / "orchestrator.json").read_text())
+    assert (decision["rule"], decision["sent"]) == ("below_thresholds", None)
+    reopened = json.loads((products / "raven.json").read_text())
+    assert (reopened["step"], reopened["rule"], reopened["outcome"]) == ("raven", "significant",
+                                                                         "sent preliminary #1")
+    assert "RAVEN: coincidence with Fermi" in reopened["reason"]
+    assert "RAVEN_ALERT" in superevents.labels(spool, sid)
+    assert [(a["alert_type"], a["significant"], a["preferred_event"]) for a in state["alerts"]] == [
+        ("preliminary", True, candidate)] * 2
+    (step,) = _raven_steps(spool, sid)
+    assert (step["candidate_id"], step["sent"]["number"]) == (candidate, 1)
+    (entry,) = spool.entries_of("gwcand", candidate)
+    assert f"{sid}: [significant] sent preliminary" in status.entry_status(spool, entry, config.load(spool)).flags
+    alert = json.loads(Path(state["alerts"][0]["json"]).read_text())
+    coinc = alert["external_coinc"]
+    assert (coinc["observatory"], coinc["search"]) == ("Fermi", "GRB")
+    assert coinc["time_difference"] == pytest.approx(2.0, abs=0.01)
+    assert coinc["time_coincidence_far"] == pytest.approx(6 * 325 / (365 * 86400) * SUB_FAR_HZ, rel=1e-3)
+    # idempotent: the same notice again (a duplicate), then a rerun with nothing new
+    (spool.inbox / "grb-final-again.xml").write_bytes(_gbm_voevent(NOISE_GPS + 2.0, 115))
+    assert cli.main(["process", str(spool.root)]) == 0
+    assert cli.main(["process", str(spool.root)]) == 0
+    assert len(superevents.load(spool, sid)["alerts"]) == 2
+    assert len(_raven_steps(spool, sid)) == 1
 
 
 # ----- likely noise, ranking, publishable (GWCelery's rules, on real notices) -----
@@ -417,3 +464,68 @@ def test_windows_and_pairings(group, search, external, window):
 
     gw = coincidence.GWSide("S1", "observation", 1e9, group, search, 1e-8)
     assert coincidence.window(CONFIG, read_notice(NOTICES / external), gw) == window
+
+
+# ----- a mission's own map file for a notice's healpix_url -----
+
+GBM_FINAL_JSON = CORPUS / "notices" / "gcn-schema" / "fermi_gbm_trigger.final.example.json"
+GBM_MAP_NAME = "glg_healpix_all_bn240812094.fit"  # the last part of the notice's healpix_url
+MAP_RA_DEG, MAP_DEC_DEG = 120.0, 10.0             # the file's peak: far from the notice's 29.24, -63.62
+
+
+def _gbm_healpix_file(path: Path) -> None:
+    """A Fermi GBM-like flat map (RING, nside 64, PROBABILITY and SIGNIFICANCE columns)
+    peaked at MAP_RA_DEG, MAP_DEC_DEG, 3 degrees wide."""
+    nside = 64
+    vectors = np.array(hp.pix2vec(nside, np.arange(hp.nside2npix(nside))))
+    centre = hp.ang2vec(MAP_RA_DEG, MAP_DEC_DEG, lonlat=True)
+    prob = np.exp(-0.5 * (np.degrees(np.arccos(np.clip(centre @ vectors, -1, 1))) / 3.0) ** 2)
+    hp.write_map(str(path), [prob / prob.sum(), prob], nest=False, coord="C",
+                 column_names=["PROBABILITY", "SIGNIFICANCE"], dtype=[np.float64, np.float64])
+
+
+def test_mission_map_file_replaces_the_model(tmp_path):
+    """A GBM notice names its map only by healpix_url: its products use the model; the map
+    file dropped into the inbox later (written under another name, renamed in place) is
+    matched to the trigger, and the notice's products and its coincidences use it and say so."""
+    import os
+
+    from skyspool import cli
+    from support import FAST_CONFIG, make_spool
+
+    spool = make_spool(tmp_path / "spool", FAST_CONFIG)
+    gw_time = json.loads(GW_ALERT.read_text())["event"]["time"]
+    notice = json.loads(GBM_FINAL_JSON.read_text())
+    notice["trigger_time"] = _gbm_at(gw_time, 2.0).split(b"<ISOTime>")[1].split(b"<")[0].decode()
+    (spool.inbox / "gbm.json").write_text(json.dumps(notice))
+    assert cli.main(["process", str(spool.root)]) == 0
+    (notice_entry,) = spool.entries_of("grb", "Fermi-745121685")
+    stats = json.loads(spool.product(notice_entry, "stats.json").read_text())
+    assert stats["skymap_source"] == "model, healpix_url not fetched"
+    assert (stats["map_ra_deg"], stats["map_dec_deg"]) == (pytest.approx(29.24, abs=1), pytest.approx(-63.62, abs=1))
+
+    _gbm_healpix_file(tmp_path / "download.part")
+    os.rename(tmp_path / "download.part", spool.inbox / ".partial")
+    os.rename(spool.inbox / ".partial", spool.inbox / GBM_MAP_NAME)
+    assert cli.main(["process", str(spool.root)]) == 0
+    notice_entry, map_entry = spool.entries_of("grb", "Fermi-745121685")
+    assert map_entry.path.name == "002-mission_map.fits"
+    stats = json.loads(spool.product(notice_entry, "stats.json").read_text())
+    assert stats["skymap_source"] == f"mission map file 002-mission_map.fits (healpix_url)"
+    assert (stats["map_ra_deg"], stats["map_dec_deg"]) == (pytest.approx(120, abs=1), pytest.approx(10, abs=1))
+    assert json.loads(spool.product(notice_entry, "notice.json").read_text())["skymap_file"] == \
+        "002-mission_map.fits"
+
+    gw_entry = _arrive(spool, tmp_path, "gw.json", GW_ALERT.read_bytes())
+    assert coincidence.affected_entries(spool, map_entry, CONFIG) == [notice_entry, gw_entry]
+    (record,) = coincidence.coincidences(spool, gw_entry, CONFIG)["coincidences"]
+    assert record["skymap_source"] == "mission map file 002-mission_map.fits (healpix_url)"
+    assert record["has_skymap"] is True
+
+
+def test_fits_file_no_notice_names_is_quarantined(tmp_path):
+    spool = _spool(tmp_path / "spool")
+    _gbm_healpix_file(tmp_path / GBM_MAP_NAME)
+    ingest.put_in_inbox(spool, tmp_path / GBM_MAP_NAME)
+    (outcome,) = ingest.take_inbox(spool)
+    assert outcome.status == "quarantined" and "a FITS file on its own" in outcome.reason

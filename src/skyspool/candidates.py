@@ -4,7 +4,8 @@
 has its pipeline's own map as ``skymap.multiorder.fits`` instead), ``classification.json``
 (p_astro and source properties), then the superevent steps of
 :mod:`skyspool.orchestrator`: ``superevent.json``; ``settled.json`` and ``orchestrator.json``
-once the superevent has settled (:func:`skyspool.orchestrator.settle_due`); and
+once the superevent has settled (:func:`skyspool.orchestrator.settle_due`), with ``raven.json``
+(remade whenever its coinciding external triggers change); and
 ``second_preliminary.json`` once that is due (:func:`skyspool.orchestrator.second_preliminary_due`).
 """
 
@@ -21,7 +22,8 @@ LOCALIZATION = "bayestar.multiorder.fits"
 BURST_SKYMAP = "skymap.multiorder.fits"
 CLASSIFICATION = "classification.json"
 ASSIGNMENT = "superevent.json"
-DECISIONS = ["settled.json", "orchestrator.json"]
+# raven.json: the decision re-opened by a publishable coincidence (skyspool.orchestrator.raven)
+DECISIONS = ["settled.json", "orchestrator.json", "raven.json"]
 SECOND_PRELIMINARY = "second_preliminary.json"
 
 

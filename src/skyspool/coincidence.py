@@ -40,7 +40,7 @@ from ligo.skymap import moc
 
 from skyspool import atomic
 from skyspool.formats.gwalert import GWAlert, read_alert
-from skyspool.notices import Notice, iso_utc, maps, read_notice
+from skyspool.notices import Notice, iso_utc, maps, mission_maps, read_notice
 from skyspool.paths import Entry, Spool
 
 SECONDS_PER_YEAR = 365.25 * 86400
@@ -56,8 +56,19 @@ FERMI_GRB_CLASS = 4
 
 # ----- reading spool entries (cached: spool entries never change) -----
 
-@functools.lru_cache(maxsize=8192)
 def _notice(path: Path) -> Notice:
+    return _read_notice(path, mission_maps.map_file(path) if _names_map_url(path) else None)
+
+
+@functools.lru_cache(maxsize=8192)
+def _names_map_url(path: Path) -> bool:
+    """Whether the notice names its map by ``healpix_url`` (only then is a map file looked for)."""
+    return read_notice(path).skymap_url is not None
+
+
+@functools.lru_cache(maxsize=8192)
+def _read_notice(path: Path, mission_map: Path | None) -> Notice:
+    """Cached by the mission map file too: a map arriving later changes the notice."""
     return read_notice(path)
 
 
@@ -95,7 +106,7 @@ def _gw_role(superevent_id: str) -> str:
 
 def _current(spool: Spool, kind: str, event_id: str) -> Entry | None:
     """The latest entry of an event, or None when it is retracted."""
-    entries = spool.entries_of(kind, event_id)
+    entries = [entry for entry in spool.entries_of(kind, event_id) if entry.alert_type != mission_maps.MAP_TYPE]
     if not entries or entries[-1].alert_type == "retraction":
         return None
     return entries[-1]
@@ -108,7 +119,7 @@ def _best_notice_entry(spool: Spool, kind: str, event_id: str) -> Entry | None:
     if current is None or not _is_notice(current) or _notice(current.path).retraction:
         return None
     for entry in reversed(spool.entries_of(kind, event_id)):
-        if maps.has_map(_notice(entry.path)):
+        if _is_notice(entry) and maps.has_map(_notice(entry.path)):
             return entry
     return current
 
@@ -252,12 +263,35 @@ def affected_entries(spool: Spool, entry: Entry, config: dict) -> list[Entry]:
     The daemon asks for these entries' targets too, so that a GRB arriving after the GW
     alert updates the GW event's current entry (Snakemake reruns them: their inputs grew).
     """
+    if entry.alert_type == mission_maps.MAP_TYPE:  # its trigger's notices and their partners
+        return _map_affected(spool, entry, config)
     # Only notices pair with GW alerts (not pipeline candidates or DQ segment lists).
     if entry.kind not in EXTERNAL_KINDS or not _is_notice(entry):
         return []
     if _notice(entry.path).retraction:  # the coincidences it was in are rebuilt without it
         return _retracted_partners(spool, entry, config)
-    return gw_partners(spool, entry, config)
+    # and pipeline candidates already in a superevent: their raven.json step (a publishable
+    # coincidence after the orchestrator decided, skyspool.orchestrator.raven)
+    return gw_partners(spool, entry, config) + candidate_partners(spool, entry, config)
+
+
+def _map_affected(spool: Spool, map_entry: Entry, config: dict) -> list[Entry]:
+    """A mission map file's trigger: its notices that use the map (their sky-map products)
+    and the GW entries and candidates its current notice pairs with (their coincidences)."""
+    users = [entry for entry in spool.entries_of(map_entry.kind, map_entry.event_id)
+             if _is_notice(entry) and _notice(entry.path).skymap_file]
+    best = _best_notice_entry(spool, map_entry.kind, map_entry.event_id)
+    return users + ([] if best is None else affected_entries(spool, best, config))
+
+
+def _input_paths(spool: Spool, partners: list[Entry]) -> list[str]:
+    """Spool files of the partners and of the mission maps they use, relative to the spool
+    root (inputs of the rules: a new partner or map remakes the products)."""
+    paths = []
+    for partner in partners:
+        mission_map = _notice(partner.path).skymap_file and mission_maps.map_file(partner.path)
+        paths += [partner.path] + ([mission_map] if mission_map else [])
+    return [str(path.relative_to(spool.root)) for path in paths]
 
 
 # ----- sky maps: common grid, overlap, product -----
@@ -568,6 +602,8 @@ def gw_products(entry: Entry, config: dict) -> list[str]:
 
 def partner_paths(spool: Spool, entry: Entry, config: dict) -> list[str]:
     """Spool files of the partners, relative to the spool root (inputs of the rules)."""
+    if entry.kind == "gw":  # and the mission maps the external ones use
+        return _input_paths(spool, external_partners(spool, entry, config))
     return [str(partner.path.relative_to(spool.root)) for partner in partners(spool, entry, config)]
 
 
@@ -665,12 +701,47 @@ def notice_extra(coincidences_path: str | Path) -> dict:
 
 # ----- the orchestrator's hook: RAVEN_ALERT and external_coinc for a pipeline candidate -----
 
+def _member_side(superevent_id: str, member: dict) -> GWSide:
+    """The GW side of an orchestrator member (a pipeline candidate in superevent ``superevent_id``)."""
+    return GWSide(superevent_id, _gw_role(superevent_id), float(member["gps_time"]), member["group"],
+                  member["search"], member["far_hz"])
+
+
+def _superevent_members(spool: Spool):
+    """(superevent id, member) of every pipeline candidate in a superevent."""
+    from skyspool import superevents
+
+    for state in superevents.all_states(spool):
+        for member in state["members"].values():
+            yield state["superevent_id"], member
+
+
+def candidate_partners(spool: Spool, external_entry: Entry, config: dict) -> list[Entry]:
+    """Entries of the pipeline candidates in a superevent that an external notice coincides with."""
+    notice = _notice(external_entry.path)
+    if notice.retraction:
+        return []
+    return [spool.find_entry("gwcand", *member["entry"].split("/"))
+            for superevent_id, member in _superevent_members(spool)
+            if _pairs_with(notice, _member_side(superevent_id, member), config)]
+
+
+def candidate_partner_paths(spool: Spool, entry: Entry, config: dict) -> list[str]:
+    """Spool files of the external triggers coinciding with the pipeline candidate ``entry``
+    in its superevent, relative to the spool root (inputs of its ``raven.json``: a new
+    partner is a new input, so Snakemake runs that step again)."""
+    key = f"{entry.event_id}/{entry.name}"
+    for superevent_id, member in _superevent_members(spool):
+        if member["entry"] == key:
+            return _input_paths(spool, partners_of_gw(spool, _member_side(superevent_id, member), config))
+    return []
+
+
 def candidate_coincidences(spool: Spool, superevent_id: str, member: dict, skymap: bytes | None,
                            config: dict) -> dict:
     """``coincidences.json``-like result for the orchestrator's preferred candidate ``member``
     (its superevent's facts: GPS time, group, search, FAR) and its sky map bytes."""
-    gw = GWSide(superevent_id, _gw_role(superevent_id), float(member["gps_time"]), member["group"],
-                member["search"], member["far_hz"])
+    gw = _member_side(superevent_id, member)
     gw_map = None
     if skymap is not None:
         from ligo.skymap.io import read_sky_map

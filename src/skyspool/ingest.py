@@ -24,6 +24,7 @@ from pathlib import Path
 
 from skyspool import atomic, formats
 from skyspool.paths import Entry, Spool
+from skyspool.notices import mission_maps
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,8 @@ def ingest_file(spool: Spool, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES)
             if large is None:
                 _too_large(size, max_bytes)
                 data = head + handle.read(max_bytes + 1 - len(head))
-                message = formats.identify(data, path.name)
+                # a mission's map file for a stored notice's healpix_url, else a message
+                message = mission_maps.message(spool, data, path.name) or formats.identify(data, path.name)
             else:
                 _too_large(size, large.max_bytes, f" for {large.name}")
                 message = large.parse(head, size, path.name)

@@ -11,7 +11,10 @@ For each candidate entry, in order (one Snakemake rule each, see workflow/rules/
    re-checks data quality, re-chooses the preferred event of the whole superevent by
    GWCelery's ``keyfunc`` and applies :func:`first_alert`: early-warning, significant or
    less-significant preliminary, or why none;
-3. :func:`second_preliminary`, ``second_preliminary_delay_s`` after a first preliminary
+3. :func:`raven`, after the decision and again whenever the external triggers coinciding
+   with the candidate change: a publishable coincidence (RAVEN_ALERT) that came after a
+   "no alert" re-opens the decision (GW170817's case);
+4. :func:`second_preliminary`, ``second_preliminary_delay_s`` after a first preliminary
    (a timer again), applies :func:`second_alert`: GWCelery sends it unless a person acted.
 
 Every step appends its record (time, candidate, rule, numbers, outcome) to
@@ -287,21 +290,50 @@ def decide(spool: Spool, entry: Entry, config: dict) -> dict:
     """The orchestrator's decision for this candidate's superevent, made on the whole superevent
     as it stands (so the same set of candidates gets the same answer in any arrival order);
     the record of ``orchestrator.json``."""
-    settings = config["orchestrator"]
     candidate_id = read_candidate(entry.path).candidate_id
     assignment = json.loads(spool.product(entry, "superevent.json").read_text())
-    sid = assignment["superevent_id"]
     now = time.time()
-    if sid is None:
+    if assignment["superevent_id"] is None:
         return {"time": superevents.utc_iso(now), "candidate_id": candidate_id, "superevent_id": None,
                 "step": "decide", "preferred_event": None, "rule": "superevent_far_threshold",
                 "reason": assignment["reason"], "outcome": "no alert", "sent": None}
+    return _first_alert_step(spool, entry, assignment["superevent_id"], candidate_id, "decide", config, now)
+
+
+def raven(spool: Spool, entry: Entry, config: dict) -> dict:
+    """After the decision, whenever the external triggers coinciding with this candidate change
+    (a GRB notice arriving after a "no alert", GW170817's case): when the preferred event of
+    its superevent now has a publishable coincidence (RAVEN_ALERT), the first-alert rules are
+    applied again with it, as GWCelery re-checks ``_should_publish`` when RAVEN adds that label;
+    an alert already sent is never sent again. Logged to ``decisions.jsonl`` (step ``raven``)
+    only when there is such a coincidence; the record of ``raven.json``."""
+    decision = json.loads(spool.product(entry, "orchestrator.json").read_text())
+    now = time.time()
+    if decision["superevent_id"] is None:
+        return decision | {"time": superevents.utc_iso(now), "step": "raven"}
+    return _first_alert_step(spool, entry, decision["superevent_id"], decision["candidate_id"], "raven",
+                             config, now)
+
+
+def _first_alert_step(spool: Spool, entry: Entry, sid: str, candidate_id: str, step: str, config: dict,
+                      now: float) -> dict:
+    """:func:`first_alert` for the superevent as it stands, under the decision lock: send,
+    label, set the second preliminary's timer and log the record. Step ``raven`` does so only
+    for a preferred event with a publishable coincidence."""
+    settings = config["orchestrator"]
     with superevents.decision_lock(spool):
         state = superevents.load(spool, sid)
         coincident = _coincident(spool, state, config)
         preferred = _refresh(spool, state, now, settings, coincident)
+        if step == "raven" and preferred["candidate_id"] not in coincident:
+            return {"time": superevents.utc_iso(now), "candidate_id": candidate_id, "superevent_id": sid,
+                    "step": step, "preferred_event": preferred["candidate_id"], "rule": "no_raven_alert",
+                    "reason": "no publishable external coincidence for the preferred event",
+                    "outcome": "no alert", "sent": None}
         verdict = first_alert(preferred, set(superevents.labels(spool, sid)), settings,
                               preferred["candidate_id"] in coincident)
+        if step == "raven":  # why RAVEN_ALERT (skyspool.coincidence.raven_alert)
+            verdict["reason"] += "; " + (spool.superevent_dir(sid) / "RAVEN_ALERT").read_text().strip()
         _label_data_quality(spool, sid, preferred)
         sent = None
         if verdict["alert_type"]:
@@ -314,7 +346,7 @@ def decide(spool: Spool, entry: Entry, config: dict) -> dict:
                             ("EM_READY", CLASSIFICATION)):
             if spool.product(entry, made).exists() and candidate_id == preferred["candidate_id"]:
                 superevents.add_label(spool, sid, label, candidate_id)
-        record = _record(spool, sid, candidate_id, "decide", preferred, verdict, sent, settings, now)
+        record = _record(spool, sid, candidate_id, step, preferred, verdict, sent, settings, now)
         superevents.save(spool, state)
     return record
 
@@ -332,16 +364,26 @@ def _label_sent(spool: Spool, sid: str, alert_type: str, significant: bool) -> N
         superevents.add_label(spool, sid, "LOW_SIGNIF_PRELIM_SENT")
 
 
+def _first_preliminary(spool: Spool, entry: Entry) -> dict | None:
+    """The record of the step of this candidate that sent a first preliminary: its decision
+    (``orchestrator.json``) or, after a later publishable coincidence, ``raven.json`` (the
+    newer, when both did); None when neither did (or neither is made yet)."""
+    found = None
+    for name in ("orchestrator.json", "raven.json"):
+        path = spool.product(entry, name)
+        record = json.loads(path.read_text()) if path.exists() else {}
+        if (record.get("sent") or {}).get("alert_type") == "preliminary":
+            found = record
+    return found
+
+
 def _second_preliminary_due_at(spool: Spool, entry: Entry, config: dict) -> float | None:
     """Unix time the second preliminary of this candidate's first one is due; None when
-    its decision sent no preliminary (or is not made yet)."""
-    decision_path = spool.product(entry, "orchestrator.json")
-    if not decision_path.exists() or config["orchestrator"]["second_preliminary"] == "never":
+    it sent no preliminary."""
+    first = _first_preliminary(spool, entry)
+    if first is None or config["orchestrator"]["second_preliminary"] == "never":
         return None
-    sent = json.loads(decision_path.read_text()).get("sent")
-    if not sent or sent["alert_type"] != "preliminary":
-        return None
-    return _unix(sent["time"]) + config["orchestrator"]["second_preliminary_delay_s"]
+    return _unix(first["sent"]["time"]) + config["orchestrator"]["second_preliminary_delay_s"]
 
 
 def second_preliminary_due(entry: Entry, config: dict) -> bool:
@@ -358,7 +400,7 @@ def second_preliminary(spool: Spool, entry: Entry, config: dict) -> dict:
     if due is None or time.time() < due:
         raise ValueError("the second preliminary of this candidate is not due (see DIR/timers/)")
     settings = config["orchestrator"]
-    decision = json.loads(spool.product(entry, "orchestrator.json").read_text())
+    decision = _first_preliminary(spool, entry)
     sid = decision["superevent_id"]
     with superevents.decision_lock(spool):
         now = time.time()

@@ -35,9 +35,11 @@ def _flags(spool: Spool, entry: Entry) -> list[str]:
         flags.append("retraction")
     if entry.kind == "gw":  # a superevent the pipeline formed: its labels (DQV, SIGNIF_LOCKED...)
         flags += superevents.labels(spool, entry.event_id)
-    decision_path = spool.product(entry, "orchestrator.json")
-    if decision_path.exists():
-        decision = json.loads(decision_path.read_text())
+    for name in ("orchestrator.json", "raven.json"):  # the decision, and a RAVEN re-opening that sent
+        decision_path = spool.product(entry, name)
+        decision = json.loads(decision_path.read_text()) if decision_path.exists() else None
+        if decision is None or (name == "raven.json" and not decision["sent"]):
+            continue
         sent = decision["sent"]
         rule = f"[{decision['rule']}] " if "rule" in decision else ""  # decisions.jsonl has them all
         flags.append(f"{decision['superevent_id'] or 'no superevent'}: {rule}"

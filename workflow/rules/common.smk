@@ -7,6 +7,7 @@ from skyspool import dashboard, ids
 from skyspool.frb import targets as frb_targets
 from skyspool.gw.targets import alert_has_skymap
 from skyspool.jobs import run_logged, set_time_limit as set_job_time_limit
+from skyspool.notices import mission_maps, read_notice
 from skyspool.notices.targets import notice_products as notice_product_names
 from skyspool.paths import Spool
 
@@ -72,6 +73,15 @@ def notice_entry(wildcards):
     """Input function: the spool file of the notice entry named by the wildcards."""
     entry = SPOOL.find_entry(wildcards.kind, wildcards.event, wildcards.entry)
     return str(entry.path.relative_to(SPOOL.root))
+
+
+def notice_mission_map(wildcards):
+    """Input function: the mission map file the notice uses (skyspool.notices.mission_maps),
+    if any: when it arrives, the notice's products are remade with it."""
+    entry = SPOOL.find_entry(wildcards.kind, wildcards.event, wildcards.entry)
+    if not read_notice(entry.path).skymap_file:
+        return []
+    return [str(mission_maps.map_file(entry.path).relative_to(SPOOL.root))]
 
 
 def coincidence_partners(wildcards):
@@ -140,6 +150,12 @@ def frb_plot_output(entry_dir):
 def candidate_entry(wildcards):
     """The gwcand spool entry named by the wildcards."""
     return SPOOL.find_entry("gwcand", wildcards.event, wildcards.entry)
+
+
+def candidate_coincidence_partners(wildcards):
+    """Input function: spool files of the external triggers coinciding with a pipeline
+    candidate in its superevent (a new one remakes its raven.json)."""
+    return coincidence.candidate_partner_paths(SPOOL, candidate_entry(wildcards), config)
 
 
 def candidate_skymap(wildcards):

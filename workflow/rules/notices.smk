@@ -20,6 +20,7 @@ localrules:
 rule notice_json:
     input:
         notice_entry,
+        notice_mission_map,
     output:
         "products/{kind}/{event}/{entry}/notice.json",
     log:
@@ -35,6 +36,7 @@ rule notice_json:
 rule notice_skymap:
     input:
         notice_entry,
+        notice_mission_map,
     output:
         "products/{kind}/{event}/{entry}/skymap.multiorder.fits",
     log:

@@ -3,7 +3,9 @@
 # the superevent has settled) and the second preliminary are targets only once due
 # (skyspool.timers wakes the entry up; no job sleeps). The steps that change a superevent hold the `superevent`
 # resource (one at a time, as GWCelery's single superevent worker; the default profile
-# sets its limit to 1) and the decision lock. Alerts they send land in the inbox and
+# sets its limit to 1) and the decision lock. raven.json is remade whenever the external
+# triggers coinciding with the candidate change (a new one is a new input): a publishable
+# coincidence after a "no alert" re-opens the decision. Alerts they send land in the inbox and
 # become gw spool entries, whose products the gw rules make.
 
 from skyspool import candidates, orchestrator
@@ -108,6 +110,24 @@ rule gw_candidate_orchestrate:
         runtime=5,
     run:
         run_logged(log[0], rule, orchestrator.write_step, orchestrator.decide, SPOOL,
+                   candidate_entry(wildcards), output[0], config)
+
+
+rule gw_candidate_raven:
+    input:
+        decision="products/gwcand/{event}/{entry}/orchestrator.json",
+        partners=candidate_coincidence_partners,
+    output:
+        "products/gwcand/{event}/{entry}/raven.json",
+    log:
+        "logs/gwcand/{event}/{entry}/raven.log",
+    priority: 70
+    resources:
+        superevent=1,
+        mem_mb=300,
+        runtime=5,
+    run:
+        run_logged(log[0], rule, orchestrator.write_step, orchestrator.raven, SPOOL,
                    candidate_entry(wildcards), output[0], config)
 
 

@@ -73,6 +73,7 @@ class Notice:
     retraction: bool = False
     skymap: bytes | None = dataclasses.field(default=None, repr=False)  # own multi-order FITS
     skymap_url: str | None = None
+    skymap_file: str | None = None  # the mission map file in use (notices.mission_maps)
     spacecraft: dict | None = None
     gw_superevent: str | None = None
     coincident_neutrinos: tuple[CoincidentNeutrino, ...] = ()
@@ -158,4 +159,17 @@ def read_notice(path: str | Path) -> Notice:
 
     path = Path(path)
     data = path.read_bytes()
-    return voevent.to_notice(data) if path.suffix == ".xml" else gcnjson.to_notice(data)
+    notice = voevent.to_notice(data) if path.suffix == ".xml" else gcnjson.to_notice(data)
+    return _with_mission_map(notice, path)
+
+
+def _with_mission_map(notice: Notice, path: Path) -> Notice:
+    """The notice with the mission map file stored for its trigger, when it names one by
+    ``healpix_url`` and carries none itself (:mod:`skyspool.notices.mission_maps`)."""
+    from skyspool.notices import mission_maps
+
+    found = mission_maps.map_file(path) if notice.skymap is None and notice.skymap_url else None
+    if found is None:
+        return notice
+    return dataclasses.replace(notice, skymap=mission_maps.fits_bytes(found.read_bytes()),
+                               skymap_file=found.name)

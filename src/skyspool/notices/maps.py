@@ -12,7 +12,8 @@ The models are those GWCelery 3.0.0 builds for RAVEN (``tasks/external_skymaps.p
   sqrt(-2 ln 0.1) = 2.146; other missions: the radius taken as the 1-sigma width; every width
   at least :data:`MIN_SIGMA_DEG`.
 
-A mission's own HEALPix map carried in the notice (GCN JSON ``healpix_file``) is used instead.
+A mission's own HEALPix map carried in the notice (GCN JSON ``healpix_file``), or dropped
+into the inbox for a notice's ``healpix_url`` (:mod:`skyspool.notices.mission_maps`), is used instead.
 
 Also here: the Earth-occultation and Fermi-LAT field-of-view MOCs at the trigger time,
 from the spacecraft position a Fermi GBM notice carries. Angles in degrees.
@@ -213,6 +214,8 @@ def skymap_source(notice: Notice) -> str | None:
     """Where :func:`notice_skymap` takes the map from: the notice's own map, the model built
     from its position (``model``; ``model, healpix_url not fetched`` when the notice names a
     mission map that cannot be fetched offline), or None."""
+    if notice.skymap_file is not None:
+        return f"mission map file {notice.skymap_file} (healpix_url)"
     if notice.skymap is not None:
         return "notice healpix_file"
     if not notice_components(notice):

@@ -49,7 +49,7 @@ def stats_dict(notice_path: str, skymap_path: str | None) -> dict:
              "error_radius_deg": notice.error_radius_deg, "error_containment": notice.error_containment,
              "systematic_included": notice.systematic_included, "far_hz": notice.far_hz,
              "retraction": notice.retraction, "gw_superevent": notice.gw_superevent,
-             "area50_deg2": None, "area90_deg2": None,
+             "area50_deg2": None, "area90_deg2": None, "skymap_source": maps.skymap_source(notice),
              "error_ellipse_deg": notice.error_ellipse and list(notice.error_ellipse),
              "error_rectangle_deg": notice.error_rectangle and [list(c) for c in notice.error_rectangle]}
     if skymap_path:

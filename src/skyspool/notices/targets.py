@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 
 from skyspool.notices import maps, read_notice
+from skyspool.notices.mission_maps import MAP_TYPE
 from skyspool.paths import Entry
 
 BASE_PRODUCTS = ["notice.json", "stats.json"]
@@ -22,7 +23,10 @@ def _facts(path) -> tuple[bool, bool]:
 
 
 def notice_products(entry: Entry, config: dict) -> list[str]:
-    """Product names of a notice entry; coincidences.json when a window names its kind."""
+    """Product names of a notice entry; coincidences.json when a window names its kind.
+    A mission map file stored with the notices has none (they use it)."""
+    if entry.alert_type == MAP_TYPE:
+        return []
     with_map, fermi_craft = _facts(entry.path)
     names = list(BASE_PRODUCTS)
     if with_map:

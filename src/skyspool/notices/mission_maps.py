@@ -1,0 +1,84 @@
+"""A mission's own HEALPix map, dropped into the inbox as a file, for a notice that only
+names it (``healpix_url``: Fermi GBM's ``glg_healpix_all_bn...fit``, IceCube's
+``...skymap_nside_1024_probability.fits.gz``), which cannot be fetched offline.
+
+The file is matched to its trigger by its name: the last part of the ``healpix_url`` of a
+notice in the spool. It is stored with that trigger's notices as the entry
+``<NNN>-mission_map.fits`` (``.fits.gz`` when gzip-compressed), and from then on the
+trigger's notices that name a ``healpix_url`` carry it as their own map
+(:func:`skyspool.notices.read_notice`): their sky-map products and their coincidences use
+it instead of the model, and say so (``skymap_file``, ``skymap_source``). A FITS file that
+no stored notice names is refused as before (kept in quarantine: drop it again once the
+notice is in).
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+from skyspool.formats import Message, Refused
+
+MAP_TYPE = "mission_map"
+GZIP_MAGIC = b"\x1f\x8b"
+FITS_MAGIC = b"SIMPLE  ="
+# A decompressed map larger than this is refused (an IceCube nside-1024 map is 100 MB).
+MAX_MAP_BYTES = 1 << 30
+
+
+def url_name(url: str | None) -> str | None:
+    """The file name at the end of a URL (what a person saves it as)."""
+    return url.rstrip("/").rsplit("/", 1)[-1] if url else None
+
+
+def fits_bytes(data: bytes) -> bytes:
+    """The FITS bytes of a map file, gzip-compressed or not; refuses more than
+    :data:`MAX_MAP_BYTES` decompressed."""
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    inflate = zlib.decompressobj(wbits=31)
+    try:
+        fits = inflate.decompress(data, MAX_MAP_BYTES)
+    except zlib.error as exc:
+        raise Refused(f"a gzip-compressed file that cannot be decompressed ({exc})") from None
+    if inflate.unconsumed_tail:
+        raise Refused(f"a gzip-compressed map larger than {MAX_MAP_BYTES} bytes decompressed")
+    return fits
+
+
+def _stored_notices(spool, name: str):
+    """Notices in the spool whose ``healpix_url`` ends with ``name``."""
+    from skyspool.notices import read_notice
+
+    for kind in ("grb", "neutrino"):
+        for entry in spool.entries(kind):
+            if entry.alert_type == MAP_TYPE or entry.path.suffix not in (".json", ".xml"):
+                continue
+            try:
+                notice = read_notice(entry.path)
+            except Refused:
+                continue
+            if url_name(notice.skymap_url) == name:
+                yield notice
+
+
+def message(spool, data: bytes, filename: str) -> Message | None:
+    """The spool entry of a dropped map file named as a stored notice's ``healpix_url``,
+    checked to be a usable HEALPix map; None for any other file."""
+    from skyspool.formats import skymaps
+
+    if not data.startswith((FITS_MAGIC, GZIP_MAGIC)):
+        return None
+    notice = next(_stored_notices(spool, filename), None)
+    if notice is None:
+        return None
+    skymaps.check_skymap(fits_bytes(data), f"mission map {filename}", flat_ok=True)
+    extension = "fits.gz" if data.startswith(GZIP_MAGIC) else "fits"
+    return Message(notice.kind, notice.trigger_id, MAP_TYPE, extension, notice.role)
+
+
+def map_file(notice_path: str | Path) -> Path | None:
+    """The latest mission map stored with the notice's trigger (beside it), if any."""
+    found = sorted(Path(notice_path).parent.glob(f"*-{MAP_TYPE}.fits*"),
+                   key=lambda path: int(path.name.split("-", 1)[0]))
+    return found[-1] if found else None
