@@ -39,6 +39,7 @@ probability; only the best rows are sorted and only their other columns read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from pathlib import Path
 
@@ -134,12 +135,10 @@ class CredibleVolume:
 
         The level is NaN for a point whose voxel was not evaluated: it lies beyond the volume.
         """
-        max_order = self.max_order
-        sorter = np.argsort(self.ipix << (2 * (max_order - self.order)))
-        if max_order <= 9:  # a table of every pixel at max_order (<= 3 M): one lookup per point
-            pixel = np.repeat(sorter, 1 << (2 * (max_order - self.order[sorter])))[point_ipix]
+        sorter, starts, table = self._pixel_lookup
+        if table is not None:
+            pixel = table[point_ipix]
         else:
-            starts = (self.ipix << (2 * (max_order - self.order)))[sorter]
             pixel = sorter[np.searchsorted(starts, point_ipix, side="right") - 1]
         k = self._grid_index(distance_mpc)
         # Nearer than the first grid point, crossmatch's index -1 reads the farthest grid point.
@@ -152,6 +151,17 @@ class CredibleVolume:
         level[found] = self.voxel_level[voxel]
         density[found] = self.voxel_density[voxel]
         return level, density, pixel, self.r[k]
+
+    @functools.cached_property
+    def _pixel_lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Pixels sorted by their first nested index at :attr:`max_order` (the sorter and those
+        indices) and, up to order 9, the table of every index at max_order (<= 3 M) to its pixel:
+        one lookup per point. Built once, for every chunk of catalog rows."""
+        max_order = self.max_order
+        sorter = np.argsort(self.ipix << (2 * (max_order - self.order)))
+        starts = (self.ipix << (2 * (max_order - self.order)))[sorter]
+        table = np.repeat(sorter, 1 << (2 * (max_order - self.order[sorter]))) if max_order <= 9 else None
+        return sorter, starts, table
 
     def _grid_index(self, distance_mpc: np.ndarray) -> np.ndarray:
         """``np.digitize(distance_mpc, self.r) - 1`` (the last grid point at or below each
@@ -288,7 +298,7 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
     sky_map = read_sky_map(str(skymap_path), moc=True)
     if "DISTMU" not in sky_map.colnames:
         raise ValueError(f"{skymap_path}: the sky map has no distance layers")
-    catalog = IndexedCatalog(catalog_path)
+    catalog = _open_catalog(catalog_path)
     volume = credible_volume(sky_map, catalog.max_distance_mpc, credible_level)
     # Only the columns that decide membership and rank are read for every row of the volume's
     # cells; the others only for the rows listed. Where the map's pixels are no finer than the
@@ -296,33 +306,27 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
     by_key = volume.max_order <= catalog.order
     ranking_columns = ([] if by_key else ["ra_deg", "dec_deg"]) + ["distance_mpc"] \
         + (["distance_err_mpc"] if fold_distance_error else []) + ([weight_column] if weight_column else [])
-    values, row_numbers = catalog.read_volume_arrays(*volume.cells(catalog.order), columns=ranking_columns)
-    if by_key:
-        point_ipix = (values["index_key"] % (12 * 4**catalog.order)) >> (2 * (catalog.order - volume.max_order))
-    else:
-        point_ipix = hp.ang2pix(hp.order2nside(volume.max_order), values["ra_deg"], values["dec_deg"],
-                                nest=True, lonlat=True)
-    located = volume.locate(point_ipix, values["distance_mpc"])
-    inside = np.flatnonzero(located[0] < credible_level)
-    values = {name: values[name][inside] for name in ranking_columns}
-    level, density, pixel, grid_distance = (column[inside] for column in located)
 
-    score = density.copy()
-    if fold_distance_error:
-        # In place: the volume of a half-sky map holds millions of galaxies.
-        error2 = np.square(np.nan_to_num(values["distance_err_mpc"]))
-        sigma2 = np.square(volume.distsigma[pixel])
-        spread = sigma2 + error2
-        exponent = np.square(grid_distance - volume.distmu[pixel])
-        exponent *= error2
-        exponent /= 2 * sigma2 * spread
-        np.exp(exponent, out=exponent)
-        np.divide(sigma2, spread, out=sigma2)
-        np.sqrt(sigma2, out=sigma2)
-        score *= sigma2
-        score *= exponent
-    if weight_column is not None:
-        score *= values[weight_column]
+    def select(values: dict[str, np.ndarray], row_numbers: np.ndarray) -> dict[str, np.ndarray]:
+        """One chunk of catalog rows -> its galaxies inside the volume, with their scores."""
+        if by_key:
+            point_ipix = (values["index_key"] % (12 * 4**catalog.order)) >> (2 * (catalog.order - volume.max_order))
+        else:
+            point_ipix = hp.ang2pix(hp.order2nside(volume.max_order), values["ra_deg"], values["dec_deg"],
+                                    nest=True, lonlat=True)
+        located = volume.locate(point_ipix, values["distance_mpc"])
+        inside = np.flatnonzero(located[0] < credible_level)
+        level, density, pixel, grid_distance = (column[inside] for column in located)
+        chunk = {name: values[name][inside] for name in ranking_columns}
+        chunk.update(credible_level=level, probdensity_per_mpc3=density, row_number=row_numbers[inside],
+                     rows_read=len(row_numbers), score=_score(density, volume, pixel, grid_distance,
+                                  chunk["distance_err_mpc"] if fold_distance_error else None,
+                                  chunk[weight_column] if weight_column else None))
+        return chunk
+
+    chunks = catalog.map_volume(*volume.cells(catalog.order), columns=ranking_columns, process=select)
+    # The whole selection's count and summed score: over every galaxy of the volume, in file order.
+    score = np.concatenate([chunk["score"] for chunk in chunks])
     score_total = float(np.nansum(score))
     ranking = _ranking(score, max_rows)
     probability = np.nan_to_num(score[ranking]) / score_total if score_total > 0 else np.zeros(len(ranking))
@@ -332,15 +336,16 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
         ranking, probability, cumulative = ranking[:listed], probability[:listed], cumulative[:listed]
 
     # The listed rows' other columns: only the row groups holding them are read again.
-    missing = [name for name in GALAXY_COLUMNS if name not in values]
-    chosen = catalog.read_rows(row_numbers[inside[ranking]], missing)
+    listed = _gather(chunks, ranking, ranking_columns + ["credible_level", "probdensity_per_mpc3", "row_number"])
+    missing = [name for name in GALAXY_COLUMNS if name not in ranking_columns]
+    chosen = catalog.read_rows(listed["row_number"], missing)
     table = Table()
     table["rank"] = np.arange(1, len(ranking) + 1)
     for name in GALAXY_COLUMNS:
-        table[name] = (values[name][ranking] if name in values else
+        table[name] = (listed[name] if name in listed else
                        (pc.fill_null(chosen[name], "") if name == "name" else chosen[name]).to_numpy(zero_copy_only=False))
-    table["credible_level"] = level[ranking]
-    table["probdensity_per_mpc3"] = density[ranking]
+    table["credible_level"] = listed["credible_level"]
+    table["probdensity_per_mpc3"] = listed["probdensity_per_mpc3"]
     table["score"] = score[ranking]
     table["probability"] = probability
     table["cumulative_probability"] = cumulative
@@ -355,13 +360,63 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
         "radial_step_mpc": volume.radial_step_mpc,
         "catalog": catalog.path.name,
         "catalog_rows": catalog.n_rows,
-        "rows_read": len(row_numbers),
-        "galaxies_inside": len(inside),
+        "rows_read": sum(chunk["rows_read"] for chunk in chunks),
+        "galaxies_inside": len(score),
         "score_total": score_total,
         "galaxies_listed": len(table),
         "probability_listed": float(cumulative[-1]) if len(cumulative) else 0.0,
     })
     return table
+
+
+@functools.lru_cache(maxsize=4)
+def _open_catalog_at(path: Path, mtime_ns: int, size: int) -> IndexedCatalog:
+    return IndexedCatalog(path)
+
+
+def _open_catalog(path: str | Path) -> IndexedCatalog:
+    """The catalog with its index, opened once per file version in a warm process (the daemon):
+    the index is read from every row group's statistics."""
+    path = Path(path).resolve()
+    status = path.stat()
+    return _open_catalog_at(path, status.st_mtime_ns, status.st_size)
+
+
+def _score(density: np.ndarray, volume: CredibleVolume, pixel: np.ndarray, grid_distance: np.ndarray,
+           distance_err_mpc: np.ndarray | None, weight: np.ndarray | None) -> np.ndarray:
+    """The ranking score of galaxies inside the volume: their density, times the distance
+    uncertainty's factor (with ``distance_err_mpc``; see the module's docstring) and ``weight``."""
+    score = density.copy()
+    if distance_err_mpc is not None:
+        error2 = np.square(np.nan_to_num(distance_err_mpc))
+        sigma2 = np.square(volume.distsigma[pixel])
+        spread = sigma2 + error2
+        exponent = np.square(grid_distance - volume.distmu[pixel])
+        exponent *= error2
+        exponent /= 2 * sigma2 * spread
+        np.exp(exponent, out=exponent)
+        np.divide(sigma2, spread, out=sigma2)
+        np.sqrt(sigma2, out=sigma2)
+        score *= sigma2
+        score *= exponent
+    if weight is not None:
+        score *= weight
+    return score
+
+
+def _gather(chunks: list[dict[str, np.ndarray]], index: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Columns ``names`` of the chunks' rows at ``index`` (into the chunks put end to end)."""
+    sizes = np.array([len(chunk["score"]) for chunk in chunks])
+    starts = np.cumsum(sizes) - sizes
+    chunk_of = np.searchsorted(starts, index, side="right") - 1
+    by_chunk = np.argsort(chunk_of, kind="stable")
+    bounds = np.searchsorted(chunk_of[by_chunk], np.arange(len(chunks) + 1))
+    gathered = {name: np.empty(len(index), chunks[0][name].dtype) for name in names}
+    for number, chunk in enumerate(chunks):
+        rows = by_chunk[bounds[number]:bounds[number + 1]]
+        for name in names:
+            gathered[name][rows] = chunk[name][index[rows] - starts[number]]
+    return gathered
 
 
 def _ranking(score: np.ndarray, max_rows: int | None) -> np.ndarray:
