@@ -124,17 +124,19 @@ class CredibleVolume:
         return (cells[group_start], np.minimum.reduceat(min_distance, group_start),
                 np.maximum.reduceat(max_distance, group_start))
 
+    @functools.cached_property
+    def distsigma2(self) -> np.ndarray:
+        return np.square(self.distsigma)
+
     @property
     def max_order(self) -> int:
         return int(self.order.max())
 
     def locate(self, point_ipix: np.ndarray, distance_mpc: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Credible level, density (per Mpc^3), pixel index and grid distance (Mpc) of points
-        given by their nested pixel at :attr:`max_order` and their distance.
-
-        The level is NaN for a point whose voxel was not evaluated: it lies beyond the volume.
-        """
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The points inside the volume, among points given by their nested pixel at
+        :attr:`max_order` and their distance: their indices, credible level, density (per Mpc^3),
+        pixel index and grid distance (Mpc)."""
         sorter, starts, table = self._pixel_lookup
         if table is not None:
             pixel = table[point_ipix]
@@ -142,15 +144,15 @@ class CredibleVolume:
             pixel = sorter[np.searchsorted(starts, point_ipix, side="right") - 1]
         k = self._grid_index(distance_mpc)
         # Nearer than the first grid point, crossmatch's index -1 reads the farthest grid point.
-        k = np.where(k < 0, len(self.r) - 1, k)
+        k[k < 0] = len(self.r) - 1
         position = k - self.k_first[pixel]
-        found = (position >= 0) & (position < self.n_voxels[pixel])
+        # Evaluated voxel: 0 <= position < n_voxels (a negative position is a huge unsigned one).
+        found = np.flatnonzero(position.view(np.uint64) < self.n_voxels.view(np.uint64)[pixel])
         voxel = self.voxel_offset[pixel[found]] + position[found]
-        level = np.full(len(pixel), np.nan)
-        density = np.full(len(pixel), np.nan)
-        level[found] = self.voxel_level[voxel]
-        density[found] = self.voxel_density[voxel]
-        return level, density, pixel, self.r[k]
+        level = self.voxel_level[voxel]
+        inside = level < self.credible_level
+        found, voxel = found[inside], voxel[inside]
+        return found, level[inside], self.voxel_density[voxel], pixel[found], self.r[k[found]]
 
     @functools.cached_property
     def _pixel_lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -314,9 +316,7 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
         else:
             point_ipix = hp.ang2pix(hp.order2nside(volume.max_order), values["ra_deg"], values["dec_deg"],
                                     nest=True, lonlat=True)
-        located = volume.locate(point_ipix, values["distance_mpc"])
-        inside = np.flatnonzero(located[0] < credible_level)
-        level, density, pixel, grid_distance = (column[inside] for column in located)
+        inside, level, density, pixel, grid_distance = volume.locate(point_ipix, values["distance_mpc"])
         chunk = {name: values[name][inside] for name in ranking_columns}
         chunk.update(credible_level=level, probdensity_per_mpc3=density, row_number=row_numbers[inside],
                      rows_read=len(row_numbers), score=_score(density, volume, pixel, grid_distance,
@@ -388,8 +388,9 @@ def _score(density: np.ndarray, volume: CredibleVolume, pixel: np.ndarray, grid_
     uncertainty's factor (with ``distance_err_mpc``; see the module's docstring) and ``weight``."""
     score = density.copy()
     if distance_err_mpc is not None:
-        error2 = np.square(np.nan_to_num(distance_err_mpc))
-        sigma2 = np.square(volume.distsigma[pixel])
+        error2 = np.square(distance_err_mpc)
+        error2[np.isnan(error2)] = 0.0  # no error given: the density itself
+        sigma2 = volume.distsigma2[pixel]
         spread = sigma2 + error2
         exponent = np.square(grid_distance - volume.distmu[pixel])
         exponent *= error2
