@@ -239,7 +239,8 @@ def _evaluate_voxels(dr: float, k_first: np.ndarray, n_voxels: np.ndarray, voxel
     return dP, density
 
 
-def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: float = 0.9) -> CredibleVolume:
+def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: float = 0.9,
+                    threads: int = 2) -> CredibleVolume:
     """The voxels of ``sky_map`` that decide which galaxies are inside its credible volume.
 
     ``farthest_galaxy_mpc`` is the largest distance in the catalog: crossmatch stretches its
@@ -281,7 +282,8 @@ def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: 
         n_voxels = np.where(np.isnan(half_width), 0, k_high - k_low + 1).astype(np.int64)
         k_first = np.nan_to_num(k_low).astype(np.int64)
         voxel_offset = np.cumsum(n_voxels) - n_voxels
-        dP, density = _evaluate_voxels(dr, k_first, n_voxels, voxel_offset, area_sr, mu, sigma, peak)
+        dP, density = _evaluate_voxels(dr, k_first, n_voxels, voxel_offset, area_sr, mu, sigma, peak,
+                                       threads)
         if threshold == 0.0 or dP[density >= threshold].sum() >= credible_level:
             break
     by_density = _descending_order(density)
@@ -295,14 +297,16 @@ def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: 
 
 def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_level: float = 0.9,
                 weight_column: str | None = None, max_rows: int | None = None,
-                max_cumulative_probability: float = 1.0, fold_distance_error: bool = True) -> Table:
+                max_cumulative_probability: float = 1.0, fold_distance_error: bool = True,
+                threads: int = 2) -> Table:
     """Galaxies of the catalog inside the ``credible_level`` 3D volume of a sky map, best first.
 
     ``skymap_path``: multi-order FITS with distance layers. ``catalog_path``: a catalog built by
     :func:`skyspool.catalog.build_catalog`. ``weight_column``: None or one of
     :data:`skyspool.catalog.WEIGHT_COLUMNS`. The list stops after ``max_rows`` rows (None: no
     limit) and after the row whose cumulative probability reaches ``max_cumulative_probability``
-    (1: no such cut).
+    (1: no such cut). ``threads``: how many threads read and evaluate (the catalog's rows are
+    read and scored in chunks; the output does not depend on it).
 
     Columns: ``rank`` (1 = best), ``name``, ``ra_deg``, ``dec_deg`` (deg), ``distance_mpc``,
     ``distance_err_mpc`` (Mpc), ``stellar_mass_msun``, ``lum_b_lsun``, ``lum_k_lsun``,
@@ -325,7 +329,7 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
     if "DISTMU" not in sky_map.colnames:
         raise ValueError(f"{skymap_path}: the sky map has no distance layers")
     catalog = _open_catalog(catalog_path)
-    volume = credible_volume(sky_map, catalog.max_distance_mpc, credible_level)
+    volume = credible_volume(sky_map, catalog.max_distance_mpc, credible_level, threads)
     # Only the columns that decide membership and rank are read for every row of the volume's
     # cells; the others only for the rows listed. Where the map's pixels are no finer than the
     # catalog's cells, a galaxy's pixel follows from its index key: no coordinates needed.
@@ -346,13 +350,18 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
                      rows_read=len(row_numbers), score=_score(density, volume, pixel, grid_distance,
                                   chunk["distance_err_mpc"] if fold_distance_error else None,
                                   chunk[weight_column] if weight_column else None))
+        chunk["candidates"] = _candidates(chunk["score"], max_rows)  # in the threads, not after
         return chunk
 
-    chunks = catalog.map_volume(*volume.cells(catalog.order), columns=ranking_columns, process=select)
+    chunks = catalog.map_volume(*volume.cells(catalog.order), columns=ranking_columns, process=select,
+                                threads=threads)
     # The whole selection's count and summed score: over every galaxy of the volume, in file order.
     score = np.concatenate([chunk["score"] for chunk in chunks])
     score_total = float(np.nansum(score))
-    ranking = _ranking(score, max_rows)
+    # The best rows overall are among each chunk's best: only those are ranked.
+    sizes = np.array([len(chunk["score"]) for chunk in chunks])
+    candidates = np.concatenate([chunk["candidates"] + start for chunk, start in zip(chunks, np.cumsum(sizes) - sizes)])
+    ranking = candidates[_ranking(score[candidates], max_rows)]
     probability = np.nan_to_num(score[ranking]) / score_total if score_total > 0 else np.zeros(len(ranking))
     cumulative = np.cumsum(probability)
     if max_cumulative_probability < 1:  # at 1, rounding must not cut the galaxies without weight
@@ -362,7 +371,7 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
     # The listed rows' other columns: only the row groups holding them are read again.
     listed = _gather(chunks, ranking, ranking_columns + ["credible_level", "probdensity_per_mpc3", "row_number"])
     missing = [name for name in GALAXY_COLUMNS if name not in ranking_columns]
-    chosen = catalog.read_rows(listed["row_number"], missing)
+    chosen = catalog.read_rows(listed["row_number"], missing, threads=threads)
     table = Table()
     table["rank"] = np.arange(1, len(ranking) + 1)
     for name in GALAXY_COLUMNS:
@@ -444,16 +453,23 @@ def _gather(chunks: list[dict[str, np.ndarray]], index: np.ndarray, names: list[
     return gathered
 
 
+def _candidates(score: np.ndarray, max_rows: int | None) -> np.ndarray:
+    """Indices, in order, of the best ``max_rows`` scores and of every score tied with the last
+    of them (NaN scores, no weight, count as the worst): the best of any set of rows holding
+    these are among them."""
+    if max_rows is None or max_rows >= len(score):
+        return np.arange(len(score))
+    key = np.where(np.isnan(score), np.inf, -score)
+    threshold = np.partition(key, max_rows - 1)[max_rows - 1]
+    return np.flatnonzero(key <= threshold)
+
+
 def _ranking(score: np.ndarray, max_rows: int | None) -> np.ndarray:
     """Indices of the best ``max_rows`` scores, best first; NaN scores (no weight) last; ties
     in catalog order. Only the best are sorted (a partition finds them first)."""
-    key = np.where(np.isnan(score), np.inf, -score)
-    if max_rows is not None and max_rows < len(key):
-        # Everything up to the max_rows-th key, ties with it included, then a stable sort.
-        threshold = np.partition(key, max_rows - 1)[max_rows - 1]
-        candidates = np.flatnonzero(key <= threshold)
-        return candidates[np.argsort(key[candidates], kind="stable")][:max_rows]
-    return np.argsort(key, kind="stable")
+    candidates = _candidates(score, max_rows)
+    key = np.where(np.isnan(score[candidates]), np.inf, -score[candidates])
+    return candidates[np.argsort(key, kind="stable")][:max_rows]
 
 
 def write_galaxies_ecsv(table: Table, path: str | Path) -> Path:
