@@ -9,6 +9,8 @@ The synthetic catalog (GLADE+ text form, seeded) is cached in $SKYSPOOL_BENCH_CA
 belongs to that step alone: `catalog build`, `galaxy_list`, and `crossmatch` (which needs the whole
 catalog in memory as a SkyCoord: its loading is timed apart). Both cross-matches use the same map
 (S230518h, O4, from the alert corpus) and the same catalog; their 90% galaxy sets are compared.
+The half-sky map (S230525a) is listed capped (10,000 rows, 99%) with 2 threads and with 1, in the
+same run.
 """
 
 from __future__ import annotations
@@ -133,6 +135,12 @@ def main() -> None:
           f"of {args.repeat} ({half['cpu_seconds_best']:.3f} s CPU); peak RSS {half['peak_rss_mb']:.0f} MB; "
           f"{half['inside']:,} galaxies inside the 90% volume, {half['listed']:,} listed, "
           f"{half['rows_read']:,} catalog rows read")
+    one_thread = run_worker("galaxies", str(half_sky), str(parquet), str(args.repeat),
+                            str(cache / "half-sky-1-thread.names"), json.dumps({**json.loads(capped), "threads": 1}))
+    same = (cache / "half-sky.names").read_text() == (cache / "half-sky-1-thread.names").read_text()
+    print(f"galaxy_list, half-sky map, 1 thread: {one_thread['seconds_best']:.3f} s best of {args.repeat} "
+          f"({one_thread['cpu_seconds_best']:.3f} s CPU); 2 threads x{one_thread['seconds_best'] / half['seconds_best']:.2f} "
+          f"faster; same list: {same}")
     galaxies = run_worker("galaxies", str(skymap), str(parquet), str(args.repeat), str(cache / "galaxies.names"))
     print(f"galaxy_list: {galaxies['seconds_first']:.3f} s first call, {galaxies['seconds_best']:.3f} s best "
           f"of {args.repeat} ({galaxies['cpu_seconds_best']:.3f} s CPU); peak RSS {galaxies['peak_rss_mb']:.0f} MB "

@@ -17,6 +17,7 @@ from ligo.skymap import distance, moc
 from ligo.skymap.io import read_sky_map, write_sky_map
 from ligo.skymap.postprocess.crossmatch import crossmatch
 
+import skyspool.catalog
 from skyspool.catalog import IndexedCatalog, build_catalog, synthesize_glade_plus
 from skyspool.galaxies import galaxy_list, notice_galaxies, write_galaxies_ecsv
 
@@ -243,3 +244,20 @@ def test_half_sky_map_is_capped_and_ranked_as_crossmatch(catalog_path, tmp_path)
     assert len(set(listed["name"]) ^ set(expected)) <= 3
     score = (inside.density * inside.stellar_mass_msun).fillna(0.0)
     assert listed.meta["probability_listed"] == pytest.approx(score.loc[expected].sum() / score.sum(), rel=0.01)
+
+
+@pytest.mark.parametrize("max_rows", [25, None])
+def test_chunks_and_threads_do_not_change_the_list(skymaps, catalog_path, monkeypatch, max_rows):
+    """The test catalog's 25 row groups read one per chunk by 2 threads, each chunk keeping only
+    its best rows: the same rows, values and header as one chunk read by one thread (with the
+    galaxies without B luminosity among the ranked)."""
+    kwargs = dict(weight_column="lum_b_lsun", max_rows=max_rows)
+    whole = galaxy_list(skymaps[ALERTS[0]], catalog_path, threads=1, **kwargs)
+    monkeypatch.setattr(skyspool.catalog, "CHUNK_GROUPS", 1)
+    chunked = galaxy_list(skymaps[ALERTS[0]], catalog_path, threads=2, **kwargs)
+    assert len(whole) == (25 if max_rows else whole.meta["galaxies_inside"]) > 20
+    if max_rows is None:
+        assert np.isnan(whole["lum_b_lsun"][-10:]).all()
+    assert chunked.meta == whole.meta
+    for name in whole.colnames:
+        np.testing.assert_array_equal(chunked[name], whole[name])

@@ -39,7 +39,9 @@ probability; only the best rows are sorted and only their other columns read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import healpy as hp
@@ -123,35 +125,46 @@ class CredibleVolume:
         return (cells[group_start], np.minimum.reduceat(min_distance, group_start),
                 np.maximum.reduceat(max_distance, group_start))
 
+    @functools.cached_property
+    def distsigma2(self) -> np.ndarray:
+        return np.square(self.distsigma)
+
     @property
     def max_order(self) -> int:
         return int(self.order.max())
 
     def locate(self, point_ipix: np.ndarray, distance_mpc: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Credible level, density (per Mpc^3), pixel index and grid distance (Mpc) of points
-        given by their nested pixel at :attr:`max_order` and their distance.
-
-        The level is NaN for a point whose voxel was not evaluated: it lies beyond the volume.
-        """
-        max_order = self.max_order
-        sorter = np.argsort(self.ipix << (2 * (max_order - self.order)))
-        if max_order <= 9:  # a table of every pixel at max_order (<= 3 M): one lookup per point
-            pixel = np.repeat(sorter, 1 << (2 * (max_order - self.order[sorter])))[point_ipix]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The points inside the volume, among points given by their nested pixel at
+        :attr:`max_order` and their distance: their indices, credible level, density (per Mpc^3),
+        pixel index and grid distance (Mpc)."""
+        sorter, starts, table = self._pixel_lookup
+        if table is not None:
+            pixel = table[point_ipix]
         else:
-            starts = (self.ipix << (2 * (max_order - self.order)))[sorter]
             pixel = sorter[np.searchsorted(starts, point_ipix, side="right") - 1]
         k = self._grid_index(distance_mpc)
         # Nearer than the first grid point, crossmatch's index -1 reads the farthest grid point.
-        k = np.where(k < 0, len(self.r) - 1, k)
+        k[k < 0] = len(self.r) - 1
         position = k - self.k_first[pixel]
-        found = (position >= 0) & (position < self.n_voxels[pixel])
+        # Evaluated voxel: 0 <= position < n_voxels (a negative position is a huge unsigned one).
+        found = np.flatnonzero(position.view(np.uint64) < self.n_voxels.view(np.uint64)[pixel])
         voxel = self.voxel_offset[pixel[found]] + position[found]
-        level = np.full(len(pixel), np.nan)
-        density = np.full(len(pixel), np.nan)
-        level[found] = self.voxel_level[voxel]
-        density[found] = self.voxel_density[voxel]
-        return level, density, pixel, self.r[k]
+        level = self.voxel_level[voxel]
+        inside = level < self.credible_level
+        found, voxel = found[inside], voxel[inside]
+        return found, level[inside], self.voxel_density[voxel], pixel[found], self.r[k[found]]
+
+    @functools.cached_property
+    def _pixel_lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Pixels sorted by their first nested index at :attr:`max_order` (the sorter and those
+        indices) and, up to order 9, the table of every index at max_order (<= 3 M) to its pixel:
+        one lookup per point. Built once, for every chunk of catalog rows."""
+        max_order = self.max_order
+        sorter = np.argsort(self.ipix << (2 * (max_order - self.order)))
+        starts = (self.ipix << (2 * (max_order - self.order)))[sorter]
+        table = np.repeat(sorter, 1 << (2 * (max_order - self.order[sorter]))) if max_order <= 9 else None
+        return sorter, starts, table
 
     def _grid_index(self, distance_mpc: np.ndarray) -> np.ndarray:
         """``np.digitize(distance_mpc, self.r) - 1`` (the last grid point at or below each
@@ -196,7 +209,38 @@ def _descending_order(values: np.ndarray) -> np.ndarray:
     return (keys[::-1] & ((1 << index_bits) - 1))
 
 
-def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: float = 0.9) -> CredibleVolume:
+def _evaluate_voxels(dr: float, k_first: np.ndarray, n_voxels: np.ndarray, voxel_offset: np.ndarray,
+                     area_sr: np.ndarray, mu: np.ndarray, sigma: np.ndarray, peak: np.ndarray,
+                     threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Probability and density (per Mpc^3) of each pixel's voxels ``k_first .. k_first + n_voxels
+    - 1``, in pixel order; the pixels split in ``threads`` runs of about as many voxels, evaluated
+    in threads (NumPy releases the GIL)."""
+    total = int(n_voxels.sum())
+    dP, density = np.empty(total), np.empty(total)
+
+    def evaluate(pixels: slice) -> None:
+        n = n_voxels[pixels]
+        if not len(n) or not n.sum():
+            return
+        start, stop = voxel_offset[pixels][0], voxel_offset[pixels][0] + n.sum()
+        k = np.arange(stop - start) - np.repeat(voxel_offset[pixels] - start - k_first[pixels], n)
+        # The same expressions as crossmatch, so that values agree to the last bit (only pixels
+        # with finite parameters have voxels here: crossmatch's NaN voxels, set to 0, are not).
+        r_voxel = dr * (k + 1)
+        dV = (np.square(r_voxel) + np.square(dr) / 12) * dr * np.repeat(area_sr[pixels], n)
+        z = (r_voxel - np.repeat(mu[pixels], n)) / np.repeat(sigma[pixels], n)
+        np.multiply(np.exp(-0.5 * np.square(z)) * np.repeat(peak[pixels], n), dV, out=dP[start:stop])
+        np.divide(dP[start:stop], dV, out=density[start:stop])
+
+    bounds = np.searchsorted(voxel_offset, np.linspace(0, total, threads + 1)[1:-1])
+    runs = [slice(low, high) for low, high in zip([0, *bounds], [*bounds, len(n_voxels)])]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(evaluate, runs))
+    return dP, density
+
+
+def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: float = 0.9,
+                    threads: int = 2) -> CredibleVolume:
     """The voxels of ``sky_map`` that decide which galaxies are inside its credible volume.
 
     ``farthest_galaxy_mpc`` is the largest distance in the catalog: crossmatch stretches its
@@ -238,14 +282,8 @@ def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: 
         n_voxels = np.where(np.isnan(half_width), 0, k_high - k_low + 1).astype(np.int64)
         k_first = np.nan_to_num(k_low).astype(np.int64)
         voxel_offset = np.cumsum(n_voxels) - n_voxels
-        k = np.arange(n_voxels.sum()) - np.repeat(voxel_offset - k_first, n_voxels)
-        # The same expressions as crossmatch, so that values agree to the last bit (only pixels
-        # with finite parameters have voxels here: crossmatch's NaN voxels, set to 0, are not).
-        r_voxel = dr * (k + 1)
-        dV = (np.square(r_voxel) + np.square(dr) / 12) * dr * np.repeat(area_sr, n_voxels)
-        z = (r_voxel - np.repeat(mu, n_voxels)) / np.repeat(sigma, n_voxels)
-        dP = np.exp(-0.5 * np.square(z)) * np.repeat(peak, n_voxels) * dV
-        density = dP / dV
+        dP, density = _evaluate_voxels(dr, k_first, n_voxels, voxel_offset, area_sr, mu, sigma, peak,
+                                       threads)
         if threshold == 0.0 or dP[density >= threshold].sum() >= credible_level:
             break
     by_density = _descending_order(density)
@@ -259,14 +297,16 @@ def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: 
 
 def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_level: float = 0.9,
                 weight_column: str | None = None, max_rows: int | None = None,
-                max_cumulative_probability: float = 1.0, fold_distance_error: bool = True) -> Table:
+                max_cumulative_probability: float = 1.0, fold_distance_error: bool = True,
+                threads: int = 2) -> Table:
     """Galaxies of the catalog inside the ``credible_level`` 3D volume of a sky map, best first.
 
     ``skymap_path``: multi-order FITS with distance layers. ``catalog_path``: a catalog built by
     :func:`skyspool.catalog.build_catalog`. ``weight_column``: None or one of
     :data:`skyspool.catalog.WEIGHT_COLUMNS`. The list stops after ``max_rows`` rows (None: no
     limit) and after the row whose cumulative probability reaches ``max_cumulative_probability``
-    (1: no such cut).
+    (1: no such cut). ``threads``: how many threads read and evaluate (the catalog's rows are
+    read and scored in chunks; the output does not depend on it).
 
     Columns: ``rank`` (1 = best), ``name``, ``ra_deg``, ``dec_deg`` (deg), ``distance_mpc``,
     ``distance_err_mpc`` (Mpc), ``stellar_mass_msun``, ``lum_b_lsun``, ``lum_k_lsun``,
@@ -288,43 +328,40 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
     sky_map = read_sky_map(str(skymap_path), moc=True)
     if "DISTMU" not in sky_map.colnames:
         raise ValueError(f"{skymap_path}: the sky map has no distance layers")
-    catalog = IndexedCatalog(catalog_path)
-    volume = credible_volume(sky_map, catalog.max_distance_mpc, credible_level)
+    catalog = _open_catalog(catalog_path)
+    volume = credible_volume(sky_map, catalog.max_distance_mpc, credible_level, threads)
     # Only the columns that decide membership and rank are read for every row of the volume's
     # cells; the others only for the rows listed. Where the map's pixels are no finer than the
     # catalog's cells, a galaxy's pixel follows from its index key: no coordinates needed.
     by_key = volume.max_order <= catalog.order
     ranking_columns = ([] if by_key else ["ra_deg", "dec_deg"]) + ["distance_mpc"] \
         + (["distance_err_mpc"] if fold_distance_error else []) + ([weight_column] if weight_column else [])
-    values, row_numbers = catalog.read_volume_arrays(*volume.cells(catalog.order), columns=ranking_columns)
-    if by_key:
-        point_ipix = (values["index_key"] % (12 * 4**catalog.order)) >> (2 * (catalog.order - volume.max_order))
-    else:
-        point_ipix = hp.ang2pix(hp.order2nside(volume.max_order), values["ra_deg"], values["dec_deg"],
-                                nest=True, lonlat=True)
-    located = volume.locate(point_ipix, values["distance_mpc"])
-    inside = np.flatnonzero(located[0] < credible_level)
-    values = {name: values[name][inside] for name in ranking_columns}
-    level, density, pixel, grid_distance = (column[inside] for column in located)
 
-    score = density.copy()
-    if fold_distance_error:
-        # In place: the volume of a half-sky map holds millions of galaxies.
-        error2 = np.square(np.nan_to_num(values["distance_err_mpc"]))
-        sigma2 = np.square(volume.distsigma[pixel])
-        spread = sigma2 + error2
-        exponent = np.square(grid_distance - volume.distmu[pixel])
-        exponent *= error2
-        exponent /= 2 * sigma2 * spread
-        np.exp(exponent, out=exponent)
-        np.divide(sigma2, spread, out=sigma2)
-        np.sqrt(sigma2, out=sigma2)
-        score *= sigma2
-        score *= exponent
-    if weight_column is not None:
-        score *= values[weight_column]
+    def select(values: dict[str, np.ndarray], row_numbers: np.ndarray) -> dict[str, np.ndarray]:
+        """One chunk of catalog rows -> its galaxies inside the volume, with their scores."""
+        if by_key:
+            point_ipix = (values["index_key"] % (12 * 4**catalog.order)) >> (2 * (catalog.order - volume.max_order))
+        else:
+            point_ipix = hp.ang2pix(hp.order2nside(volume.max_order), values["ra_deg"], values["dec_deg"],
+                                    nest=True, lonlat=True)
+        inside, level, density, pixel, grid_distance = volume.locate(point_ipix, values["distance_mpc"])
+        chunk = {name: values[name][inside] for name in ranking_columns}
+        chunk.update(credible_level=level, probdensity_per_mpc3=density, row_number=row_numbers[inside],
+                     rows_read=len(row_numbers), score=_score(density, volume, pixel, grid_distance,
+                                  chunk["distance_err_mpc"] if fold_distance_error else None,
+                                  chunk[weight_column] if weight_column else None))
+        chunk["candidates"] = _candidates(chunk["score"], max_rows)  # in the threads, not after
+        return chunk
+
+    chunks = catalog.map_volume(*volume.cells(catalog.order), columns=ranking_columns, process=select,
+                                threads=threads)
+    # The whole selection's count and summed score: over every galaxy of the volume, in file order.
+    score = np.concatenate([chunk["score"] for chunk in chunks])
     score_total = float(np.nansum(score))
-    ranking = _ranking(score, max_rows)
+    # The best rows overall are among each chunk's best: only those are ranked.
+    sizes = np.array([len(chunk["score"]) for chunk in chunks])
+    candidates = np.concatenate([chunk["candidates"] + start for chunk, start in zip(chunks, np.cumsum(sizes) - sizes)])
+    ranking = candidates[_ranking(score[candidates], max_rows)]
     probability = np.nan_to_num(score[ranking]) / score_total if score_total > 0 else np.zeros(len(ranking))
     cumulative = np.cumsum(probability)
     if max_cumulative_probability < 1:  # at 1, rounding must not cut the galaxies without weight
@@ -332,15 +369,16 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
         ranking, probability, cumulative = ranking[:listed], probability[:listed], cumulative[:listed]
 
     # The listed rows' other columns: only the row groups holding them are read again.
-    missing = [name for name in GALAXY_COLUMNS if name not in values]
-    chosen = catalog.read_rows(row_numbers[inside[ranking]], missing)
+    listed = _gather(chunks, ranking, ranking_columns + ["credible_level", "probdensity_per_mpc3", "row_number"])
+    missing = [name for name in GALAXY_COLUMNS if name not in ranking_columns]
+    chosen = catalog.read_rows(listed["row_number"], missing, threads=threads)
     table = Table()
     table["rank"] = np.arange(1, len(ranking) + 1)
     for name in GALAXY_COLUMNS:
-        table[name] = (values[name][ranking] if name in values else
+        table[name] = (listed[name] if name in listed else
                        (pc.fill_null(chosen[name], "") if name == "name" else chosen[name]).to_numpy(zero_copy_only=False))
-    table["credible_level"] = level[ranking]
-    table["probdensity_per_mpc3"] = density[ranking]
+    table["credible_level"] = listed["credible_level"]
+    table["probdensity_per_mpc3"] = listed["probdensity_per_mpc3"]
     table["score"] = score[ranking]
     table["probability"] = probability
     table["cumulative_probability"] = cumulative
@@ -355,8 +393,8 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
         "radial_step_mpc": volume.radial_step_mpc,
         "catalog": catalog.path.name,
         "catalog_rows": catalog.n_rows,
-        "rows_read": len(row_numbers),
-        "galaxies_inside": len(inside),
+        "rows_read": sum(chunk["rows_read"] for chunk in chunks),
+        "galaxies_inside": len(score),
         "score_total": score_total,
         "galaxies_listed": len(table),
         "probability_listed": float(cumulative[-1]) if len(cumulative) else 0.0,
@@ -364,16 +402,74 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
     return table
 
 
+@functools.lru_cache(maxsize=4)
+def _open_catalog_at(path: Path, mtime_ns: int, size: int) -> IndexedCatalog:
+    return IndexedCatalog(path)
+
+
+def _open_catalog(path: str | Path) -> IndexedCatalog:
+    """The catalog with its index, opened once per file version in a warm process (the daemon):
+    the index is read from every row group's statistics."""
+    path = Path(path).resolve()
+    status = path.stat()
+    return _open_catalog_at(path, status.st_mtime_ns, status.st_size)
+
+
+def _score(density: np.ndarray, volume: CredibleVolume, pixel: np.ndarray, grid_distance: np.ndarray,
+           distance_err_mpc: np.ndarray | None, weight: np.ndarray | None) -> np.ndarray:
+    """The ranking score of galaxies inside the volume: their density, times the distance
+    uncertainty's factor (with ``distance_err_mpc``; see the module's docstring) and ``weight``."""
+    score = density.copy()
+    if distance_err_mpc is not None:
+        error2 = np.square(distance_err_mpc)
+        error2[np.isnan(error2)] = 0.0  # no error given: the density itself
+        sigma2 = volume.distsigma2[pixel]
+        spread = sigma2 + error2
+        exponent = np.square(grid_distance - volume.distmu[pixel])
+        exponent *= error2
+        exponent /= 2 * sigma2 * spread
+        np.exp(exponent, out=exponent)
+        np.divide(sigma2, spread, out=sigma2)
+        np.sqrt(sigma2, out=sigma2)
+        score *= sigma2
+        score *= exponent
+    if weight is not None:
+        score *= weight
+    return score
+
+
+def _gather(chunks: list[dict[str, np.ndarray]], index: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Columns ``names`` of the chunks' rows at ``index`` (into the chunks put end to end)."""
+    sizes = np.array([len(chunk["score"]) for chunk in chunks])
+    starts = np.cumsum(sizes) - sizes
+    chunk_of = np.searchsorted(starts, index, side="right") - 1
+    by_chunk = np.argsort(chunk_of, kind="stable")
+    bounds = np.searchsorted(chunk_of[by_chunk], np.arange(len(chunks) + 1))
+    gathered = {name: np.empty(len(index), chunks[0][name].dtype) for name in names}
+    for number, chunk in enumerate(chunks):
+        rows = by_chunk[bounds[number]:bounds[number + 1]]
+        for name in names:
+            gathered[name][rows] = chunk[name][index[rows] - starts[number]]
+    return gathered
+
+
+def _candidates(score: np.ndarray, max_rows: int | None) -> np.ndarray:
+    """Indices, in order, of the best ``max_rows`` scores and of every score tied with the last
+    of them (NaN scores, no weight, count as the worst): the best of any set of rows holding
+    these are among them."""
+    if max_rows is None or max_rows >= len(score):
+        return np.arange(len(score))
+    key = np.where(np.isnan(score), np.inf, -score)
+    threshold = np.partition(key, max_rows - 1)[max_rows - 1]
+    return np.flatnonzero(key <= threshold)
+
+
 def _ranking(score: np.ndarray, max_rows: int | None) -> np.ndarray:
     """Indices of the best ``max_rows`` scores, best first; NaN scores (no weight) last; ties
     in catalog order. Only the best are sorted (a partition finds them first)."""
-    key = np.where(np.isnan(score), np.inf, -score)
-    if max_rows is not None and max_rows < len(key):
-        # Everything up to the max_rows-th key, ties with it included, then a stable sort.
-        threshold = np.partition(key, max_rows - 1)[max_rows - 1]
-        candidates = np.flatnonzero(key <= threshold)
-        return candidates[np.argsort(key[candidates], kind="stable")][:max_rows]
-    return np.argsort(key, kind="stable")
+    candidates = _candidates(score, max_rows)
+    key = np.where(np.isnan(score[candidates]), np.inf, -score[candidates])
+    return candidates[np.argsort(key, kind="stable")][:max_rows]
 
 
 def write_galaxies_ecsv(table: Table, path: str | Path) -> Path:

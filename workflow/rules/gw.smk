@@ -241,8 +241,9 @@ rule gw_galaxies:
     log:
         "logs/gw/{event}/{entry}/galaxies.log",
     priority: 20
+    threads: 2  # a half-sky map's millions of galaxies are read and scored by chunks in threads
     resources:
         mem_mb=2000,
         runtime=10,
     run:
-        run_logged(log[0], rule, gw.write_galaxies, input.skymap, output[0], config["galaxies"])
+        run_logged(log[0], rule, gw.write_galaxies, input.skymap, output[0], config["galaxies"], threads)

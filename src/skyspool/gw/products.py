@@ -160,8 +160,9 @@ def write_classification(alert_path: str, output: str) -> None:
     atomic.write_json(output, classification_dict(read_alert(alert_path)))
 
 
-def write_galaxies(multiorder_path: str, output: str, galaxy_config: dict) -> None:
-    """Galaxies inside the credible volume, ranked and capped (see :func:`skyspool.galaxies.galaxy_list`)."""
+def write_galaxies(multiorder_path: str, output: str, galaxy_config: dict, threads: int = 2) -> None:
+    """Galaxies inside the credible volume, ranked and capped (see :func:`skyspool.galaxies.galaxy_list`),
+    read and scored by ``threads`` threads."""
     from skyspool import galaxies
 
     table = galaxies.galaxy_list(multiorder_path, galaxy_config["catalog"],
@@ -169,7 +170,7 @@ def write_galaxies(multiorder_path: str, output: str, galaxy_config: dict) -> No
                                  weight_column=galaxy_config["weight"],
                                  max_rows=galaxy_config["max_rows"],
                                  max_cumulative_probability=galaxy_config["cumulative_probability"] / 100,
-                                 fold_distance_error=galaxy_config["fold_distance_error"])
+                                 fold_distance_error=galaxy_config["fold_distance_error"], threads=threads)
     galaxies.write_galaxies_ecsv(table, output)
 
 
