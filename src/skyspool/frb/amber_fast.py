@@ -22,20 +22,21 @@ _POW10 = np.array([10.0 ** i for i in range(23)])
 _NL, _SPACE, _HASH, _MINUS, _DOT = 10, 32, 35, 45, 46
 
 
-@numba.njit(cache=True, nogil=True)
-def _parse(buf, ncol, dest, out, pow10):  # pragma: no cover - compiled; tested through read_candidates
-    n = len(buf)
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _parse(buf, end, ncol, dest, out, row, pow10):  # pragma: no cover - compiled; tested through read_candidates
+    # buf[:end] ends with a newline, so every scan within a line stops at it: no length check per
+    # byte. Rows go to out[:, row:]; returns (rows so far, -1), or (rows, where it stopped).
     i = 0
-    row = 0
     cap = out.shape[1]
-    while i < n:
+    while i < end:
         c = buf[i]
         if c == _NL:
             i += 1
             continue
         if c == _HASH:
-            while i < n and buf[i] != _NL:
-                if buf[i] >= 128 or buf[i] == 0 or buf[i] == 13:  # non-ASCII, NUL, CR: pandas says why
+            while buf[i] != _NL:
+                c = buf[i]
+                if c >= 128 or c == 0 or c == 13:  # non-ASCII, NUL, CR: pandas says why
                     return row, i
                 i += 1
             i += 1
@@ -44,40 +45,45 @@ def _parse(buf, ncol, dest, out, pow10):  # pragma: no cover - compiled; tested 
             return row, i
         for col in range(ncol):
             if col > 0:
-                if i >= n or buf[i] != _SPACE:
+                if buf[i] != _SPACE:
                     return row, i
                 i += 1
-            neg = False
-            if i < n and buf[i] == _MINUS:
-                neg = True
+            neg = buf[i] == _MINUS
+            if neg:
                 i += 1
+            start = i
             mant = 0
-            digits = 0
+            d = np.int64(buf[i]) - 48
+            while 0 <= d <= 9:
+                mant = mant * 10 + d
+                i += 1
+                d = np.int64(buf[i]) - 48
+            digits = i - start
             frac = 0
-            while i < n and 48 <= buf[i] <= 57:
-                mant = mant * 10 + (buf[i] - 48)
-                digits += 1
+            if buf[i] == _DOT:
                 i += 1
-            if i < n and buf[i] == _DOT:
-                i += 1
-                while i < n and 48 <= buf[i] <= 57:
-                    mant = mant * 10 + (buf[i] - 48)
-                    digits += 1
-                    frac += 1
+                fstart = i
+                d = np.int64(buf[i]) - 48
+                while 0 <= d <= 9:
+                    mant = mant * 10 + d
                     i += 1
+                    d = np.int64(buf[i]) - 48
+                frac = i - fstart
+                digits += frac
             if digits == 0 or digits > 15:
                 return row, i
             exp = -frac
-            if i < n and (buf[i] == 101 or buf[i] == 69):  # e, E
+            c = buf[i]
+            if c == 101 or c == 69:  # e, E
                 i += 1
                 eneg = False
-                if i < n and (buf[i] == _MINUS or buf[i] == 43):
+                if buf[i] == _MINUS or buf[i] == 43:
                     eneg = buf[i] == _MINUS
                     i += 1
                 e = 0
                 edigits = 0
-                while i < n and 48 <= buf[i] <= 57 and edigits < 4:
-                    e = e * 10 + (buf[i] - 48)
+                while 48 <= buf[i] <= 57 and edigits < 4:
+                    e = e * 10 + (np.int64(buf[i]) - 48)
                     edigits += 1
                     i += 1
                 if edigits == 0:
@@ -89,7 +95,7 @@ def _parse(buf, ncol, dest, out, pow10):  # pragma: no cover - compiled; tested 
             if k >= 0:
                 value = float(mant) * pow10[exp] if exp >= 0 else float(mant) / pow10[-exp]
                 out[k, row] = -value if neg else value
-        if i < n and buf[i] != _NL:
+        if buf[i] != _NL:
             return row, i
         i += 1
         row += 1
@@ -107,5 +113,11 @@ def parse_columns(data, names: list[str], wanted: list[str]) -> np.ndarray | Non
     # Room for the most rows the bytes can hold (each field a digit and a separator); pages never
     # written are never touched, so the room costs address space, not memory, and no counting pass.
     out = np.empty((len(wanted), len(data) // (2 * len(names)) + 1))
-    rows, stopped = _parse(np.frombuffer(data, dtype=np.uint8), len(names), dest, out, _POW10)
+    # The bytes up to the last newline are parsed in place; a last line without one, from a copy
+    # that has it.
+    lines_end = data.rfind(b"\n") + 1
+    rows, stopped = _parse(np.frombuffer(data, dtype=np.uint8), lines_end, len(names), dest, out, 0, _POW10)
+    if stopped < 0 and lines_end < len(data):
+        last = np.frombuffer(bytes(data[lines_end:]) + b"\n", dtype=np.uint8)
+        rows, stopped = _parse(last, len(last), len(names), dest, out, rows, _POW10)
     return out[:, :rows] if stopped < 0 else None
