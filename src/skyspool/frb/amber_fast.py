@@ -102,6 +102,27 @@ def _parse(buf, end, ncol, dest, out, row, pow10):  # pragma: no cover - compile
     return row, -1
 
 
+@numba.njit(cache=True, nogil=True)
+def _whole_widths(width, time, dm, whole):  # pragma: no cover - compiled; tested through read_candidates
+    negative = False
+    fractional = False
+    for r in range(len(width)):
+        negative |= (time[r] < 0) | (dm[r] < 0)
+        w = width[r]
+        inside = (w >= 1.0) & (w <= 2147483647.0)  # NaN is neither
+        whole[r] = np.int32(w) if inside else 0
+        fractional |= (not inside) | (whole[r] != w)
+    return negative, fractional
+
+
+def whole_widths(width: np.ndarray, time: np.ndarray, dm: np.ndarray) -> tuple[np.ndarray, bool, bool]:
+    """``width`` (samples) as int32, whether any ``time`` or ``dm`` is negative and whether any width
+    is not a whole number of samples from 1 to 2**31 - 1: the checks of the columns, in one pass."""
+    whole = np.empty(len(width), dtype=np.int32)
+    negative, fractional = _whole_widths(width, time, dm, whole)
+    return whole, bool(negative), bool(fractional)
+
+
 def parse_columns(data, names: list[str], wanted: list[str]) -> np.ndarray | None:
     """The ``wanted`` columns (by name, in that order) of the AMBER rows in ``data`` (whose columns
     are ``names``; bytes or any buffer, such as an mmap) as a float64 array of shape (len(wanted), rows), each column contiguous; None if
