@@ -49,6 +49,10 @@ def test_columns_are_read_by_name_in_every_form(ncol):
     (b"# integration_step time DM SNR\n1 2 nan 4\n", "NaN"),
     (b"# integration_step time DM SNR\n1 -2 3 4\n", "negative"),
     (b"# integration_step time DM SNR\n0 2 3 4\n", "width"),
+    (b"# integration_step time DM SNR\n1.5 2 3 4\n", "width"),
+    (b"# integration_step time DM SNR\n3000000000 2 3 4\n", "width"),  # beyond int32
+    (b"# integration_step time DM SNR\n1 2 3 4\n1 2 3 4\xff", "ASCII"),  # on a last line without newline
+    (b"# integration_step time DM SNR\n1 2 3 4\n1 2 3", "missing"),  # a short last line
     (b"# integration_step time DM SNR\n1 2 3 4\xff\n", "ASCII"),
     (b"# integration_step time DM DM SNR\n1 2 3 4 5\n", "repeats"),
 ])
@@ -146,5 +150,8 @@ def test_bad_bytes_past_the_first_64_kib_are_refused_from_a_file(tmp_path, tail,
     path.write_bytes(b"# integration_step time DM SNR\n" + b"1 2.5 100.0 12.0\n" * 5000)
     frame = read_candidates(path)  # mapped, read in place
     assert len(frame) == 5000 and (frame["cb"] == 1).all() and frame["dm"].tolist() == [100.0] * 5000
+    path.write_bytes(b"# integration_step time DM SNR\n" + b"1 2.5 100.0 12.0\n" * 5000 + b"2 3.5 0.125 9.5")
+    frame = read_candidates(path)  # the last line has no newline: read from a copy that has one
+    assert len(frame) == 5001 and frame.iloc[-1].tolist() == [1, 0, 3.5, 0.125, 9.5, 2]
     path.write_bytes(b"")
     assert read_candidates(path).empty

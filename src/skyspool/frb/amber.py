@@ -130,17 +130,18 @@ def _read(data, name: str | None, compound_beam: int | None) -> pd.DataFrame:
         if has_rows or len(data) > len(head):
             raise AmberFormatError("no AMBER header line naming integration_step, time, DM and SNR")
         names = list(REQUIRED_COLUMNS)
+    from skyspool.frb.amber_fast import whole_widths  # numba: loaded on first read
+
     columns = _columns(data, names)
-    width = columns["integration_step"]
-    if (columns["time"] < 0).any() or (columns["DM"] < 0).any():
+    whole, negative, fractional = whole_widths(columns["integration_step"], columns["time"], columns["DM"])
+    if negative:
         raise AmberFormatError("AMBER candidates have a negative time or DM")
-    whole = width.astype(np.int32)
-    if (width < 1).any() or (whole != width).any():
+    if fractional:
         raise AmberFormatError("AMBER integration_step (width) must be a whole number of samples >= 1")
     cb = compound_beam if compound_beam is not None else compound_beam_of(head, name)
-    beam = columns["beam_id"] if "beam_id" in columns else np.zeros(len(width))
+    beam = columns["beam_id"] if "beam_id" in columns else np.zeros(len(whole))
     return pd.DataFrame({  # copy=False: the columns are contiguous already; no block copy
-        "cb": np.full(len(width), cb, dtype=np.int16),
+        "cb": np.full(len(whole), cb, dtype=np.int16),
         "beam": beam.astype(np.int16),
         "time": columns["time"],
         "dm": columns["DM"],
