@@ -5,7 +5,8 @@ event as seen by a second pipeline (louder, gstlal) and then by cWB (a burst, wi
 a candidate made with bayestar-realize-coincs at a time a DQ segment list vetoes; G197392 again
 later as a gstlal candidate with its ranking data and a FAR between the less-significant and
 significant thresholds, and again as one above both; and a cWB burst on its own. BAYESTAR runs
-once per CBC candidate.
+once per CBC candidate. One test has a spool of its own: an early-warning candidate, then an
+all-sky one of the same injection (made with bayestar-realize-coincs).
 """
 
 import json
