@@ -5,7 +5,8 @@ event as seen by a second pipeline (louder, gstlal) and then by cWB (a burst, wi
 a candidate made with bayestar-realize-coincs at a time a DQ segment list vetoes; G197392 again
 later as a gstlal candidate with its ranking data and a FAR between the less-significant and
 significant thresholds, and again as one above both; and a cWB burst on its own. BAYESTAR runs
-once per CBC candidate.
+once per CBC candidate. One test has a spool of its own: an early-warning candidate, then an
+all-sky one of the same injection (made with bayestar-realize-coincs).
 """
 
 import json
@@ -18,6 +19,7 @@ from support import FAST_CONFIG, make_spool
 
 VETOED_GPS = 1128679900.25
 G197392_GPS = 1128678900.4443
+EARLY_WARNING_GPS = 1128680400.25
 CONFIG = FAST_CONFIG | {"orchestrator": {"orchestrator_timeout_s": 1, "second_preliminary_delay_s": 2}}
 
 
@@ -185,3 +187,53 @@ def test_ssm_alert_carries_has_ssm_and_no_p_astro(pipeline_spool):
     assert alert.event["search"] == "SSM" and alert.event["classification"] == {}
     assert set(alert.event["properties"]) == {"HasSSM", "HasNS", "HasMassGap"}
     assert alert.event["properties"]["HasSSM"] < 0.05  # G197392 is no sub-solar-mass binary
+
+
+def test_early_warning_then_all_sky_sends_the_full_bandwidth_preliminary(tmp_path):
+    """The issue's second measured case: a 3-detector early-warning candidate, then a 2-detector
+    significant all-sky one of the same injection. The early warning has more detectors, a higher
+    SNR and a lower FAR; only the search's rank (all-sky 2 > early warning 1) makes the all-sky
+    candidate preferred, and the full-bandwidth preliminary goes out carrying it."""
+    spool = make_spool(tmp_path / "spool", CONFIG)
+    injection = {"gps_time": EARLY_WARNING_GPS, "mass1": 1.5, "mass2": 1.3, "distance_mpc": 200,
+                 "ra_rad": 1.0, "dec_rad": 0.3}
+    hlv, hl = ("H1", "L1", "V1"), ("H1", "L1")
+    early = samples.candidate_bundle(samples.realize_coinc(**injection, detectors=hlv), samples.model_psd(hlv),
+                                     program="gstlal_inspiral", far_hz=1e-10, meta={"search": "EarlyWarning"})
+    all_sky = samples.candidate_bundle(samples.realize_coinc(**injection, detectors=hl), samples.model_psd(hl),
+                                       program="pycbc", far_hz=1e-9)
+    # Each arrives in its own `skyspool process`: the early warning's decision is made (and
+    # its alert sent) before the all-sky candidate exists, as when it comes before the merger.
+    (spool.inbox / "early.tar").write_bytes(early)
+    assert cli.main(["process", str(spool.root)]) == 0
+    (state,) = superevents.all_states(spool)
+    assert state["preferred_event"].startswith("gstlal-") and len(state["alerts"]) == 1
+    (spool.inbox / "all-sky.tar").write_bytes(all_sky)
+    assert cli.main(["process", str(spool.root)]) == 0
+
+    (state,) = superevents.all_states(spool)
+    sid = state["superevent_id"]
+    members = {c.split("-")[0]: m for c, m in state["members"].items()}
+    assert sorted(members) == ["gstlal", "pycbc"]
+    assert len(members["gstlal"]["instruments"]) == 3 and len(members["pycbc"]["instruments"]) == 2
+    assert members["gstlal"]["snr"] > members["pycbc"]["snr"] and members["gstlal"]["far_hz"] == 1e-10
+    all_sky_id = members["pycbc"]["candidate_id"]
+    assert state["preferred_event"] == all_sky_id
+    # the early-warning alert, then the preliminary and GWCelery's second preliminary, both
+    # carrying the all-sky candidate
+    assert [(a["alert_type"], a["significant"], a["preferred_event"].split("-")[0]) for a in state["alerts"]] == [
+        ("early_warning", True, "gstlal"), ("preliminary", True, "pycbc"), ("preliminary", True, "pycbc")]
+    assert {"EARLY_WARNING", "SIGNIF_LOCKED", "GCN_PRELIM_SENT", "SKYMAP_READY", "EM_READY"} <= set(
+        superevents.labels(spool, sid))
+    decisions = superevents.decisions(spool, sid)
+    assert [(d["step"], d["rule"], d["outcome"]) for d in decisions if d["step"] != "assign"] == [
+        ("decide", "significant", "sent early_warning #1"), ("decide", "significant", "sent preliminary #2"),
+        ("second_preliminary", "second_preliminary", "sent preliminary #3")]
+    early_alert = read_alert_any(state["alerts"][0]["json"])
+    assert early_alert.alert_type == "early_warning" and early_alert.event["search"] == "EarlyWarning"
+    alert = read_alert_any(state["alerts"][1]["json"])
+    assert alert.alert_type == "preliminary" and alert.event["search"] == "AllSky"
+    assert alert.event["pipeline"] == "pycbc" and alert.event["instruments"] == ["H1", "L1"]
+    assert alert.event["far"] == pytest.approx(1e-9)
+    bayestar = spool.products / "gwcand" / all_sky_id / "001-coinc" / "bayestar.multiorder.fits"
+    assert alert.skymap == bayestar.read_bytes()
