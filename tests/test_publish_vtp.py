@@ -73,7 +73,10 @@ def test_notices_reach_a_subscriber_through_comet_exactly_once(spool, broker, tm
         notices = sorted(spool.product(e, "notice.xml").read_bytes() for e in entries)
 
         assert publish.publish_now(spool, settings, entries) == []
-        wait_for(lambda: len(_inbox(subscriber)) == len(entries), "the VOEvents at the subscriber")
+        # the inbox file comes first, its record right after (see VtpListener.write_event)
+        wait_for(lambda: len(_inbox(subscriber)) == len(entries)
+                 and all(subscriber.received_record(name).exists() for name in _inbox(subscriber)),
+                 "the VOEvents at the subscriber, with their records")
         received = _inbox(subscriber)
         assert sorted(received.values()) == notices  # the exact bytes
         assert all(name.startswith("vtp-") and name.endswith(".xml") for name in received)

@@ -147,7 +147,9 @@ def _with_significance(event: dict | None) -> None:
         return
     from skyspool.superevents import significance
 
-    facts = {"far_hz": float(event["far"]), "group": event["group"], "search": event["search"]}
+    # a published alert is online and no injection: only its FAR, group and search decide
+    facts = {"far_hz": float(event["far"]), "group": event["group"], "search": event["search"],
+             "pipeline": event.get("pipeline", ""), "offline": False}
     event["significant"] = significance(facts, _default_thresholds()) == "significant"
 
 
