@@ -310,7 +310,7 @@ def test_p_astro_fallback_as_gwcelery(mass1, mass2, snr, far_hz, pipeline, instr
     mchirp = (mass1 * mass2) ** 0.6 / (mass1 + mass2) ** 0.2
     candidate = Candidate("c", pipeline, pipeline, "CBC", "AllSky", "production", False, T0, far_hz, snr,
                           instruments, mass1, mass2, 0.0, 0.0, mchirp, None)
-    settings = skyspool_config.load(Spool(tmp_path))["pipeline"]["p_astro"]
+    settings = skyspool_config.load(Spool(tmp_path))["gwcand"]["p_astro"]
     ours = classify.p_astro_fallback(candidate, settings)
     reference = json.loads(gwcelery.p_astro.compute_p_astro(snr, far_hz, mass1, mass2, pipeline.lower(),
                                                             set(instruments)))
@@ -375,7 +375,7 @@ def test_alert_fields_per_search(member, classification, expected):
 
 
 def test_classification_per_search(tmp_path):
-    pipeline_settings = skyspool_config.load(Spool(tmp_path))["pipeline"]
+    pipeline_settings = skyspool_config.load(Spool(tmp_path))["gwcand"]
     ssm = Candidate("s", "MBTA", "MBTAOnline", "CBC", "SSM", "production", False, T0, 1e-10, 9.0, ("H1", "L1"),
                     0.7, 0.5, 0.0, 0.0, (0.35 ** 0.6) / 1.2 ** 0.2, None)
     record = classify.classification_dict(ssm, pipeline_settings)
@@ -418,7 +418,7 @@ def _spool_with_candidates(tmp_path, bundles, overrides):
         spool.product(entry, "x").parent.mkdir(parents=True)
         spool.product(entry, candidates.LOCALIZATION).write_bytes(buffer.getvalue())
         candidates.write_classification(str(path), str(spool.product(entry, candidates.CLASSIFICATION)),
-                                        skyspool_config.load(spool)["pipeline"])
+                                        skyspool_config.load(spool)["gwcand"])
         entries.append(entry)
     return spool, entries
 
@@ -507,11 +507,11 @@ def test_em_bright_from_a_data_folder(tmp_path):
     with h5py.File(folder / "EOS_POSTERIOR_DRAWS.h5", "w") as f:
         f["EOS"] = np.arange(10.0)
 
-    settings = skyspool_config.load(Spool(tmp_path))["pipeline"]
+    settings = skyspool_config.load(Spool(tmp_path))["gwcand"]
     bns = Candidate("c", "pycbc", "pycbc", "CBC", "AllSky", "production", False, T0, 1e-9, 12.0, ("H1", "L1"),
                     1.4, 1.3, 0.0, 0.0, 1.17, None)
     analytic = classify.classification_dict(bns, settings)
-    assert analytic["properties_method"].startswith("analytic (pipeline.em_bright.data_dir not set)")
+    assert analytic["properties_method"].startswith("analytic (gwcand.em_bright.data_dir not set)")
     settings["em_bright"]["data_dir"] = str(folder)
     record = classify.classification_dict(bns, settings)
     assert record["properties_method"].startswith("ligo.em-bright 1.2.0 with the data files of")

@@ -21,7 +21,7 @@ p_astro (BNS / NSBH / BBH / Terrestrial), the first of these that applies:
 
 Source properties: ``ligo.em-bright`` (GWCelery's method: its classifiers trained per EOS,
 weighted by the EOS Bayes factors; its SSM classifier for SSM searches) when
-``pipeline.em_bright.data_dir`` holds its trained data files. It downloads them on first use,
+``gwcand.em_bright.data_dir`` holds its trained data files. It downloads them on first use,
 which cannot work here: an operator copies every file of ``ligo.em_bright.PACKAGE_DATA_LINKS``
 (from its repository, tag v1.2.0, ``ligo/em_bright/data/``) into that folder; skyspool puts
 them in an astropy cache inside it and never lets it download. Otherwise an analytic method from the template's masses and
@@ -160,7 +160,7 @@ def _em_bright_module(data_dir: str | None):
     it cannot run. The files go into an astropy cache inside ``data_dir``, so that its
     import finds them there and never downloads."""
     if data_dir is None:
-        return None, "pipeline.em_bright.data_dir not set"
+        return None, "gwcand.em_bright.data_dir not set"
     if importlib.util.find_spec("ligo.em_bright") is None:
         return None, "ligo.em-bright not installed"
     folder = Path(data_dir)
@@ -208,7 +208,7 @@ def p_astro(candidate: Candidate, ranking_data: bytes | None, settings: dict) ->
     """(p_astro of the four classes, the method that made it): see the module doc."""
     if candidate.p_astro is not None:
         return candidate.p_astro, f"{candidate.pipeline} p_astro.json"
-    fallback = "GWCelery fallback: ligo.p_astro from FAR, SNR and component masses (pipeline.p_astro)"
+    fallback = "GWCelery fallback: ligo.p_astro from FAR, SNR and component masses (gwcand.p_astro)"
     if ranking_data is not None:
         try:
             return (p_astro_from_ranking_data(candidate, ranking_data, settings),

@@ -269,7 +269,7 @@ class VtpListener:
         self.spool = spool
         self.address = address
         settings = config["listen"]["vtp"]
-        self.local_ivo = settings["local_ivo"] or f"ivo://{config['notice']['author_ivorn']}"
+        self.local_ivo = settings["local_ivo"] or f"ivo://{config['gw_voevent']['author_ivorn']}"
         self.reconnect_s = settings["reconnect_s"]
         self.reconnect_max_s = settings["reconnect_max_s"]
         self.timeout_s = settings["timeout_s"]

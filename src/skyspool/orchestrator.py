@@ -88,7 +88,7 @@ def assign(spool: Spool, entry: Entry, config: dict) -> dict:
                                    f"{settings['superevent_far_threshold_hz']:.3g} Hz: no superevent"}
     with superevents.decision_lock(spool):
         member["complete"] = _complete(spool, member)
-        state = superevents.add_candidate(spool, member, config["pipeline"]["superevent"]["cbc_window_s"], now,
+        state = superevents.add_candidate(spool, member, config["gwcand"]["superevent"]["cbc_window_s"], now,
                                           settings["thresholds"])
         due = state["created"] + settings["orchestrator_timeout_s"]
         superevents.log_decision(spool, state["superevent_id"], {

@@ -105,7 +105,7 @@ rule gw_notice_xml:
         runtime=5,
     run:
         run_logged(log[0], rule, gw.write_notice_xml, input, output[0], params.sequence,
-                   config["notice"], params.role)
+                   config["gw_voevent"], params.role)
 
 
 rule gw_circular:

@@ -47,7 +47,7 @@ rule notice_skymap:
         runtime=5,
     run:
         run_logged(log[0], rule, notice_products.write_skymap, input[0], output[0],
-                   config["notices"])
+                   config["gcn_notices"])
 
 
 rule notice_stats:
@@ -141,7 +141,7 @@ rule notice_lat_fov_moc:
     log:
         "logs/{kind}/{event}/{entry}/lat_fov_moc.log",
     params:
-        radius=config["notices"]["lat_fov_radius_deg"],
+        radius=config["gcn_notices"]["lat_fov_radius_deg"],
     resources:
         mem_mb=500,
         runtime=5,

@@ -18,14 +18,14 @@ rule gw_candidate_bayestar:
         "products/gwcand/{event}/{entry}/bayestar.multiorder.fits",
     log:
         "logs/gwcand/{event}/{entry}/bayestar.log",
-    threads: config["pipeline"]["bayestar"]["threads"]
+    threads: config["gwcand"]["bayestar"]["threads"]
     priority: 60
     resources:
         mem_mb=1000,
         runtime=30,
     run:
         run_logged(log[0], rule, candidates.write_bayestar, input[0], output[0],
-                   config["pipeline"]["bayestar"], threads)
+                   config["gwcand"]["bayestar"], threads)
 
 
 rule gw_candidate_burst_skymap:
@@ -56,7 +56,7 @@ rule gw_candidate_classification:
         runtime=5,
     run:
         run_logged(log[0], rule, candidates.write_classification, input[0], output[0],
-                   config["pipeline"])
+                   config["gwcand"])
 
 
 rule gw_candidate_superevent:

@@ -137,7 +137,7 @@ def _decode_avro(data: bytes) -> dict:
 def _default_thresholds() -> dict:
     from skyspool import config
 
-    return config._load_yaml(config.DEFAULTS_FILE)["orchestrator"]["thresholds"]
+    return config.defaults()["orchestrator"]["thresholds"]
 
 
 def _with_significance(event: dict | None) -> None:
