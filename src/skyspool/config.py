@@ -139,12 +139,11 @@ def is_section(node: dict) -> bool:
 
 
 def properties(node: dict | None = None, prefix: str = ""):
-    """``(dotted key, schema node)`` of every key, depth first, sections before their keys."""
+    """``(dotted key, schema node)`` of every key, depth first, groups before their keys."""
     node = schema() if node is None else node
     for name, child in node.get("properties", {}).items():
         yield prefix + name, child
-        if is_section(child):
-            yield from properties(_resolve(child), f"{prefix}{name}.")
+        yield from properties(child, f"{prefix}{name}.")
 
 
 def describe(node: dict) -> str:
