@@ -38,7 +38,7 @@ import numpy as np
 from astropy.table import Table
 from ligo.skymap import moc
 
-from skyspool import atomic
+from skyspool import atomic, settings
 from skyspool.formats.gwalert import GWAlert, read_alert
 from skyspool.notices import Notice, iso_utc, maps, mission_maps, read_notice
 from skyspool.paths import Entry, Spool
@@ -157,9 +157,9 @@ class GWSide:
                    event["group"], event.get("search") or "AllSky", event.get("far"))
 
 
-def _pairs(config: dict, search: str, gw: GWSide) -> bool:
+def _pairs(section: settings.CoincidenceSettings, search: str, gw: GWSide) -> bool:
     """Whether this external search pairs with the GW group and search (``coincidence.pairs``)."""
-    allowed = config.get("coincidence", {}).get("pairs", {}).get(search, [])
+    allowed = section.pairs.get(search, ())
     group, gw_search = gw.group.lower(), gw.search.lower()
     return f"{group}/*" in allowed or f"{group}/{gw_search}" in allowed
 
@@ -176,9 +176,10 @@ def window_key(notice: Notice, gw: GWSide) -> str:
 
 def window(config: dict, notice: Notice, gw: GWSide) -> tuple[float, float] | None:
     """The configured window (s) of ``t_external - t_gw`` for this pair, or None (no pairing)."""
-    if not _pairs(config, search_of(notice), gw):
+    section = settings.of(config).coincidence
+    if not _pairs(section, search_of(notice), gw):
         return None
-    pair = config.get("coincidence", {}).get("windows_s", {}).get(window_key(notice, gw))
+    pair = section.windows_s.get(window_key(notice, gw))
     return None if pair is None else (float(pair[0]), float(pair[1]))
 
 
@@ -407,7 +408,7 @@ def external_rate_hz(notice: Notice, config: dict) -> float | None:
     if search in ("SubGRBTargeted", "Supernova"):
         return None
     key = "grb_subthreshold" if search == "SubGRB" else notice.kind
-    rate = _settings(config).get("rates_per_year", {}).get(key)
+    rate = settings.of(config).coincidence.rates_per_year.get(key)
     return None if rate is None else float(rate) / SECONDS_PER_YEAR
 
 
@@ -551,7 +552,7 @@ def _rank(record: dict, config: dict) -> tuple:
             return -math.inf
         return math.inf if far == 0 else 1 / far
 
-    preference = _settings(config).get("search_preference", {}).get(record["search"], -1)
+    preference = settings.of(config).coincidence.search_preference.get(record["search"], -1)
     return (not record["likely_noise"], record["publishable"], preference,
             inverse(record["spacetime_far_hz"]), inverse(record["temporal_far_hz"]))
 

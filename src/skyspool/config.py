@@ -294,7 +294,8 @@ def _classes(node: dict, key: str, name: str) -> list[str]:
         if is_section(child):
             lines += _classes(_resolve(child), f"{key}.{child_name}", _class_name(f"{key}.{child_name}"))
     lines += ["", "", "@dataclasses.dataclass(frozen=True, kw_only=True)", f"class {name}:"]
-    lines += _docstring(" ".join(str(node.get("description", "")).split()), "    ")
+    about = node.get("description", "") if key else "every section of the configuration"
+    lines += _docstring(" ".join(str(about).split()), "    ")
     for child_name, child in node.get("properties", {}).items():
         default = _python_default(child, f"{key}.{child_name}")
         if default is None and child_name not in required:  # a key the code defaults when absent

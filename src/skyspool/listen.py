@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from skyspool import atomic, control
+from skyspool import atomic, control, settings
 from skyspool.paths import Spool
 
 log = logging.getLogger("skyspool.listen")
@@ -168,9 +168,9 @@ class Listener:
         self.replayed: set[tuple[str, int]] = set()
         self.consumer = None
         # Service health (skyspool.control): GCN's heartbeat topic tells a silent broker from a quiet sky.
-        gcn = config["listen"]["gcn"]
-        self.heartbeat_topic = gcn.get("heartbeat_topic") if source == "gcn" else None
-        self.silent_after_s = float(gcn.get("heartbeat_silent_s", 30.0))
+        gcn = settings.of(config).listen.gcn
+        self.heartbeat_topic = gcn.heartbeat_topic if source == "gcn" else None
+        self.silent_after_s = float(gcn.heartbeat_silent_s)
         self.started = time.time()
         self.last_broker_beat: float | None = None
         self.last_message: float | None = None

@@ -16,6 +16,7 @@ Below the marker line the classes are GENERATED from ``workflow/schemas/config.s
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import types
@@ -53,9 +54,22 @@ def build(cls, data: Mapping):
                   for f in dataclasses.fields(cls) if f.name in data})
 
 
+#: The settings of the last few configurations, by id, each with a copy to tell a changed one.
+_recent: dict[int, tuple[dict, Settings]] = {}
+_RECENT_MAX = 8
+
+
 def of(config: Mapping) -> Settings:
-    """The typed settings of ``config``."""
-    return build(Settings, config)
+    """The typed settings of ``config`` (built once per configuration: call sites in loops read
+    them at the cost of comparing ``config`` with the copy kept when they were built)."""
+    hit = _recent.get(id(config))
+    if hit is not None and hit[0] == config:
+        return hit[1]
+    made = build(Settings, config)
+    if len(_recent) >= _RECENT_MAX:
+        _recent.pop(next(iter(_recent), None), None)
+    _recent[id(config)] = (copy.deepcopy(dict(config)), made)
+    return made
 
 
 def _default(value):
@@ -898,7 +912,7 @@ class PublishSettings:
     """sinks by name, e.g. archive: {kind: storage, url: "s3://bucket/skyspool", products:
     ["notice.*", "*.fits*"]}; treasuremap: {kind: http, url:
     "https://treasuremap.space/api/v1/skyspool", token_env: TREASUREMAP_TOKEN, kinds: [gw]};
-    notices: {kind: kafka, topic: skyspool.notices, kafka: {bootstrap.servers:
+    alerts: {kind: kafka, topic: skyspool.notices, kafka: {bootstrap.servers:
     "localhost:9092"}}; brokers: {kind: voevent, brokers: ["voevent.example.org:8099"]}. Keys
     of each kind and their defaults: README.md (Publishing) and src/skyspool/publish/
     """
@@ -906,12 +920,7 @@ class PublishSettings:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings:
-    """skyspool configuration: the one source of every key, its default, meaning and unit.
-    config/config.yaml and config/README.md are generated from this file (python -m
-    skyspool.config); a spool's DIR/config.yaml overrides any key (nested keys merge),
-    `--config key=value` on the snakemake command line overrides both. Numbers state their
-    unit in `unit:`.
-    """
+    """every section of the configuration"""
 
     spool: str | None = None
     """the spool directory (inbox/, spool/, products/, quarantine/, logs/); given as `--config

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from skyspool import ingest
+from skyspool import ingest, settings
 from skyspool.frb.amber import AmberFormatError, chunk_end, chunk_mark, make_chunk
 from skyspool.frb.classify import milky_way_dm
 from skyspool.frb.observation import ObservationError, load_observation
@@ -73,11 +73,11 @@ class Follower:
     """
 
     def __init__(self, spool: Spool, config: dict, wake: Callable[[], None]):
-        follow = config.get("frb", {}).get("follow", {})
-        self.galactic_model = config.get("frb", {}).get("thresholds", {}).get("galactic_model", "ymw16")
+        frb = settings.of(config).frb
+        self.galactic_model = frb.thresholds.galactic_model
         self.spool = spool
-        self.timeout_s = float(follow.get("timeout_s", 600.0))
-        self.poll_s = float(follow.get("poll_s", 1.0))
+        self.timeout_s = float(frb.follow.timeout_s)
+        self.poll_s = float(frb.follow.poll_s)
         self.wake = wake
         self.followed: dict[str, _Followed] = {}
         self.observer = None

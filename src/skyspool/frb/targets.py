@@ -21,6 +21,7 @@ import functools
 import json
 from pathlib import Path
 
+from skyspool import settings
 from skyspool.formats.frb import SOURCE_LIST_EVENT
 from skyspool.frb.amber import compound_beam_of
 from skyspool.frb.observation import stop_is_abort
@@ -43,7 +44,7 @@ def frb_products(entry: Entry, config: dict) -> list[str]:
     names = {"candidates": CHUNK_PRODUCTS, "stop": SUMMARY_PRODUCTS}.get(entry.alert_type, [])
     if entry.alert_type == "stop" and stop_is_abort(entry.path):
         return []  # an aborted observation: no summary, no e-mail
-    names = names + [PLOT] if names and config.get("frb", {}).get("plot", True) else list(names)
+    names = names + [PLOT] if names and settings.of(config).frb.plot else list(names)
     if entry.alert_type == "candidates":
         names += [f.name for f in filterbanks_of(entry)]
     return names

@@ -6,7 +6,7 @@ import functools
 
 from pathlib import Path
 
-from skyspool import coincidence
+from skyspool import coincidence, settings
 from skyspool.formats.gwalert import read_alert
 from skyspool.paths import Entry
 from skyspool.targets import products_for
@@ -44,11 +44,11 @@ def gw_products(entry: Entry, config: dict) -> list[str]:
     names += coincidence.gw_products(entry, config)
     if with_map:
         names += SKYMAP_PRODUCTS
-        if config.get("fermi", {}).get("enabled"):
+        if settings.of(config).fermi.enabled:
             names += FERMI_PRODUCTS
         if with_distance:
             names.append("volume.png")
-            if config.get("galaxies", {}).get("catalog"):
+            if settings.of(config).galaxies.catalog:
                 names.append("galaxies.ecsv")
     else:
         names.append("classification.json")

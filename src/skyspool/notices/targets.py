@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 
+from skyspool import settings
 from skyspool.notices import maps, read_notice
 from skyspool.notices.mission_maps import MAP_TYPE
 from skyspool.paths import Entry
@@ -33,7 +34,7 @@ def notice_products(entry: Entry, config: dict) -> list[str]:
         names += SKYMAP_PRODUCTS
     if fermi_craft:
         names += FERMI_PRODUCTS
-    windows = config.get("coincidence", {}).get("windows_s", {})
+    windows = settings.of(config).coincidence.windows_s
     if any(key.startswith(f"{entry.kind}_") for key in windows) or entry.alert_type == "lvk_nu_track_search":
         names += COINCIDENCE_PRODUCTS
     return names
