@@ -227,6 +227,7 @@ def readme_text() -> str:
         if value is _UNSET and "default" in node:
             value = node["default"]
         shown = "" if value is _UNSET or is_section(node) else f"`{json.dumps(value)}`"
+        shown = "see config/config.yaml" if len(shown) > 60 else shown
         text = " ".join(str(node.get("description", "")).split()).replace("|", "\\|")
         lines.append(f"| `{key}` | {_type_of(node)} | {shown} | {_resolve(node).get('unit', '')} | {text} |")
     return "\n".join(lines) + "\n"
