@@ -11,15 +11,9 @@ from pathlib import Path
 
 from skyspool import atomic, control, migrate
 from skyspool.paths import SUBDIRS, Spool
+from skyspool.paths import existing_spool as _existing_spool
 
 log = logging.getLogger("skyspool")
-
-
-def _existing_spool(path: str) -> Spool:
-    spool = Spool(path)
-    if not spool.exists():
-        raise SystemExit(f"skyspool: {path} is not a spool (make one with: skyspool init {path})")
-    return spool
 
 
 def cmd_init(args) -> int:

@@ -36,6 +36,7 @@ import yaml
 
 from skyspool import atomic
 from skyspool.ids import check_event_id
+from skyspool.paths import existing_spool
 
 COMMANDS = ("status", "lofar", "voevent", "observation_start", "observation_stop", "reload", "stop")
 SWITCHES = ("lofar", "voevent")
@@ -342,9 +343,7 @@ def parse_action(words: list[str], abort: bool = False) -> tuple[str, dict]:
 
 
 def cmd_control(args) -> int:
-    from skyspool.cli import _existing_spool
-
-    spool = _existing_spool(args.dir)
+    spool = existing_spool(args.dir)
     try:
         command, fields = parse_action(args.action, args.abort)
         answer = request(spool.root, command, timeout_s=args.timeout, **fields)

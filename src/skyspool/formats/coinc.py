@@ -30,7 +30,7 @@ import tarfile
 import zlib
 from pathlib import Path
 
-from skyspool.formats import Message, Refused, register
+from skyspool.formats.registry import Message, Refused, register
 
 # LIGO-LW process ``program`` -> pipeline name of the IGWN alerts.
 PIPELINES = {"pycbc": "pycbc", "pycbc_live": "pycbc", "gstlal_inspiral": "gstlal",

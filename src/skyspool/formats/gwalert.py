@@ -21,7 +21,8 @@ from pathlib import Path
 import fastavro
 import jsonschema
 
-from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register, skymaps
+from skyspool.formats import skymaps
+from skyspool.formats.registry import Message, Refused, load_json_object, looks_like_json_object, register
 
 log = logging.getLogger(__name__)
 
