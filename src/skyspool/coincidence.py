@@ -40,11 +40,11 @@ from ligo.skymap import moc
 
 from skyspool import atomic
 from skyspool.formats.gwalert import GWAlert, read_alert
+from skyspool.ids import EXTERNAL_KINDS, superevent_role
 from skyspool.notices import Notice, maps, mission_maps, read_notice
 from skyspool.paths import Entry, Spool
 from skyspool.times import SECONDS_PER_YEAR, gps_from_utc, iso_utc
 
-EXTERNAL_KINDS = ("grb", "neutrino", "snews", "frb")
 MAX_DEPTH = 29  # HEALPix nested indices at this order index every finer pixel
 LVK_SEARCH = "lvk_nu_track_search"
 GW_PRODUCTS = ["coincidences.json"]
@@ -91,10 +91,6 @@ def _alert(path: Path) -> GWAlert:
     """The alert's facts without its sky-map bytes (megabytes each: a long-lived daemon's
     cache of them grew by gigabytes in a burst); :func:`_gw_map` reads the map."""
     return dataclasses.replace(read_alert(path), skymap=None, combined_skymap=None)
-
-
-def _gw_role(superevent_id: str) -> str:
-    return "test" if superevent_id[:1] in ("M", "T") else "observation"
 
 
 def _current(spool: Spool, kind: str, event_id: str) -> Entry | None:
@@ -146,7 +142,7 @@ class GWSide:
     @classmethod
     def of_alert(cls, alert: GWAlert) -> GWSide:
         event = alert.event
-        return cls(alert.superevent_id, _gw_role(alert.superevent_id), gps_from_utc(event["time"]),
+        return cls(alert.superevent_id, superevent_role(alert.superevent_id), gps_from_utc(event["time"]),
                    event["group"], event.get("search") or "AllSky", event.get("far"))
 
 
@@ -696,7 +692,7 @@ def notice_extra(coincidences_path: str | Path) -> dict:
 
 def _member_side(superevent_id: str, member: dict) -> GWSide:
     """The GW side of an orchestrator member (a pipeline candidate in superevent ``superevent_id``)."""
-    return GWSide(superevent_id, _gw_role(superevent_id), float(member["gps_time"]), member["group"],
+    return GWSide(superevent_id, superevent_role(superevent_id), float(member["gps_time"]), member["group"],
                   member["search"], member["far_hz"])
 
 

@@ -40,7 +40,7 @@ import time
 import typing
 from pathlib import Path
 
-from skyspool import atomic, control, dashboard, ingest, publish, status, targets, timers, workflow
+from skyspool import atomic, control, dashboard, ingest, publish, status, targets, timers, times, workflow
 from skyspool.frb import targets as frb_targets
 from skyspool.frb.follow import Follower
 from skyspool.paths import SUBDIRS, Entry, Spool
@@ -720,7 +720,7 @@ class Daemon:
         self._beat(force=True)
 
     def _facts(self) -> dict:
-        return {"pid": os.getpid(), "up_since": control.utc(self.heart.started),
+        return {"pid": os.getpid(), "up_since": times.iso_from_unix(self.heart.started),
                 "following": sorted(self.follower.followed),
                 "queues": {"inbox": len(self.arrived), "notice": len(self.notice_queue),
                            "rest": len(self.rest_queue), "runs": len(self.runs)},

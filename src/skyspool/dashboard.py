@@ -31,6 +31,7 @@ from typing import Iterable
 from urllib.parse import quote
 
 from skyspool import atomic, control, ids, plots, status, superevents, targets, workflow
+from skyspool.times import SECONDS_PER_YEAR
 from skyspool.candidates import ASSIGNMENT
 from skyspool.paths import Spool
 
@@ -42,7 +43,6 @@ THUMBNAIL_PX = 320  # longest side of a thumbnail (pixels)
 # itself): it reads the products there are and never builds one (nor retries a failed one,
 # nor touches one another run is writing).
 PAGE_RULE = "dashboard_event"
-SECONDS_PER_YEAR = 365.25 * 86400
 RECENT_PLOT = "recent.png"  # beside the index: the recent GW events' 90% regions
 RECENT_COUNT = 10
 

@@ -17,7 +17,7 @@ import functools
 import logging
 import re
 
-from skyspool import times
+from skyspool import ids
 from skyspool.formats import gcn_notice, gcnschema, skymaps
 from skyspool.formats.registry import Message, Refused, load_json_object, looks_like_json_object, register
 
@@ -156,7 +156,7 @@ def _icecube_lvk(record: dict, role: str) -> gcn_notice.Notice:
     superevent = record.get("ref_ID")
     if not isinstance(superevent, str):
         raise Refused("IceCube LVK nu track search without ref_ID (the GW superevent)")
-    if superevent[:1] in ("M", "T"):  # mock and test superevents, as for GW alerts
+    if ids.superevent_role(superevent) == "test":  # mock and test superevents, as for GW alerts
         role = "test"
     events = tuple(_coincident_neutrino(event) for event in record.get("coincident_events") or ())
     if len(events) != int(record.get("n_events_coincident", len(events))):

@@ -21,6 +21,7 @@ from pathlib import Path
 import fastavro
 import jsonschema
 
+from skyspool import ids
 from skyspool.formats import skymaps
 from skyspool.formats.registry import Message, Refused, load_json_object, looks_like_json_object, register
 
@@ -181,9 +182,7 @@ def _accept(record: dict, extension: str) -> Message:
     for field in ("skymap", "combined_skymap"):
         if getattr(alert, field) is not None:
             skymaps.check_skymap(getattr(alert, field), field)
-    # Mock (MS...) and test (TS...) superevents are not real events.
-    role = "test" if alert.superevent_id[:1] in ("M", "T") else "observation"
-    return Message("gw", alert.superevent_id, alert.alert_type, extension, role)
+    return Message("gw", alert.superevent_id, alert.alert_type, extension, ids.superevent_role(alert.superevent_id))
 
 
 @register("IGWN alert JSON", sniff=lambda data, name: looks_like_json_object(data, name)

@@ -16,7 +16,7 @@ import datetime as dt
 import voeventparse as vp
 from lxml import etree, objectify
 
-from skyspool import times
+from skyspool import ids, times
 from skyspool.formats import gcn_notice
 from skyspool.formats.registry import Message, Refused, register
 
@@ -320,8 +320,8 @@ def lvk_alert_record(data: bytes) -> dict:
 def _lvk_message(data: bytes, root) -> Message:
     record = lvk_alert_record(data)
     alert_type = LVK_ALERT_TYPES.get(record["alert_type"].lower(), record["alert_type"].lower())
-    test = root.attrib.get("role") == "test" or record["superevent_id"][:1] in ("M", "T")
-    return Message("gw", record["superevent_id"], alert_type, "xml", "test" if test else "observation")
+    role = "test" if root.attrib.get("role") == "test" else ids.superevent_role(record["superevent_id"])
+    return Message("gw", record["superevent_id"], alert_type, "xml", role)
 
 
 def to_notice(data: bytes) -> gcn_notice.Notice:

@@ -15,6 +15,7 @@ notice is in).
 from __future__ import annotations
 
 from skyspool.formats.registry import Message, Refused
+from skyspool.ids import MISSION_MAP_KINDS
 from skyspool.formats.skymaps import (  # noqa: F401  (the mission maps' names)
     FITS_MAGIC, GZIP_MAGIC, MAX_MAP_BYTES, MISSION_MAP_TYPE as MAP_TYPE, fits_bytes, mission_map_file as map_file)
 
@@ -28,7 +29,7 @@ def _stored_notices(spool, name: str):
     """Notices in the spool whose ``healpix_url`` ends with ``name``."""
     from skyspool.notices import read_notice
 
-    for kind in ("grb", "neutrino"):
+    for kind in MISSION_MAP_KINDS:
         for entry in spool.entries(kind):
             if entry.alert_type == MAP_TYPE or entry.path.suffix not in (".json", ".xml"):
                 continue
