@@ -33,7 +33,7 @@ LAYERS = {
         "frb.amber", "frb.amber_fast", "frb.observation",
     ],
     SCIENCE: [
-        "skymap", "coincidence", "classify", "galaxies", "catalog", "plots",
+        "skymap", "coincidence", "gw_classify", "galaxies", "catalog", "plots",
         "notices.*", "frb.*", "gwcand.*",
         "candidates",   # until h-table moves it to gwcand/
     ],

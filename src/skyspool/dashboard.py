@@ -657,7 +657,7 @@ def refresh(spool_root: str | Path, events: Iterable[tuple[str, str]] | None = N
 
 # ----- serving -----
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
+class _SpoolFileRequestHandler(http.server.SimpleHTTPRequestHandler):
     """Files of the spool; ``/`` goes to the dashboard."""
 
     def do_GET(self):
@@ -671,7 +671,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 def serve(spool: Spool, port: int = 8000, bind: str = "127.0.0.1") -> None:
     """Serve the spool directory over HTTP until interrupted (port 0: any free port)."""
-    handler = functools.partial(_Handler, directory=str(spool.root))
+    handler = functools.partial(_SpoolFileRequestHandler, directory=str(spool.root))
     with http.server.ThreadingHTTPServer((bind, port), handler) as server:
         host, port = server.server_address[:2]
         print(f"dashboard at http://{host}:{port}/products/{INDEX} (Ctrl-C stops)", flush=True)

@@ -15,7 +15,7 @@ from skyspool.formats.registry import (  # noqa: F401  (the package's names)
     identify, large_format, load_json_object, looks_like_json_object, register, register_large)
 
 from skyspool.formats import gwalert  # noqa: F401  (registers the formats)
-from skyspool.formats import gcnjson, voevent  # noqa: F401  (GCN notices)
+from skyspool.formats import gcn_voevent, gcnjson  # noqa: F401  (GCN notices)
 from skyspool.formats import frb  # noqa: F401  (FRB observations: AMBER chunks, YAML)
 from skyspool.formats import coinc, dqsegments  # noqa: F401  (GW pipeline candidates)
 from skyspool.formats import filterbank  # noqa: F401  (FRB filterbank data)

@@ -7,7 +7,7 @@ Accepted as dropped in the inbox:
 - or a tar archive holding that ``coinc.xml[.gz]`` and, alongside, optionally
   ``psd.xml[.gz]`` (the PSDs), ``<pipeline>.p_astro.json`` (the pipeline's own p_astro),
   ``ranking_data.xml[.gz]`` (gstlal's ranking-statistic PDFs, from which p_astro is
-  computed as GWCelery did: :mod:`skyspool.classify`), a sky map ``*.fits[.gz]`` (a burst
+  computed as GWCelery did: :mod:`skyspool.gw_classify`), a sky map ``*.fits[.gz]`` (a burst
   pipeline's own localization) and ``candidate.json`` (what GraceDB would know besides
   the file: ``offline``, ``search``, ``category`` = production/test/mdc, ``pipeline``).
 

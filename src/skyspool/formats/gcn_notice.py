@@ -1,5 +1,5 @@
 """GCN notices from other messengers, normalised: the :class:`Notice` that both GCN parsers
-(:mod:`skyspool.formats.voevent`, :mod:`skyspool.formats.gcnjson`) return, and the checks
+(:mod:`skyspool.formats.gcn_voevent`, :mod:`skyspool.formats.gcnjson`) return, and the checks
 they share. :mod:`skyspool.notices` reads spooled notices into it.
 
 Event ids carry the mission (``Fermi-680782656``, ``Swift-1118357``, ``IceCube-136918_45252263``)

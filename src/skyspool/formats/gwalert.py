@@ -202,7 +202,7 @@ def read_alert(path: str | Path) -> GWAlert:
     path = Path(path)
     data = path.read_bytes()
     if path.suffix == ".xml":  # an LVK VOEvent (O2-O4), read for reprocessing an archive
-        from skyspool.formats.voevent import lvk_alert_record
+        from skyspool.formats.gcn_voevent import lvk_alert_record
 
         return _to_alert(lvk_alert_record(data))
     record = _decode_avro(data) if path.suffix == ".avro" else _decode_json(data)

@@ -1,6 +1,6 @@
 """GCN notices from other messengers, normalised: one :class:`Notice` whatever the format.
 
-GCN Classic VOEvents (:mod:`skyspool.formats.voevent`) and GCN JSON notices
+GCN Classic VOEvents (:mod:`skyspool.formats.gcn_voevent`) and GCN JSON notices
 (:mod:`skyspool.formats.gcnjson`) are parsed into the same dataclass
 (:mod:`skyspool.formats.gcn_notice`), so that rules and the coincidence search never parse
 a notice again. :func:`read_notice` reads a spooled notice by its extension.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from skyspool.formats import gcnjson, skymaps, voevent
+from skyspool.formats import gcn_voevent, gcnjson, skymaps
 from skyspool.formats.gcn_notice import CoincidentNeutrino, Notice  # noqa: F401  (the package's names)
 
 
@@ -19,7 +19,7 @@ def read_notice(path: str | Path) -> Notice:
     """Read a spooled notice (``.xml`` VOEvent or ``.json`` GCN JSON) into a :class:`Notice`."""
     path = Path(path)
     data = path.read_bytes()
-    notice = voevent.to_notice(data) if path.suffix == ".xml" else gcnjson.to_notice(data)
+    notice = gcn_voevent.to_notice(data) if path.suffix == ".xml" else gcnjson.to_notice(data)
     return _with_mission_map(notice, path)
 
 
