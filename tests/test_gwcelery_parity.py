@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from skyspool import config as skyspool_config
-from skyspool import classify, orchestrator, superevents
+from skyspool import gw_classify, orchestrator, superevents
 from skyspool.formats.coinc import Candidate
 from skyspool.paths import Spool
 
@@ -311,7 +311,7 @@ def test_p_astro_fallback_as_gwcelery(mass1, mass2, snr, far_hz, pipeline, instr
     candidate = Candidate("c", pipeline, pipeline, "CBC", "AllSky", "production", False, T0, far_hz, snr,
                           instruments, mass1, mass2, 0.0, 0.0, mchirp, None)
     settings = skyspool_config.load(Spool(tmp_path))["gwcand"]["p_astro"]
-    ours = classify.p_astro_fallback(candidate, settings)
+    ours = gw_classify.p_astro_fallback(candidate, settings)
     reference = json.loads(gwcelery.p_astro.compute_p_astro(snr, far_hz, mass1, mass2, pipeline.lower(),
                                                             set(instruments)))
     assert ours == pytest.approx(reference, rel=1e-12, abs=1e-15)
@@ -322,9 +322,9 @@ def test_p_astro_fallback_numbers():
     """The issue's cases, GWCelery's answers written out: 1.4+1.4 Msun, SNR 10, FAR 1e-8 Hz is
     a BNS; (4.0, 1.2) Msun is an NSBH by ligo.p_astro's mass cuts (m2 <= 3 < m1)."""
     settings = {"snr_star": 8.5, "far_star_hz": 1 / (30 * 86400)}
-    bns = classify.p_astro_fallback(Candidate("c", "pycbc", "pycbc", "CBC", "AllSky", "production", False, T0,
+    bns = gw_classify.p_astro_fallback(Candidate("c", "pycbc", "pycbc", "CBC", "AllSky", "production", False, T0,
                                               1e-8, 10.0, ("H1", "L1"), 1.4, 1.4, 0, 0, 1.22, None), settings)
-    nsbh = classify.p_astro_fallback(Candidate("c", "pycbc", "pycbc", "CBC", "AllSky", "production", False, T0,
+    nsbh = gw_classify.p_astro_fallback(Candidate("c", "pycbc", "pycbc", "CBC", "AllSky", "production", False, T0,
                                                1e-8, 10.0, ("H1", "L1"), 4.0, 1.2, 0, 0, 1.87, None), settings)
     assert bns["BNS"] == pytest.approx(0.8902, abs=1e-4) and bns["NSBH"] == bns["BBH"] == 0
     assert nsbh["NSBH"] == pytest.approx(0.9141, abs=1e-4) and nsbh["BNS"] == nsbh["BBH"] == 0
@@ -378,17 +378,17 @@ def test_classification_per_search(tmp_path):
     pipeline_settings = skyspool_config.load(Spool(tmp_path))["gwcand"]
     ssm = Candidate("s", "MBTA", "MBTAOnline", "CBC", "SSM", "production", False, T0, 1e-10, 9.0, ("H1", "L1"),
                     0.7, 0.5, 0.0, 0.0, (0.35 ** 0.6) / 1.2 ** 0.2, None)
-    record = classify.classification_dict(ssm, pipeline_settings)
+    record = gw_classify.classification_dict(ssm, pipeline_settings)
     assert record["p_astro"] == {} and set(record["properties"]) == {"HasSSM", "HasNS", "HasMassGap"}
     assert record["properties"]["HasSSM"] > 0.9 and record["properties"]["HasNS"] == 1.0
     bbh = Candidate("b", "CWB", "cwb", "Burst", "BBH", "production", False, T0, 1e-9, 12.0, ("H1", "L1"),
                     0.0, 0.0, 0.0, 0.0, 0.0, {"BBH": 0.97, "Terrestrial": 0.03}, duration_s=0.1)
-    record = classify.classification_dict(bbh, pipeline_settings)
+    record = gw_classify.classification_dict(bbh, pipeline_settings)
     # GWCelery: equal masses of 30 Msun when cWB gives no chirp mass; its own p_astro
     assert record["template"]["mass1_msun"] == record["template"]["mass2_msun"] == 30.0
     assert record["properties"]["HasNS"] == 0.0 and record["p_astro"] == {"BBH": 0.97, "Terrestrial": 0.03}
     burst = dataclass_replace(bbh, search="AllSky")
-    assert classify.classification_dict(burst, pipeline_settings)["properties"] == {}
+    assert gw_classify.classification_dict(burst, pipeline_settings)["properties"] == {}
 
 
 # ----- the decision steps on a spool (no BAYESTAR: a uniform sky map stands in) -----
@@ -510,10 +510,10 @@ def test_em_bright_from_a_data_folder(tmp_path):
     settings = skyspool_config.load(Spool(tmp_path))["gwcand"]
     bns = Candidate("c", "pycbc", "pycbc", "CBC", "AllSky", "production", False, T0, 1e-9, 12.0, ("H1", "L1"),
                     1.4, 1.3, 0.0, 0.0, 1.17, None)
-    analytic = classify.classification_dict(bns, settings)
+    analytic = gw_classify.classification_dict(bns, settings)
     assert analytic["properties_method"].startswith("analytic (gwcand.em_bright.data_dir not set)")
     settings["em_bright"]["data_dir"] = str(folder)
-    record = classify.classification_dict(bns, settings)
+    record = gw_classify.classification_dict(bns, settings)
     assert record["properties_method"].startswith("ligo.em-bright 1.2.0 with the data files of")
     point = [[1.4, 1.3, 0.0, 0.0, 12.0]]
     assert record["properties"] == {"HasNS": has_ns.predict_proba(point)[0, 1],
@@ -522,9 +522,9 @@ def test_em_bright_from_a_data_folder(tmp_path):
     assert record["properties"]["HasNS"] > 0.8 and record["properties"]["HasMassGap"] < 0.2
     light = dataclass_replace(bns, pipeline="MBTA", search="SSM", mass1=0.6, mass2=0.4, mchirp=0.42)
     probabilities = ssm.predict_proba([[0.6, 0.4, 0.0, 0.0, 0.42, 12.0]])[0]
-    assert classify.classification_dict(light, settings)["properties"] == pytest.approx({
+    assert gw_classify.classification_dict(light, settings)["properties"] == pytest.approx({
         "HasSSM": probabilities[:4].sum(), "HasNS": probabilities[[1, 4, 5, 6]].sum(),
         "HasMassGap": probabilities[[2, 5]].sum()})
     # an incomplete folder: the analytic method, saying why
     (folder / "MASS_GAP.pickle").unlink()
-    assert "data files missing" in classify.classification_dict(bns, settings)["properties_method"]
+    assert "data files missing" in gw_classify.classification_dict(bns, settings)["properties_method"]

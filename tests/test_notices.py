@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from skyspool import formats
-from skyspool.formats import gcnjson, voevent
+from skyspool.formats import gcn_voevent, gcnjson
 from skyspool.notices import maps, read_notice
 from skyspool.notices.targets import notice_products
 from skyspool.paths import Entry
@@ -53,7 +53,7 @@ def test_voevent_facts(name, kind, event_id, notice_type, packet, time, ra, dec,
     message = formats.identify(data, name)
     assert (message.kind, message.event_id, message.alert_type, message.extension, message.role) == (
         kind, event_id, notice_type, "xml", "observation")
-    notice = voevent.to_notice(data)
+    notice = gcn_voevent.to_notice(data)
     assert notice.packet_type == packet
     assert notice.trigger_time == utc(time)
     assert (notice.ra_deg, notice.dec_deg, notice.error_radius_deg) == pytest.approx((ra, dec, error))
@@ -64,10 +64,10 @@ def test_every_voevent_in_the_corpus_is_tested():
 
 
 def test_voevent_mission_facts():
-    gbm = voevent.to_notice((VOEVENTS / "finkmm_fermi_voevent_number_2750.xml").read_bytes())
+    gbm = gcn_voevent.to_notice((VOEVENTS / "finkmm_fermi_voevent_number_2750.xml").read_bytes())
     assert gbm.error_containment == 0.68 and gbm.systematic_included is False
     assert gbm.spacecraft["gcrs_km"] == pytest.approx([60732 / 16, 83436 / 16, -39936 / 16])
-    bronze = voevent.to_notice((VOEVENTS / "finkmm_icecube_voevent_number_3028.xml").read_bytes())
+    bronze = gcn_voevent.to_notice((VOEVENTS / "finkmm_icecube_voevent_number_3028.xml").read_bytes())
     assert bronze.far_hz == pytest.approx(1.8772 / (365.25 * 86400))
     assert bronze.error_containment == 0.9
 

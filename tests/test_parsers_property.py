@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skyspool import formats
-from skyspool.formats import Message, Refused, gcnjson, gwalert, skymaps, voevent
+from skyspool.formats import Message, Refused, gcn_voevent, gcnjson, gwalert, skymaps
 from skyspool.frb import amber
 from support import CORPUS, GW_ALERTS
 
@@ -100,7 +100,7 @@ def test_gcn_json_notice(data):
 @SETTINGS
 @given(st.binary(max_size=500) | st.sampled_from(VOEVENTS).flatmap(spliced))
 def test_gcn_voevent(data):
-    refuses_cleanly_or_parses(voevent.parse, data)
+    refuses_cleanly_or_parses(gcn_voevent.parse, data)
 
 
 @SETTINGS

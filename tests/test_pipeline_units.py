@@ -11,7 +11,7 @@ import pytest
 from astropy.table import Table
 from ligo.skymap.io import write_sky_map
 
-from skyspool import classify, formats, outgoing, samples, superevents
+from skyspool import gw_classify, formats, outgoing, samples, superevents
 from skyspool.formats import coinc, dqsegments
 from skyspool.formats.gwalert import read_alert
 from skyspool.paths import Spool
@@ -151,25 +151,25 @@ def _candidate(m1, m2, chi1=0.0, snr=12.0, far=1e-10):
 
 
 def test_analytic_source_properties():
-    bns = classify.properties_analytic(_candidate(1.5, 1.3), EM_BRIGHT)
+    bns = gw_classify.properties_analytic(_candidate(1.5, 1.3), EM_BRIGHT)
     assert bns["HasNS"] == bns["HasRemnant"] == 1.0 and bns["HasMassGap"] < 0.01
-    bbh = classify.properties_analytic(_candidate(30, 20), EM_BRIGHT)
+    bbh = gw_classify.properties_analytic(_candidate(30, 20), EM_BRIGHT)
     assert bbh == {"HasNS": 0.0, "HasRemnant": 0.0, "HasMassGap": 0.0}
-    assert classify.properties_analytic(_candidate(4.0, 1.4), EM_BRIGHT)["HasMassGap"] > 0.5
+    assert gw_classify.properties_analytic(_candidate(4.0, 1.4), EM_BRIGHT)["HasMassGap"] > 0.5
     # NSBH: a rapidly spinning light BH disrupts the NS, a heavy non-spinning one swallows it
-    assert classify.properties_analytic(_candidate(7, 1.4, chi1=0.9), EM_BRIGHT)["HasRemnant"] > 0.9
-    assert classify.properties_analytic(_candidate(15, 1.4, chi1=0.0), EM_BRIGHT)["HasRemnant"] < 0.1
+    assert gw_classify.properties_analytic(_candidate(7, 1.4, chi1=0.9), EM_BRIGHT)["HasRemnant"] > 0.9
+    assert gw_classify.properties_analytic(_candidate(15, 1.4, chi1=0.0), EM_BRIGHT)["HasRemnant"] < 0.1
     # Foucart et al. 2018: more spin, more remnant; a more compact star, less
-    assert classify.remnant_mass(7, 1.4, 0.9, 12) > classify.remnant_mass(7, 1.4, 0.5, 12) > 0
-    assert classify.remnant_mass(7, 1.4, 0.5, 11) < classify.remnant_mass(7, 1.4, 0.5, 13)
+    assert gw_classify.remnant_mass(7, 1.4, 0.9, 12) > gw_classify.remnant_mass(7, 1.4, 0.5, 12) > 0
+    assert gw_classify.remnant_mass(7, 1.4, 0.5, 11) < gw_classify.remnant_mass(7, 1.4, 0.5, 13)
 
 
 def test_p_astro_fallback_and_method():
-    loud = classify.p_astro_fallback(_candidate(1.4, 1.3, snr=20, far=1e-12), P_ASTRO)
+    loud = gw_classify.p_astro_fallback(_candidate(1.4, 1.3, snr=20, far=1e-12), P_ASTRO)
     assert loud["BNS"] > 0.99 and loud["NSBH"] == loud["BBH"] == 0
-    weak = classify.p_astro_fallback(_candidate(30, 20, snr=8, far=1e-3), P_ASTRO)
+    weak = gw_classify.p_astro_fallback(_candidate(30, 20, snr=8, far=1e-3), P_ASTRO)
     assert weak["Terrestrial"] > 0.99 and sum(weak.values()) == pytest.approx(1)
-    record = classify.classification_dict(_candidate(1.4, 1.3), {"em_bright": EM_BRIGHT, "p_astro": P_ASTRO})
+    record = gw_classify.classification_dict(_candidate(1.4, 1.3), {"em_bright": EM_BRIGHT, "p_astro": P_ASTRO})
     assert record["properties_method"].startswith("analytic")  # no em-bright data files here
     assert record["p_astro_method"].startswith("GWCelery fallback")
 
@@ -218,7 +218,7 @@ def test_p_astro_from_ranking_data(g197392, psd, ranking):
                                                                "ranking_extinct_bins": 40}}
     loud, data = _gstlal(g197392, psd, ranking, 15.0)
     assert loud.has_ranking_data and loud.ln_likelihood_ratio == 15.0
-    record = classify.classification_dict(loud, settings, data)
+    record = gw_classify.classification_dict(loud, settings, data)
     assert record["p_astro_method"].startswith("ranking data: ligo.p_astro")
     assert "ln L 15.00" in record["p_astro_method"]
     p_astro = record["p_astro"]
@@ -226,10 +226,10 @@ def test_p_astro_from_ranking_data(g197392, psd, ranking):
     # G197392's template (32 + 15 Msun) weighs in the BBH bins only
     assert p_astro["BBH"] > 0.99 and p_astro["BNS"] == p_astro["NSBH"] == 0
     quiet, _ = _gstlal(g197392, psd, ranking, -5.0)
-    assert classify.classification_dict(quiet, settings, data)["p_astro"]["Terrestrial"] > 0.99
+    assert gw_classify.classification_dict(quiet, settings, data)["p_astro"]["Terrestrial"] > 0.99
     # the pipeline's own p_astro.json comes first
     own, data = _gstlal(g197392, psd, ranking, 15.0, p_astro={"BBH": 0.5, "Terrestrial": 0.5})
-    assert classify.classification_dict(own, settings, data)["p_astro_method"] == "gstlal p_astro.json"
+    assert gw_classify.classification_dict(own, settings, data)["p_astro_method"] == "gstlal p_astro.json"
 
 
 def test_ranking_data_of_o3_reproduces_p_astro_package():
@@ -239,7 +239,7 @@ def test_ranking_data_of_o3_reproduces_p_astro_package():
     import ligo.p_astro.tests.data
 
     data = resources.files(ligo.p_astro.tests.data).joinpath("ranking_data_G322589.xml.gz").read_bytes()
-    _, terrestrial = classify._p_astro_gstlal()._get_ln_f_over_b(data, [21.65], 14394240, 40)
+    _, terrestrial = gw_classify._p_astro_gstlal()._get_ln_f_over_b(data, [21.65], 14394240, 40)
     assert terrestrial == pytest.approx(32575, abs=1)
 
 
@@ -261,7 +261,7 @@ def test_burst_candidate():
     assert superevents.segment(facts, 1.0) == pytest.approx((1128678900.4, 1128678900.6))
     assert superevents.significance(facts, THRESHOLDS) == "significant"  # 3 x FAR < 1/year
     assert superevents.significance(facts | {"far_hz": 2e-8}, THRESHOLDS) == "less-significant"
-    assert classify.classification_dict(burst, {})["p_astro"] == {}
+    assert gw_classify.classification_dict(burst, {})["p_astro"] == {}
     assert len(coinc.burst_skymap(coinc.split_bundle(bundle).skymap)) > 0
 
 

@@ -162,7 +162,7 @@ def test_frb_trigger_files_reach_a_broker_and_a_bucket(broker, tmp_path):
     the files in triggers/ and the observation summary too."""
     from skyspool.frb.observation import load_observation
     from skyspool.frb.synthetic import sample_observation, write_observation
-    from skyspool.frb.voevent import Publisher, dumps, frb_voevent
+    from skyspool.frb.voevent_writer import VOEventAuthor, dumps, frb_voevent
     from support import make_spool
 
     spool = make_spool(tmp_path / "frb")
@@ -173,7 +173,7 @@ def test_frb_trigger_files_reach_a_broker_and_a_bucket(broker, tmp_path):
     write_observation(tmp_path / "obs.yaml", sample_observation())
     trigger = {"time": 12.5, "dm": 700.0, "snr": 15.0, "width": 4, "cb": 0, "beam": 0, "mw_dm": 40.0,
                "members": 30, "label": "astrophysical-new"}
-    event = dumps(frb_voevent(trigger, load_observation(tmp_path / "obs.yaml"), Publisher.from_config(None),
+    event = dumps(frb_voevent(trigger, load_observation(tmp_path / "obs.yaml"), VOEventAuthor.from_config(None),
                               "20240101-0001_002_1", importance=0.5))
     folder = spool.products_dir(entry)
     (folder / "triggers").mkdir(parents=True)

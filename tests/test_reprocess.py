@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from skyspool import cli, reprocess
+from skyspool import cli, reprocess, times
 from support import FAST_CONFIG, make_spool
 
 EVENTS = ("S230520ae", "S230522a")
@@ -39,10 +39,10 @@ def test_select_entries_by_kind_event_and_time(built_spool):
     assert [e.event_id for e in reprocess.select_entries(spool, event="S230522a")] == ["S230522a"]
     assert reprocess.select_entries(spool, kind="grb") == []
     first = spool.entries()[0].path
-    os.utime(first, (reprocess.parse_time("2026-01-01T00:00:00Z"),) * 2)
-    assert reprocess.select_entries(spool, until=reprocess.parse_time("2026-01-02")) == \
+    os.utime(first, (times.unix_from_iso("2026-01-01T00:00:00Z"),) * 2)
+    assert reprocess.select_entries(spool, until=times.unix_from_iso("2026-01-02")) == \
         [spool.entries()[0]]
-    assert reprocess.select_entries(spool, since=reprocess.parse_time("2026-01-02")) == \
+    assert reprocess.select_entries(spool, since=times.unix_from_iso("2026-01-02")) == \
         [spool.entries()[1]]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 
-from skyspool import atomic, classify
+from skyspool import atomic, gw_classify
 from skyspool.formats.coinc import bayestar_event, burst_skymap, read_bundle, read_candidate
 from skyspool.paths import Entry
 from skyspool.targets import products_for
@@ -72,5 +72,5 @@ def write_burst_skymap(candidate_path: str, output: str) -> None:
 
 
 def write_classification(candidate_path: str, output: str, settings: dict) -> None:
-    atomic.write_json(output, classify.classification_dict(
+    atomic.write_json(output, gw_classify.classification_dict(
         read_candidate(candidate_path), settings, read_bundle(candidate_path).ranking_data))

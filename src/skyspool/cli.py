@@ -9,17 +9,11 @@ import logging
 import sys
 from pathlib import Path
 
-from skyspool import atomic, control, migrate
+from skyspool import atomic, control, migrate, times
 from skyspool.paths import SUBDIRS, Spool
+from skyspool.paths import existing_spool as _existing_spool
 
 log = logging.getLogger("skyspool")
-
-
-def _existing_spool(path: str) -> Spool:
-    spool = Spool(path)
-    if not spool.exists():
-        raise SystemExit(f"skyspool: {path} is not a spool (make one with: skyspool init {path})")
-    return spool
 
 
 def cmd_init(args) -> int:
@@ -133,8 +127,8 @@ def _selected_entries(spool: Spool, args) -> list:
 
     return reprocess.select_entries(
         spool, kind=args.kind, event=args.event,
-        since=args.since and reprocess.parse_time(args.since),
-        until=args.until and reprocess.parse_time(args.until))
+        since=args.since and times.unix_from_iso(args.since),
+        until=args.until and times.unix_from_iso(args.until))
 
 
 def cmd_reprocess(args) -> int:

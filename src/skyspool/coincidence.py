@@ -40,11 +40,11 @@ from ligo.skymap import moc
 
 from skyspool import atomic, settings
 from skyspool.formats.gwalert import GWAlert, read_alert
-from skyspool.notices import Notice, iso_utc, maps, mission_maps, read_notice
+from skyspool.ids import EXTERNAL_KINDS, superevent_role
+from skyspool.notices import Notice, maps, mission_maps, read_notice
 from skyspool.paths import Entry, Spool
+from skyspool.times import SECONDS_PER_YEAR, gps_from_utc, iso_utc
 
-SECONDS_PER_YEAR = 365.25 * 86400
-EXTERNAL_KINDS = ("grb", "neutrino", "snews", "frb")
 MAX_DEPTH = 29  # HEALPix nested indices at this order index every finer pixel
 LVK_SEARCH = "lvk_nu_track_search"
 GW_PRODUCTS = ["coincidences.json"]
@@ -91,17 +91,6 @@ def _alert(path: Path) -> GWAlert:
     """The alert's facts without its sky-map bytes (megabytes each: a long-lived daemon's
     cache of them grew by gigabytes in a burst); :func:`_gw_map` reads the map."""
     return dataclasses.replace(read_alert(path), skymap=None, combined_skymap=None)
-
-
-@functools.lru_cache(maxsize=8192)
-def _gps(iso_time: str) -> float:
-    from astropy.time import Time
-
-    return float(Time(iso_time.replace("Z", ""), scale="utc").gps)
-
-
-def _gw_role(superevent_id: str) -> str:
-    return "test" if superevent_id[:1] in ("M", "T") else "observation"
 
 
 def _current(spool: Spool, kind: str, event_id: str) -> Entry | None:
@@ -153,7 +142,7 @@ class GWSide:
     @classmethod
     def of_alert(cls, alert: GWAlert) -> GWSide:
         event = alert.event
-        return cls(alert.superevent_id, _gw_role(alert.superevent_id), _gps(event["time"]),
+        return cls(alert.superevent_id, superevent_role(alert.superevent_id), gps_from_utc(event["time"]),
                    event["group"], event.get("search") or "AllSky", event.get("far"))
 
 
@@ -185,7 +174,7 @@ def window(config: dict, notice: Notice, gw: GWSide) -> tuple[float, float] | No
 
 def external_gps(notice: Notice) -> float:
     """The trigger's time (GPS s); a targeted trigger's central time, as GWCelery uses it."""
-    when = _gps(iso_utc(notice.trigger_time))
+    when = gps_from_utc(notice.trigger_time)
     if search_of(notice) == "SubGRBTargeted":
         when += 0.5 * float(notice.facts.get("rate_duration") or notice.facts.get("image_duration") or 0)
     return when
@@ -704,7 +693,7 @@ def notice_extra(coincidences_path: str | Path) -> dict:
 
 def _member_side(superevent_id: str, member: dict) -> GWSide:
     """The GW side of an orchestrator member (a pipeline candidate in superevent ``superevent_id``)."""
-    return GWSide(superevent_id, _gw_role(superevent_id), float(member["gps_time"]), member["group"],
+    return GWSide(superevent_id, superevent_role(superevent_id), float(member["gps_time"]), member["group"],
                   member["search"], member["far_hz"])
 
 

@@ -34,8 +34,9 @@ from typing import Callable
 
 import yaml
 
-from skyspool import atomic
+from skyspool import atomic, times
 from skyspool.ids import check_event_id
+from skyspool.paths import existing_spool
 
 COMMANDS = ("status", "lofar", "voevent", "observation_start", "observation_stop", "reload", "stop")
 SWITCHES = ("lofar", "voevent")
@@ -92,7 +93,7 @@ def set_switch(root, name: str, on: bool) -> str:
     if state[name] == on:
         return f"{label} already {'enabled' if on else 'disabled'}"
     state[name] = on
-    atomic.write_json(switches_path(root), state | {"changed_utc": utc(time.time())})
+    atomic.write_json(switches_path(root), state | {"changed_utc": times.iso_from_unix(time.time())})
     return f"{label} {'enabled' if on else 'disabled'}"
 
 
@@ -101,8 +102,8 @@ def set_switch(root, name: str, on: bool) -> str:
 def write_heartbeat(root, service: str, started: float, **facts) -> None:
     """Write the heartbeat of ``service`` (this process), with ``facts`` (following, queues,
     last_error, state)."""
-    doc = {"service": service, "pid": os.getpid(), "up_since": utc(started), "beat_unix": time.time(),
-           "beat_utc": utc(time.time()), "state": "running"} | facts
+    doc = {"service": service, "pid": os.getpid(), "up_since": times.iso_from_unix(started), "beat_unix": time.time(),
+           "beat_utc": times.iso_from_unix(time.time()), "state": "running"} | facts
     atomic.write_json(heartbeat_path(root, service), doc)
 
 
@@ -157,11 +158,6 @@ def _alive(pid) -> bool:
     return True
 
 
-def utc(unix: float) -> str:
-    """Unix time as ISO 8601 UTC to the second."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix))
-
-
 def format_health(services: list[dict]) -> str:
     """One line per service, for ``skyspool status`` and ``skyspool control DIR status``."""
     if not services:
@@ -212,7 +208,7 @@ def services_page(services: list[dict], now: float | None = None) -> str:
             f"<h1>skyspool services</h1><p id=\"headline\"><strong>{html.escape(headline)}</strong></p>"
             "<table><tr><th>service</th><th>state</th><th>pid</th><th>up since (UTC)</th><th>last heartbeat (UTC)</th>"
             f"<th>following</th><th>queues</th><th>brokers</th><th>last error</th></tr>{rows}</table>"
-            f"<p>Written {utc(now)}; <a href=\"index.html\">events</a></p>{script}</body></html>\n")
+            f"<p>Written {times.iso_from_unix(now)}; <a href=\"index.html\">events</a></p>{script}</body></html>\n")
 
 
 def write_services_page(root) -> None:
@@ -342,9 +338,7 @@ def parse_action(words: list[str], abort: bool = False) -> tuple[str, dict]:
 
 
 def cmd_control(args) -> int:
-    from skyspool.cli import _existing_spool
-
-    spool = _existing_spool(args.dir)
+    spool = existing_spool(args.dir)
     try:
         command, fields = parse_action(args.action, args.abort)
         answer = request(spool.root, command, timeout_s=args.timeout, **fields)

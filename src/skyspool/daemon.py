@@ -40,7 +40,7 @@ import time
 import typing
 from pathlib import Path
 
-from skyspool import atomic, control, dashboard, ingest, publish, status, targets, timers, workflow
+from skyspool import atomic, control, dashboard, ingest, publish, status, targets, timers, times, workflow
 from skyspool.frb import targets as frb_targets
 from skyspool.frb.follow import Follower
 from skyspool.paths import SUBDIRS, Entry, Spool
@@ -623,7 +623,7 @@ class Daemon:
         started = time.time()
         # The observer starts first: nothing that lands during start-up is missed.
         observer = Observer()
-        observer.schedule(_Handler(self._on_event), str(self.spool.inbox), recursive=False)
+        observer.schedule(_ForwardingEventHandler(self._on_event), str(self.spool.inbox), recursive=False)
         self._start_control(observer)
         observer.start()
         self.follower.attach(observer)
@@ -715,12 +715,12 @@ class Daemon:
         self.last_error = None
         self.controller = control.Controller(self.spool.root, self.spool.inbox, self._facts, self._reload,
                                              lambda: self._stop(signal.SIGTERM, None))
-        observer.schedule(_Handler(lambda _event: self.wakeups.put(None)),
+        observer.schedule(_ForwardingEventHandler(lambda _event: self.wakeups.put(None)),
                           str(control.requests_dir(self.spool.root)), recursive=False)
         self._beat(force=True)
 
     def _facts(self) -> dict:
-        return {"pid": os.getpid(), "up_since": control.utc(self.heart.started),
+        return {"pid": os.getpid(), "up_since": times.iso_from_unix(self.heart.started),
                 "following": sorted(self.follower.followed),
                 "queues": {"inbox": len(self.arrived), "notice": len(self.notice_queue),
                            "rest": len(self.rest_queue), "runs": len(self.runs)},
@@ -783,7 +783,7 @@ def arrived_complete(event, inbox: Path) -> Path | None:
     return path
 
 
-class _Handler:
+class _ForwardingEventHandler:
     """watchdog event handler forwarding every event to a function."""
 
     def __init__(self, callback):

@@ -31,6 +31,7 @@ from typing import Iterable
 from urllib.parse import quote
 
 from skyspool import atomic, control, ids, plots, status, superevents, targets, workflow
+from skyspool.times import SECONDS_PER_YEAR
 from skyspool.candidates import ASSIGNMENT
 from skyspool.paths import Spool
 
@@ -42,7 +43,6 @@ THUMBNAIL_PX = 320  # longest side of a thumbnail (pixels)
 # itself): it reads the products there are and never builds one (nor retries a failed one,
 # nor touches one another run is writing).
 PAGE_RULE = "dashboard_event"
-SECONDS_PER_YEAR = 365.25 * 86400
 RECENT_PLOT = "recent.png"  # beside the index: the recent GW events' 90% regions
 RECENT_COUNT = 10
 
@@ -657,7 +657,7 @@ def refresh(spool_root: str | Path, events: Iterable[tuple[str, str]] | None = N
 
 # ----- serving -----
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
+class _SpoolFileRequestHandler(http.server.SimpleHTTPRequestHandler):
     """Files of the spool; ``/`` goes to the dashboard."""
 
     def do_GET(self):
@@ -671,7 +671,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 def serve(spool: Spool, port: int = 8000, bind: str = "127.0.0.1") -> None:
     """Serve the spool directory over HTTP until interrupted (port 0: any free port)."""
-    handler = functools.partial(_Handler, directory=str(spool.root))
+    handler = functools.partial(_SpoolFileRequestHandler, directory=str(spool.root))
     with http.server.ThreadingHTTPServer((bind, port), handler) as server:
         host, port = server.server_address[:2]
         print(f"dashboard at http://{host}:{port}/products/{INDEX} (Ctrl-C stops)", flush=True)

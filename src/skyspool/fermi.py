@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skyspool.times import parse_utc
+
 FT2_EXTENSION = "SC_DATA"
 
 
@@ -185,11 +187,7 @@ def _save(moc, output: str) -> None:
 def _event_time(alert_path: str) -> dt.datetime:
     from skyspool.formats.gwalert import read_alert
 
-    return _utc(read_alert(alert_path).event["time"])
-
-
-def _utc(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+    return parse_utc(read_alert(alert_path).event["time"])
 
 
 def write_stats(spool, config: dict, alert_path: str, multiorder_path: str, output: str) -> None:
@@ -204,7 +202,7 @@ def write_stats(spool, config: dict, alert_path: str, multiorder_path: str, outp
 
     alert, skymap = gw.read_alert(alert_path), sm.read_multiorder(multiorder_path)
     stats = gw.stats_dict(alert, skymap)
-    found = visibility(spool, config, _utc(alert.event["time"]), skymap)
+    found = visibility(spool, config, parse_utc(alert.event["time"]), skymap)
     stats.update(found[0] if found else dict.fromkeys(
         ("fermi_source", "fermi_origin", "fermi_time", "fermi_occulted_prob", "lat_fov_prob")))
     atomic.write_json(output, stats)

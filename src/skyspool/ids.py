@@ -11,6 +11,17 @@ import re
 
 # gwcand: GW pipeline candidates, gwdq: data-quality segment lists (inputs of the orchestrator).
 KINDS = ("gw", "grb", "neutrino", "snews", "frb", "gwcand", "gwdq")
+#: Notices of other messengers: the coincidence partners of a GW alert (RAVEN's external events).
+EXTERNAL_KINDS = ("grb", "neutrino", "snews", "frb")
+#: Kinds whose entries are all GCN notices (the notices' products: skyspool.notices).
+GCN_NOTICE_KINDS = ("grb", "neutrino", "snews")
+#: Kinds whose notices may name their mission's own HEALPix map (skyspool.notices.mission_maps).
+MISSION_MAP_KINDS = ("grb", "neutrino")
+
+#: What a received message is: a real observation, or a test (kept apart, never a real event's entry).
+ROLES = ("observation", "test")
+#: Superevent id prefixes by category (GWCelery): production ``S``, test ``TS``, mock data challenge ``MS``.
+SUPEREVENT_PREFIXES = {"production": "S", "test": "TS", "mdc": "MS"}
 
 EVENT_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
 ALERT_TYPE_PATTERN = r"[a-z][a-z0-9_]{0,31}"
@@ -47,3 +58,13 @@ def check_kind(kind: str) -> str:
     if kind not in KINDS:
         raise InvalidId(f"unknown kind {_shown(kind)}; expected one of {', '.join(KINDS)}")
     return kind
+
+
+def superevent_role(superevent_id: str) -> str:
+    """The role of a message about a superevent, from its id's prefix: mock (``MS...``) and test
+    (``TS...``) superevents are ``test``, the others (``S...``) ``observation``.
+
+    >>> superevent_role("S190425z"), superevent_role("MS181101ab"), superevent_role("TS230101a")
+    ('observation', 'test', 'test')
+    """
+    return "test" if superevent_id[:1] in ("M", "T") else "observation"

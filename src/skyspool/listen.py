@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from skyspool import atomic, control, settings
+from skyspool import atomic, control, settings, times
 from skyspool.paths import Spool
 
 log = logging.getLogger("skyspool.listen")
@@ -146,10 +146,7 @@ def parse_replay(value: str | None) -> str | int | None:
     """``earliest``, or an ISO 8601 time as Unix milliseconds, or None."""
     if value in (None, "earliest"):
         return value
-    stamp = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
-    return int(stamp.timestamp() * 1000)
+    return int(times.unix_from_iso(value) * 1000)
 
 
 class Listener:
@@ -209,7 +206,7 @@ class Listener:
         """``alive`` or ``silent for N s`` from GCN's heartbeat topic; None without one."""
         if not self.heartbeat_topic:
             return None
-        age = time.time() - (self.last_broker_beat or self.started)
+        age = times.age_s(self.last_broker_beat or self.started)
         return "alive" if age <= self.silent_after_s else f"silent for {age:.0f} s (no {self.heartbeat_topic})"
 
     def _handle(self, message) -> None:
@@ -378,6 +375,6 @@ def _beat(heart: control.Heart, listeners: list[Listener], silent: set[str], **f
             (silent.add if health != "alive" else silent.discard)(listener.source)
     last = [listener.last_message for listener in listeners if listener.last_message]
     heart.beat(bool(facts), following=[t for listener in listeners for t in listener.topics], brokers=brokers,
-               last_message_utc=control.utc(max(last)) if last else None,
+               last_message_utc=times.iso_from_unix(max(last)) if last else None,
                last_error=next((listener.last_error for listener in listeners if listener.last_error), None),
                **facts)

@@ -26,11 +26,10 @@ Each step returns the JSON record of what it decided and why.
 
 from __future__ import annotations
 
-import datetime
 import json
 import time
 
-from skyspool import atomic, coincidence, outgoing, superevents, timers
+from skyspool import atomic, coincidence, outgoing, superevents, timers, times
 from skyspool.candidates import CLASSIFICATION, skymap_product
 from skyspool.formats import dqsegments
 from skyspool.formats.coinc import read_candidate
@@ -79,7 +78,7 @@ def assign(spool: Spool, entry: Entry, config: dict) -> dict:
     settings = config["orchestrator"]
     member = _member(spool, entry, settings["thresholds"])
     now = time.time()
-    record = {"candidate_id": member["candidate_id"], "assigned": now, "assigned_utc": superevents.utc_iso(now),
+    record = {"candidate_id": member["candidate_id"], "assigned": now, "assigned_utc": times.iso_from_unix(now, "milliseconds"),
               "significance": member["significance"]}
     if member["far_hz"] > settings["superevent_far_threshold_hz"]:
         timers.set_timer(spool, entry, now, "no superevent: orchestrator record")
@@ -92,7 +91,7 @@ def assign(spool: Spool, entry: Entry, config: dict) -> dict:
                                           settings["thresholds"])
         due = state["created"] + settings["orchestrator_timeout_s"]
         superevents.log_decision(spool, state["superevent_id"], {
-            "time": superevents.utc_iso(now), "candidate_id": member["candidate_id"], "step": "assign",
+            "time": times.iso_from_unix(now, "milliseconds"), "candidate_id": member["candidate_id"], "step": "assign",
             "rule": "superevent", "numbers": _numbers(member, settings["thresholds"]),
             "outcome": f"joined; preferred event {state['preferred_event']}"})
     # Also when already due: the decision was not among the targets of this build.
@@ -123,7 +122,7 @@ def settle(spool: Spool, entry: Entry, config: dict) -> dict:
     if due is None or time.time() < due:
         raise ValueError("the superevent of this candidate has not settled yet (see DIR/timers/)")
     assignment = json.loads(spool.product(entry, "superevent.json").read_text())
-    return {"superevent_id": assignment["superevent_id"], "settled_utc": superevents.utc_iso(time.time())}
+    return {"superevent_id": assignment["superevent_id"], "settled_utc": times.iso_from_unix(time.time(), "milliseconds")}
 
 
 def _coincident(spool: Spool, state: dict, config: dict) -> frozenset:
@@ -259,7 +258,7 @@ def _send(spool: Spool, state: dict, alert_type: str, member: dict | None, signi
                                                                     skymap, config)
     number = len(state["alerts"]) + 1
     where = outgoing.send(spool, record, number)
-    sent = {"number": number, "alert_type": alert_type, "time": superevents.utc_iso(now),
+    sent = {"number": number, "alert_type": alert_type, "time": times.iso_from_unix(now, "milliseconds"),
             "preferred_event": None if member is None else member["candidate_id"],
             "significant": significant, **where}
     state["alerts"].append(sent)
@@ -278,7 +277,7 @@ def _label_data_quality(spool: Spool, sid: str, member: dict) -> None:
 def _record(spool: Spool, sid: str, candidate_id: str, step: str, member: dict, verdict: dict,
             sent: dict | None, settings: dict, now: float) -> dict:
     """The step's record: logged to ``decisions.jsonl`` and returned."""
-    record = {"time": superevents.utc_iso(now), "candidate_id": candidate_id, "superevent_id": sid,
+    record = {"time": times.iso_from_unix(now, "milliseconds"), "candidate_id": candidate_id, "superevent_id": sid,
               "step": step, "preferred_event": member["candidate_id"], "rule": verdict["rule"],
               "reason": verdict["reason"], "numbers": _numbers(member, settings["thresholds"]),
               "outcome": f"sent {sent['alert_type']} #{sent['number']}" if sent else "no alert", "sent": sent}
@@ -294,7 +293,7 @@ def decide(spool: Spool, entry: Entry, config: dict) -> dict:
     assignment = json.loads(spool.product(entry, "superevent.json").read_text())
     now = time.time()
     if assignment["superevent_id"] is None:
-        return {"time": superevents.utc_iso(now), "candidate_id": candidate_id, "superevent_id": None,
+        return {"time": times.iso_from_unix(now, "milliseconds"), "candidate_id": candidate_id, "superevent_id": None,
                 "step": "decide", "preferred_event": None, "rule": "superevent_far_threshold",
                 "reason": assignment["reason"], "outcome": "no alert", "sent": None}
     return _first_alert_step(spool, entry, assignment["superevent_id"], candidate_id, "decide", config, now)
@@ -310,7 +309,7 @@ def raven(spool: Spool, entry: Entry, config: dict) -> dict:
     decision = json.loads(spool.product(entry, "orchestrator.json").read_text())
     now = time.time()
     if decision["superevent_id"] is None:
-        return decision | {"time": superevents.utc_iso(now), "step": "raven"}
+        return decision | {"time": times.iso_from_unix(now, "milliseconds"), "step": "raven"}
     return _first_alert_step(spool, entry, decision["superevent_id"], decision["candidate_id"], "raven",
                              config, now)
 
@@ -326,7 +325,7 @@ def _first_alert_step(spool: Spool, entry: Entry, sid: str, candidate_id: str, s
         coincident = _coincident(spool, state, config)
         preferred = _refresh(spool, state, now, settings, coincident)
         if step == "raven" and preferred["candidate_id"] not in coincident:
-            return {"time": superevents.utc_iso(now), "candidate_id": candidate_id, "superevent_id": sid,
+            return {"time": times.iso_from_unix(now, "milliseconds"), "candidate_id": candidate_id, "superevent_id": sid,
                     "step": step, "preferred_event": preferred["candidate_id"], "rule": "no_raven_alert",
                     "reason": "no publishable external coincidence for the preferred event",
                     "outcome": "no alert", "sent": None}
@@ -383,7 +382,7 @@ def _second_preliminary_due_at(spool: Spool, entry: Entry, config: dict) -> floa
     first = _first_preliminary(spool, entry)
     if first is None or config["orchestrator"]["second_preliminary"] == "never":
         return None
-    return _unix(first["sent"]["time"]) + config["orchestrator"]["second_preliminary_delay_s"]
+    return times.unix_from_iso(first["sent"]["time"]) + config["orchestrator"]["second_preliminary_delay_s"]
 
 
 def second_preliminary_due(entry: Entry, config: dict) -> bool:
@@ -429,10 +428,6 @@ def _sent(state: dict, alert_type: str) -> list[dict]:
     return [a for a in state["alerts"] if a["alert_type"] == alert_type]
 
 
-def _unix(iso: str) -> float:
-    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
-
 def send_by_hand(spool: Spool, superevent_id: str, alert_type: str, config: dict) -> dict:
     """Send an initial, update or retraction alert for a superevent (a person decided)."""
     if alert_type not in ("initial", "update", "retraction"):
@@ -455,7 +450,7 @@ def send_by_hand(spool: Spool, superevent_id: str, alert_type: str, config: dict
             sent = _send(spool, state, alert_type, preferred, True, config, now)
             superevents.add_label(spool, superevent_id, "ADVOK", f"{alert_type} sent by hand")
         superevents.log_decision(spool, superevent_id, {
-            "time": superevents.utc_iso(now), "candidate_id": sent["preferred_event"], "step": "by_hand",
+            "time": times.iso_from_unix(now, "milliseconds"), "candidate_id": sent["preferred_event"], "step": "by_hand",
             "rule": "person_decided", "outcome": f"sent {alert_type} #{sent['number']}", "sent": sent})
         superevents.save(spool, state)
     return sent

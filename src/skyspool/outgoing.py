@@ -9,7 +9,6 @@ products, ``notice.json``, the VOEvent 2.0 ``notice.xml`` and the Circular draft
 from __future__ import annotations
 
 import base64
-import datetime
 import functools
 import importlib.resources
 import io
@@ -17,7 +16,7 @@ import json
 
 import fastavro
 
-from skyspool import atomic, formats, ingest
+from skyspool import atomic, formats, ingest, times
 from skyspool.paths import Spool
 
 ALERT_TYPES = {"early_warning": "EARLYWARNING", "preliminary": "PRELIMINARY", "initial": "INITIAL",
@@ -28,12 +27,6 @@ ALERT_TYPES = {"early_warning": "EARLYWARNING", "preliminary": "PRELIMINARY", "i
 def _avro_schema():
     text = (importlib.resources.files("igwn_gwalert_schema") / "igwn.alerts.Alert.avsc").read_text()
     return fastavro.parse_schema(json.loads(text))
-
-
-def _iso_from_gps(gps_time: float) -> str:
-    from astropy.time import Time
-
-    return Time(gps_time, format="gps").utc.isot[:23] + "Z"
 
 
 def alert_record(superevent_id: str, alert_type: str, *, member: dict | None,
@@ -47,7 +40,7 @@ def alert_record(superevent_id: str, alert_type: str, *, member: dict | None,
         group = "CBC" if (member["group"], member["search"]) == ("Burst", "BBH") else member["group"]
         burst = group == "Burst"
         event = {
-            "time": _iso_from_gps(member["gps_time"]), "far": member["far_hz"],
+            "time": times.iso_from_gps(member["gps_time"]), "far": member["far_hz"],
             "significant": significant, "instruments": sorted(member["instruments"]),
             "group": group, "pipeline": member["pipeline"], "search": member["search"],
             "classification": {} if burst or member["search"] == "SSM"
@@ -57,7 +50,7 @@ def alert_record(superevent_id: str, alert_type: str, *, member: dict | None,
             "central_frequency": member.get("central_frequency_hz") if burst else None,
             "skymap": None if skymap is None else base64.b64encode(skymap).decode()}
     return {"alert_type": ALERT_TYPES[alert_type],
-            "time_created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time_created": times.iso_now(),
             "superevent_id": superevent_id,
             "urls": {"gracedb": gracedb_url.format(superevent_id=superevent_id)},
             "event": event, "external_coinc": None}

@@ -157,3 +157,11 @@ class Spool:
             if entry.name == name:
                 return entry
         raise FileNotFoundError(f"no spool entry {kind}/{event_id}/{name}")
+
+
+def existing_spool(path: str | Path) -> Spool:
+    """The spool at ``path`` for a command line; SystemExit saying how to make one when there is none."""
+    spool = Spool(path)
+    if not spool.exists():
+        raise SystemExit(f"skyspool: {path} is not a spool (make one with: skyspool init {path})")
+    return spool

@@ -11,7 +11,6 @@ functions look only into the folders of the events they build.
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from typing import Iterable
 
@@ -21,15 +20,6 @@ from skyspool.paths import Entry, Spool
 # Entries per Snakemake run: large enough that Snakemake's start-up (~0.1 s in process)
 # is small beside the work, small enough that its DAG stays cheap.
 BATCH = 50
-
-
-def parse_time(text: str) -> float:
-    """Unix time (s) of an ISO 8601 time such as ``2026-11-20`` or ``2026-11-20T10:00:00Z``
-    (UTC unless it says otherwise)."""
-    stamp = datetime.datetime.fromisoformat(text)
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
-    return stamp.timestamp()
 
 
 def select_entries(spool: Spool, *, kind: str | None = None, event: str | None = None,

@@ -8,12 +8,13 @@ PSD in place of the bundled stub PSD, wrapped into IGWN alert JSON as GCN Kafka 
 from __future__ import annotations
 
 import base64
-import datetime
 import importlib.resources
 import io
 import json
 import tempfile
 from pathlib import Path
+
+from skyspool import times
 
 CANDIDATE = "G197392"
 # The bundled template bank names a waveform whose data files are not installed.
@@ -44,19 +45,13 @@ def bayestar_skymap(coinc_path: Path) -> tuple[bytes, dict]:
     return buffer.getvalue(), dict(skymap.meta)
 
 
-def _iso_from_gps(gps_time: float) -> str:
-    from astropy.time import Time
-
-    return Time(gps_time, format="gps").utc.isot[:23] + "Z"
-
-
 def igwn_alert(superevent_id: str, alert_type: str, *, skymap: bytes | None, gps_time: float,
                instruments: list[str], far_hz: float, significant: bool = True,
                pipeline: str = "gstlal") -> dict:
     """An IGWN alert record (the ``igwn.gwalert`` JSON schema); a retraction when skymap is None."""
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = times.iso_now()
     event = None if alert_type == "RETRACTION" else {
-        "time": _iso_from_gps(gps_time), "far": far_hz, "significant": significant,
+        "time": times.iso_from_gps(gps_time), "far": far_hz, "significant": significant,
         "instruments": sorted(instruments), "group": "CBC", "pipeline": pipeline,
         "search": "AllSky",
         "properties": {"HasNS": 0.98, "HasRemnant": 0.87, "HasMassGap": 0.01},

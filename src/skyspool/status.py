@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import json
 from pathlib import Path
 
-from skyspool import atomic, superevents, targets
+from skyspool import atomic, superevents, targets, times
 from skyspool.frb import targets as frb_targets
 from skyspool.paths import Entry, Spool
 
@@ -132,7 +131,7 @@ def record_failures(spool: Spool, entry: Entry, missing: list[Path], config: dic
     Returns the names of the failed products (what ``skyspool status`` then shows as FAILED)."""
     failed = []
     reason = None
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = times.iso_now()
     for name in targets.product_names(entry, config):
         record = spool.failure_record(entry, name)
         if spool.product(entry, name) in missing:

@@ -23,16 +23,15 @@ shows them. Everything that changes a superevent holds :func:`decision_lock`.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import fcntl
 import itertools
 import json
 import string
 
-from skyspool import atomic
+from skyspool import atomic, times
+from skyspool.ids import SUPEREVENT_PREFIXES
 from skyspool.paths import Spool
 
-PREFIXES = {"production": "S", "test": "TS", "mdc": "MS"}
 STATE_FILE = "superevent.json"
 DECISIONS_FILE = "decisions.jsonl"
 
@@ -47,11 +46,6 @@ def decision_lock(spool: Spool):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def utc_iso(unix_time: float) -> str:
-    return datetime.datetime.fromtimestamp(unix_time, datetime.timezone.utc).isoformat(
-        timespec="milliseconds").replace("+00:00", "Z")
 
 
 def search_key(facts: dict) -> str:
@@ -155,7 +149,7 @@ def new_id(spool: Spool, category: str, gps_time: float) -> str:
     from astropy.time import Time
 
     day = Time(gps_time, format="gps").utc.datetime.strftime("%y%m%d")
-    prefix = PREFIXES[category] + day
+    prefix = SUPEREVENT_PREFIXES[category] + day
     taken = {p.name for p in spool.superevents.glob(prefix + "*")}
     taken |= {p.name for p in (spool.spool / "gw").glob(prefix + "*")}
     return next(prefix + s for s in _letters() if prefix + s not in taken)
@@ -166,7 +160,7 @@ def choose_preferred(state: dict, reason: str, now: float, thresholds: dict, coi
     best = best_member(list(state["members"].values()), thresholds, coincident)["candidate_id"]
     if best == state.get("preferred_event"):
         return False
-    state["history"].append({"time": utc_iso(now), "preferred_event": best,
+    state["history"].append({"time": times.iso_from_unix(now, "milliseconds"), "preferred_event": best,
                              "previous": state.get("preferred_event"), "reason": reason})
     state["preferred_event"] = best
     return True

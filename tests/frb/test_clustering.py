@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from skyspool.frb.amber import read_candidates
-from skyspool.frb.classify import ThresholdError, Thresholds, TriggerState, classify, select_triggers
+from skyspool.frb.triage import ThresholdError, Thresholds, TriggerState, classify, select_triggers
 from skyspool.frb.clustering import ClusterWindows, cluster
 from skyspool.frb.observation import KnownSource, load_source_list
 from skyspool.frb.synthetic import Burst, amber_text, synthetic_candidates

@@ -15,11 +15,11 @@ import pytest
 import voeventparse as vp
 
 from skyspool.frb.amber import read_candidates
-from skyspool.frb.classify import LofarThresholds, Thresholds, TriggerState, classify, select_triggers
+from skyspool.frb.triage import LofarThresholds, Thresholds, TriggerState, classify, select_triggers
 from skyspool.frb.clustering import cluster, darc_dm_boxes
 from skyspool.frb.observation import KnownSource, load_observation
 from skyspool.frb.synthetic import Burst, amber_text, synthetic_candidates
-from skyspool.frb.voevent import Publisher, VOEventFields, frb_voevent
+from skyspool.frb.voevent_writer import VOEventAuthor, VOEventFields, frb_voevent
 
 MW_DM = 30.0
 
@@ -175,7 +175,7 @@ def test_voevent_carries_darcs_fields_with_the_default_sefd(observation_path):
     obs = obs.__class__(**{**obs.__dict__, "sefd_jy": None})
     trigger = {"time": 10.0, "dm": 650.0, "snr": 30.0, "width": 8, "cb": 0, "beam": 3, "mw_dm": 28.0,
                "members": 12, "label": "astrophysical-new"}
-    event = frb_voevent(trigger, obs, Publisher(), "obs_1", importance=0.1)
+    event = frb_voevent(trigger, obs, VOEventAuthor(), "obs_1", importance=0.1)
     params = vp.get_grouped_params(event)
     observatory, evt, adv = params["observatory parameters"], params["event parameters"], params["advanced parameters"]
     # DARC: gain = 0.6 pi (12.5 m)^2 / (2 k_B) x 8 dishes = 0.8533 K/Jy, Tsys 85 K, SEFD 99.61 Jy,

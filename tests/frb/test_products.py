@@ -16,7 +16,7 @@ from skyspool.frb.products import ConfigError, filterbank_views, process_chunk, 
 from skyspool.frb.summary import SmtpSettings
 from skyspool.frb.synthetic import (PULSE_TSAMP_S, Burst, amber_text, sample_observation, synthetic_candidates,
                                     write_observation, write_pulse_filterbank)
-from skyspool.frb.voevent import Publisher, frb_voevent, retraction_voevent
+from skyspool.frb.voevent_writer import VOEventAuthor, frb_voevent, retraction_voevent
 from skyspool.ids import InvalidId
 
 TRIGGER = {"time": 12.5, "dm": 650.0, "snr": 30.0, "width": 4, "cb": 0, "beam": 3, "mw_dm": 28.0,
@@ -56,7 +56,7 @@ def test_observation_physics(observation_path):
 
 def test_frb_voevents_are_valid_with_update_and_retraction(observation_path):
     obs = load_observation(observation_path)
-    pub = Publisher()
+    pub = VOEventAuthor()
     detection = frb_voevent(TRIGGER, obs, pub, "obs_1", importance=0.8)
     assert vp.valid_as_v2_0(detection) and detection.attrib["role"] == "observation"
     params = vp.get_grouped_params(detection)
@@ -77,7 +77,7 @@ def test_frb_voevents_are_valid_with_update_and_retraction(observation_path):
 def test_test_observations_give_test_voevents(tmp_path):
     path = tmp_path / "obs.yaml"
     write_observation(path, sample_observation(test=True))
-    v = frb_voevent(TRIGGER, load_observation(path), Publisher(), "t_1", importance=0.5)
+    v = frb_voevent(TRIGGER, load_observation(path), VOEventAuthor(), "t_1", importance=0.5)
     assert v.attrib["role"] == "test" and vp.valid_as_v2_0(v)
 
 

@@ -7,7 +7,7 @@ Accepted as dropped in the inbox:
 - or a tar archive holding that ``coinc.xml[.gz]`` and, alongside, optionally
   ``psd.xml[.gz]`` (the PSDs), ``<pipeline>.p_astro.json`` (the pipeline's own p_astro),
   ``ranking_data.xml[.gz]`` (gstlal's ranking-statistic PDFs, from which p_astro is
-  computed as GWCelery did: :mod:`skyspool.classify`), a sky map ``*.fits[.gz]`` (a burst
+  computed as GWCelery did: :mod:`skyspool.gw_classify`), a sky map ``*.fits[.gz]`` (a burst
   pipeline's own localization) and ``candidate.json`` (what GraceDB would know besides
   the file: ``offline``, ``search``, ``category`` = production/test/mdc, ``pipeline``).
 
@@ -30,7 +30,7 @@ import tarfile
 import zlib
 from pathlib import Path
 
-from skyspool.formats import Message, Refused, register
+from skyspool.formats.registry import Message, Refused, register
 
 # LIGO-LW process ``program`` -> pipeline name of the IGWN alerts.
 PIPELINES = {"pycbc": "pycbc", "pycbc_live": "pycbc", "gstlal_inspiral": "gstlal",

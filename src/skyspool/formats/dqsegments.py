@@ -28,7 +28,7 @@ from pathlib import Path
 
 import jsonschema
 
-from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register
+from skyspool.formats.registry import Message, Refused, load_json_object, looks_like_json_object, register
 
 SEGMENT = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
 SCHEMA = {

@@ -18,7 +18,7 @@ import os
 import re
 import struct
 
-from skyspool.formats import Message, Refused, register_large
+from skyspool.formats.registry import Message, Refused, register_large
 from skyspool.formats.frb import observation_id
 from skyspool.paths import filterbank_alert_type
 

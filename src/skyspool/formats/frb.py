@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 
-from skyspool.formats import Message, Refused, register
+from skyspool.formats.registry import Message, Refused, register
 
 #: Event id under which known-source lists are kept.
 SOURCE_LIST_EVENT = "known-sources"

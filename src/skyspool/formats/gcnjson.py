@@ -17,8 +17,9 @@ import functools
 import logging
 import re
 
-from skyspool.formats import Message, Refused, gcnschema, load_json_object, looks_like_json_object, register, skymaps
-from skyspool import notices  # a module: skyspool.notices imports this package
+from skyspool import ids
+from skyspool.formats import gcn_notice, gcnschema, skymaps
+from skyspool.formats.registry import Message, Refused, load_json_object, looks_like_json_object, register
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,9 @@ def _localization(holder: dict) -> dict:
     error = holder.get("ra_dec_error")
     ellipse = None
     if isinstance(error, list):
-        axes = [notices.finite(value, "ra_dec_error", 0, 180) for value in error[:2]]
+        axes = [gcn_notice.finite(value, "ra_dec_error", 0, 180) for value in error[:2]]
         if len(axes) == 2 and axes[0] != axes[1] or len(error) == 3 and axes:
-            angle = notices.finite(error[2], "ra_dec_error angle", -360, 360) if len(error) == 3 else 0.0
+            angle = gcn_notice.finite(error[2], "ra_dec_error angle", -360, 360) if len(error) == 3 else 0.0
             ellipse = (axes[0], axes[-1], angle)
         error = max(axes) if axes else None
     if error is None and isinstance(holder.get("ra_uncertainty"), list):
@@ -74,33 +75,33 @@ def _localization(holder: dict) -> dict:
         if not (isinstance(corners, list) and len(corners) == 4
                 and all(isinstance(c, list) and len(c) == 2 for c in corners)):
             raise Refused("rectangular_error_corners is not four [ra, dec] corners")
-        rectangle = tuple((notices.finite(ra, "corner ra", -360, 360) % 360,
-                           notices.finite(dec, "corner dec", -90, 90)) for ra, dec in corners)
-    return {"ra_deg": notices.finite(holder["ra"], "ra", -360, 360) % 360,
-            "dec_deg": notices.finite(holder["dec"], "dec", -90, 90),
-            "error_radius_deg": None if error is None else notices.finite(error, "ra_dec_error", 0, 180),
-            "error_containment": notices.finite(holder.get("containment_probability", notices.DEFAULT_CONTAINMENT),
+        rectangle = tuple((gcn_notice.finite(ra, "corner ra", -360, 360) % 360,
+                           gcn_notice.finite(dec, "corner dec", -90, 90)) for ra, dec in corners)
+    return {"ra_deg": gcn_notice.finite(holder["ra"], "ra", -360, 360) % 360,
+            "dec_deg": gcn_notice.finite(holder["dec"], "dec", -90, 90),
+            "error_radius_deg": None if error is None else gcn_notice.finite(error, "ra_dec_error", 0, 180),
+            "error_containment": gcn_notice.finite(holder.get("containment_probability", gcn_notice.DEFAULT_CONTAINMENT),
                                         "containment_probability", 0.01, 0.9999),
             "systematic_included": holder.get("systematic_included"),
             "error_ellipse": ellipse, "error_rectangle": rectangle}
 
 
 def _far_hz(record: dict) -> float | None:
-    return None if record.get("far") is None else notices.finite(record["far"], "far", 0)
+    return None if record.get("far") is None else gcn_notice.finite(record["far"], "far", 0)
 
 
-def _fermi_gbm(record: dict, role: str) -> notices.Notice:
+def _fermi_gbm(record: dict, role: str) -> gcn_notice.Notice:
     subtype = str(record.get("subtype") or "")
     # The targeted search (for GW and neutrino triggers) names itself in its subtype.
     notice_type = GBM_SUBTYPES.get(subtype) or ("gbm_targeted" if "TARGETED" in subtype.upper()
                                                 else _alert_type(record))
     spacecraft = None
     if record.get("latitude") is not None and record.get("longitude") is not None:
-        spacecraft = {"lat_deg": notices.finite(record["latitude"], "latitude", -90, 90),
-                      "lon_deg": notices.finite(record["longitude"], "longitude", -360, 360)}
-    return notices.Notice(kind="grb", trigger_id=notices.event_id("Fermi", _first_id(record), role),
+        spacecraft = {"lat_deg": gcn_notice.finite(record["latitude"], "latitude", -90, 90),
+                      "lon_deg": gcn_notice.finite(record["longitude"], "longitude", -360, 360)}
+    return gcn_notice.Notice(kind="grb", trigger_id=gcn_notice.event_id("Fermi", _first_id(record), role),
                   notice_type=notice_type, role=role, mission="Fermi", instrument="GBM",
-                  source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
+                  source_format="gcn_json", trigger_time=gcn_notice.parse_utc(record["trigger_time"]),
                   far_hz=_far_hz(record), retraction=notice_type == "retraction",
                   skymap_url=record.get("healpix_url"), spacecraft=spacecraft,
                   facts=_facts(record, ("rate_snr", "rate_duration", "duration_class", "classification",
@@ -118,53 +119,53 @@ def _decode_skymap(record: dict) -> bytes | None:
         raise Refused("healpix_file is not valid base64") from None
 
 
-def _swift_guano(record: dict, role: str) -> notices.Notice:
-    return notices.Notice(kind="grb", trigger_id=notices.event_id("Swift-GUANO", _first_id(record), role),
+def _swift_guano(record: dict, role: str) -> gcn_notice.Notice:
+    return gcn_notice.Notice(kind="grb", trigger_id=gcn_notice.event_id("Swift-GUANO", _first_id(record), role),
                   notice_type=_alert_type(record), role=role, mission="Swift", instrument="BAT-GUANO",
-                  source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
+                  source_format="gcn_json", trigger_time=gcn_notice.parse_utc(record["trigger_time"]),
                   far_hz=_far_hz(record), retraction=_alert_type(record) == "retraction",
                   facts=_facts(record, ("rate_snr", "rate_duration", "classification",
                                         "follow_up_event", "follow_up_type", "data_archive_page")),
                   **_localization(record))
 
 
-def _icecube_track(record: dict, role: str) -> notices.Notice:
-    return notices.Notice(kind="neutrino", trigger_id=notices.event_id("IceCube", _first_id(record), role),
+def _icecube_track(record: dict, role: str) -> gcn_notice.Notice:
+    return gcn_notice.Notice(kind="neutrino", trigger_id=gcn_notice.event_id("IceCube", _first_id(record), role),
                   notice_type=_alert_type(record), role=role, mission="IceCube",
                   instrument=str(record.get("instrument", "IC86")), source_format="gcn_json",
-                  trigger_time=notices.parse_utc(record["trigger_time"]), far_hz=_far_hz(record),
+                  trigger_time=gcn_notice.parse_utc(record["trigger_time"]), far_hz=_far_hz(record),
                   retraction=_alert_type(record) == "retraction", skymap_url=record.get("healpix_url"),
                   facts=_facts(record, ("pipeline", "event_name", "nu_energy", "p_astro", "alert_topology")),
                   **_localization(record))
 
 
-def _coincident_neutrino(event: dict) -> notices.CoincidentNeutrino:
+def _coincident_neutrino(event: dict) -> gcn_notice.CoincidentNeutrino:
     place = _localization(event.get("localization") or event)
     if not place or place["error_radius_deg"] is None:
         raise Refused("IceCube coincident event without a position and error")
     neutrino_ids = event.get("id")
-    return notices.CoincidentNeutrino(
+    return gcn_notice.CoincidentNeutrino(
         neutrino_id=neutrino_ids[0] if isinstance(neutrino_ids, list) and neutrino_ids else None,
         ra_deg=place["ra_deg"], dec_deg=place["dec_deg"], error_radius_deg=place["error_radius_deg"],
         error_containment=place["error_containment"],
-        time_difference_s=notices.finite(event.get("event_dt"), "event_dt"),
+        time_difference_s=gcn_notice.finite(event.get("event_dt"), "event_dt"),
         pval_generic=event.get("event_pval_generic"), pval_bayesian=event.get("event_pval_bayesian"))
 
 
-def _icecube_lvk(record: dict, role: str) -> notices.Notice:
+def _icecube_lvk(record: dict, role: str) -> gcn_notice.Notice:
     superevent = record.get("ref_ID")
     if not isinstance(superevent, str):
         raise Refused("IceCube LVK nu track search without ref_ID (the GW superevent)")
-    if superevent[:1] in ("M", "T"):  # mock and test superevents, as for GW alerts
+    if ids.superevent_role(superevent) == "test":  # mock and test superevents, as for GW alerts
         role = "test"
     events = tuple(_coincident_neutrino(event) for event in record.get("coincident_events") or ())
     if len(events) != int(record.get("n_events_coincident", len(events))):
         raise Refused(f"n_events_coincident is {record.get('n_events_coincident')} "
                       f"but {len(events)} coincident events are listed")
     direction = record.get("most_probable_direction") or {}
-    return notices.Notice(kind="neutrino", trigger_id=notices.event_id("IceCube-LVK", superevent, role),
+    return gcn_notice.Notice(kind="neutrino", trigger_id=gcn_notice.event_id("IceCube-LVK", superevent, role),
                   notice_type="lvk_nu_track_search", role=role, mission="IceCube", instrument="IC86",
-                  source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
+                  source_format="gcn_json", trigger_time=gcn_notice.parse_utc(record["trigger_time"]),
                   ra_deg=direction.get("ra"), dec_deg=direction.get("dec"),
                   gw_superevent=superevent, coincident_neutrinos=events,
                   facts=_facts(record, ("pval_generic", "pval_bayesian", "n_events_coincident",
@@ -172,33 +173,33 @@ def _icecube_lvk(record: dict, role: str) -> notices.Notice:
                                         "reference", "neutrino_flux_sensitivity_range")))
 
 
-def _chime_frb(record: dict, role: str) -> notices.Notice:
+def _chime_frb(record: dict, role: str) -> gcn_notice.Notice:
     notice_type = _alert_type(record)
     place = _localization(record)
     if place:  # CHIME/FRB errors are 1-sigma (68%)
         place["error_containment"] = 0.68
-    return notices.Notice(kind="frb", trigger_id=notices.event_id("CHIME", _first_id(record), role),
+    return gcn_notice.Notice(kind="frb", trigger_id=gcn_notice.event_id("CHIME", _first_id(record), role),
                   notice_type=notice_type, role=role, mission="CHIME", instrument="CHIME/FRB",
-                  source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
+                  source_format="gcn_json", trigger_time=gcn_notice.parse_utc(record["trigger_time"]),
                   retraction=notice_type == "retraction",
                   facts=_facts(record, ("dm", "dm_error", "dm_gal_ne_2001_max", "snr", "known_source",
                                         "association_probability", "update_message", "importance")),
                   **place)
 
 
-def _einstein_probe(record: dict, role: str) -> notices.Notice:
-    return notices.Notice(kind="grb", trigger_id=notices.event_id("EP", _trigger_name(record), role),
+def _einstein_probe(record: dict, role: str) -> gcn_notice.Notice:
+    return gcn_notice.Notice(kind="grb", trigger_id=gcn_notice.event_id("EP", _trigger_name(record), role),
                   notice_type=_alert_type(record), role=role, mission="Einstein Probe",
                   instrument=str(record.get("instrument", "WXT")), source_format="gcn_json",
-                  trigger_time=notices.parse_utc(record["trigger_time"]),
+                  trigger_time=gcn_notice.parse_utc(record["trigger_time"]),
                   facts=_facts(record, ("net_count_rate", "image_snr", "image_energy_range")),
                   **_localization(record))
 
 
-def _snews(record: dict, role: str) -> notices.Notice:
-    return notices.Notice(kind="snews", trigger_id=notices.event_id("SNEWS", _first_id(record), role),
+def _snews(record: dict, role: str) -> gcn_notice.Notice:
+    return gcn_notice.Notice(kind="snews", trigger_id=gcn_notice.event_id("SNEWS", _first_id(record), role),
                   notice_type=_alert_type(record), role=role, mission="SNEWS", instrument="SNEWS 2.0",
-                  source_format="gcn_json", trigger_time=notices.parse_utc(record["trigger_time"]),
+                  source_format="gcn_json", trigger_time=gcn_notice.parse_utc(record["trigger_time"]),
                   far_hz=_far_hz(record), skymap_url=record.get("healpix_url"),
                   retraction=_alert_type(record) == "retraction",
                   facts=_facts(record, ("snews2_tier", "detector_status", "event_times_utc", "tier_data")))
@@ -221,7 +222,7 @@ def _trigger_name(record: dict) -> str:
     when = record.get("trigger_time") or record.get("observation_start") or record.get("alert_datetime")
     if when is None:
         raise Refused("GCN JSON notice without an id, an event name or a time")
-    return notices.parse_utc(when).strftime("%Y%m%dT%H%M%S")
+    return gcn_notice.parse_utc(when).strftime("%Y%m%dT%H%M%S")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +238,7 @@ class Stream:
     facts: tuple[str, ...] = ()
 
 
-def _core_notice(stream: Stream, record: dict, role: str) -> notices.Notice:
+def _core_notice(stream: Stream, record: dict, role: str) -> gcn_notice.Notice:
     """A notice of a stream that follows the core schema; a retraction has no position."""
     notice_type = _alert_type(record)
     when = record.get(stream.time_field) or record.get("trigger_time") or record.get("alert_datetime")
@@ -247,11 +248,11 @@ def _core_notice(stream: Stream, record: dict, role: str) -> notices.Notice:
     if place and stream.containment is not None and "containment_probability" not in record:
         place["error_containment"] = stream.containment
     mission = str(record.get("mission") or stream.mission)
-    return notices.Notice(
-        kind=stream.kind, trigger_id=notices.event_id(stream.mission, _trigger_name(record), role),
+    return gcn_notice.Notice(
+        kind=stream.kind, trigger_id=gcn_notice.event_id(stream.mission, _trigger_name(record), role),
         notice_type=notice_type, role=role, mission=mission,
         instrument=str(record.get("instrument") or stream.instrument), source_format="gcn_json",
-        trigger_time=notices.parse_utc(when), far_hz=_far_hz(record),
+        trigger_time=gcn_notice.parse_utc(when), far_hz=_far_hz(record),
         retraction=notice_type == "retraction",
         skymap_url=record.get("healpix_url"),
         facts=_facts(record, ("event_name", "record_number", "alert_tense", "alert_datetime",
@@ -259,38 +260,38 @@ def _core_notice(stream: Stream, record: dict, role: str) -> notices.Notice:
         **place)
 
 
-def _boom(record: dict, role: str) -> notices.Notice:
+def _boom(record: dict, role: str) -> gcn_notice.Notice:
     """A BOOM broker alert: optical transients crossmatched with GCN events; the entry is
     the first target (the others are kept in its facts)."""
     targets = (record.get("data") or {}).get("targets") or []
     if not targets:
         raise Refused("BOOM alert without targets")
     first = targets[0]
-    return notices.Notice(
-        kind="grb", trigger_id=notices.event_id("BOOM", str(first["event_name"]), role),
+    return gcn_notice.Notice(
+        kind="grb", trigger_id=gcn_notice.event_id("BOOM", str(first["event_name"]), role),
         notice_type=_alert_type(record), role=role, mission="BOOM",
         instrument=str(record.get("instrument", "BOOM")), source_format="gcn_json",
-        trigger_time=notices.parse_utc(record["alert_datetime"]),
+        trigger_time=gcn_notice.parse_utc(record["alert_datetime"]),
         facts={"targets": targets}, **_localization(first))
 
 
-def _heasarc_archive(record: dict, role: str) -> notices.Notice:
+def _heasarc_archive(record: dict, role: str) -> gcn_notice.Notice:
     """A HEASARC archive alert: new data of an observation (no position in the notice)."""
     trigger = f"{record.get('facility_name', 'archive')}-{record['obs_id']}"
-    return notices.Notice(
-        kind="grb", trigger_id=notices.event_id("HEASARC", trigger, role),
+    return gcn_notice.Notice(
+        kind="grb", trigger_id=gcn_notice.event_id("HEASARC", trigger, role),
         notice_type=_alert_type(record), role=role, mission="HEASARC",
         instrument=str(record.get("facility_name", "")), source_format="gcn_json",
-        trigger_time=notices.parse_utc(record.get("observation_start") or record["alert_datetime"]),
+        trigger_time=gcn_notice.parse_utc(record.get("observation_start") or record["alert_datetime"]),
         facts=_facts(record, ("target_name", "obs_id", "data_archive_page", "mission_page",
                               "alert_tense")))
 
 
-def _fermi_lat_flare(record: dict, role: str) -> notices.Notice:
+def _fermi_lat_flare(record: dict, role: str) -> gcn_notice.Notice:
     """A Fermi-LAT flare: a source's flux over an interval; named by source and start day."""
-    start = notices.parse_utc(record.get("observation_start") or record["alert_datetime"])
-    return notices.Notice(
-        kind="grb", trigger_id=notices.event_id(
+    start = gcn_notice.parse_utc(record.get("observation_start") or record["alert_datetime"])
+    return gcn_notice.Notice(
+        kind="grb", trigger_id=gcn_notice.event_id(
             "Fermi-LAT", f"{record.get('event_name', 'flare')}-{start:%Y%m%d}", role),
         notice_type="flare", role=role, mission="Fermi", instrument="LAT",
         source_format="gcn_json", trigger_time=start,
@@ -375,7 +376,7 @@ def family_of(record: dict) -> tuple[str, str | None]:
     return family, None
 
 
-def to_notice(data: bytes) -> notices.Notice:
+def to_notice(data: bytes) -> gcn_notice.Notice:
     """Parse a GCN JSON notice into a :class:`Notice`, or raise Refused."""
     record = load_json_object(data)
     family, version = family_of(record)
@@ -397,7 +398,7 @@ def to_notice(data: bytes) -> notices.Notice:
     return _with_own_skymap(notice, record)
 
 
-def _with_own_skymap(notice: notices.Notice, record: dict) -> notices.Notice:
+def _with_own_skymap(notice: gcn_notice.Notice, record: dict) -> gcn_notice.Notice:
     """The notice with its ``healpix_file`` sky map; a map that cannot be read (the schema's
     own examples carry placeholders such as ``"stuff"``) is left out and its problem kept
     in the facts, and the position, if any, makes the map: the notice is never refused for it."""

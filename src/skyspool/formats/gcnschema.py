@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from skyspool.formats import Refused
+from skyspool.formats.registry import Refused
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,9 @@ from pathlib import Path
 import fastavro
 import jsonschema
 
-from skyspool.formats import Message, Refused, load_json_object, looks_like_json_object, register, skymaps
+from skyspool import ids
+from skyspool.formats import skymaps
+from skyspool.formats.registry import Message, Refused, load_json_object, looks_like_json_object, register
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +182,7 @@ def _accept(record: dict, extension: str) -> Message:
     for field in ("skymap", "combined_skymap"):
         if getattr(alert, field) is not None:
             skymaps.check_skymap(getattr(alert, field), field)
-    # Mock (MS...) and test (TS...) superevents are not real events.
-    role = "test" if alert.superevent_id[:1] in ("M", "T") else "observation"
-    return Message("gw", alert.superevent_id, alert.alert_type, extension, role)
+    return Message("gw", alert.superevent_id, alert.alert_type, extension, ids.superevent_role(alert.superevent_id))
 
 
 @register("IGWN alert JSON", sniff=lambda data, name: looks_like_json_object(data, name)
@@ -202,7 +202,7 @@ def read_alert(path: str | Path) -> GWAlert:
     path = Path(path)
     data = path.read_bytes()
     if path.suffix == ".xml":  # an LVK VOEvent (O2-O4), read for reprocessing an archive
-        from skyspool.formats.voevent import lvk_alert_record
+        from skyspool.formats.gcn_voevent import lvk_alert_record
 
         return _to_alert(lvk_alert_record(data))
     record = _decode_avro(data) if path.suffix == ".avro" else _decode_json(data)

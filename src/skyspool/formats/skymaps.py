@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import io
 import math
+import zlib
+from pathlib import Path
 
 import numpy as np
 
-from skyspool.formats import Refused
+from skyspool.formats.registry import Refused
 
 # Maps are written in float32/float64 and rounded by their producers; 1% is far beyond
 # rounding and far below any real error (BAYESTAR's maps sum to 1 within 1e-6).
 NORM_TOLERANCE = 0.01
 MAX_ORDER = 29  # HEALPix's deepest order: UNIQ values fit in 64 bits up to it
+
+# A mission's own map stored beside its trigger's notices (skyspool.notices.mission_maps).
+MISSION_MAP_TYPE = "mission_map"
+GZIP_MAGIC = b"\x1f\x8b"
+FITS_MAGIC = b"SIMPLE  ="
+# A decompressed map larger than this is refused (an IceCube nside-1024 map is 100 MB).
+MAX_MAP_BYTES = 1 << 30
 
 
 def _fits_table(data: bytes, what: str):
@@ -91,3 +100,25 @@ def check_skymap(data: bytes, what: str, *, flat_ok: bool = False) -> None:
     total = float(np.sum(density * (math.pi / 3) / 4.0 ** order))  # pixel area, sr
     if abs(total - 1) > NORM_TOLERANCE:
         raise Refused(f"{what} is not normalised: its probabilities sum to {total:.4g}, not 1")
+
+
+def fits_bytes(data: bytes) -> bytes:
+    """The FITS bytes of a map file, gzip-compressed or not; refuses more than
+    :data:`MAX_MAP_BYTES` decompressed."""
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    inflate = zlib.decompressobj(wbits=31)
+    try:
+        fits = inflate.decompress(data, MAX_MAP_BYTES)
+    except zlib.error as exc:
+        raise Refused(f"a gzip-compressed file that cannot be decompressed ({exc})") from None
+    if inflate.unconsumed_tail:
+        raise Refused(f"a gzip-compressed map larger than {MAX_MAP_BYTES} bytes decompressed")
+    return fits
+
+
+def mission_map_file(notice_path: str | Path) -> Path | None:
+    """The latest mission map stored with the notice's trigger (beside it), if any."""
+    found = sorted(Path(notice_path).parent.glob(f"*-{MISSION_MAP_TYPE}.fits*"),
+                   key=lambda path: int(path.name.split("-", 1)[0]))
+    return found[-1] if found else None

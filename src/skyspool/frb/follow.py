@@ -30,7 +30,7 @@ from typing import Callable
 
 from skyspool import ingest, settings
 from skyspool.frb.amber import AmberFormatError, chunk_end, chunk_mark, make_chunk
-from skyspool.frb.classify import milky_way_dm
+from skyspool.frb.triage import milky_way_dm
 from skyspool.frb.observation import ObservationError, load_observation
 from skyspool.paths import Entry, Spool, filterbank_beam
 
@@ -53,7 +53,7 @@ class _Followed:
         return {os.path.dirname(pattern) for pattern in self.patterns}
 
 
-class _Handler:
+class _FollowedFileEventHandler:
     """watchdog handler: wake the daemon when a file matching a followed pattern changes."""
 
     def __init__(self, follower: "Follower"):
@@ -154,7 +154,7 @@ class Follower:
         for folder in set(self.watches) - wanted:
             self.observer.unschedule(self.watches.pop(folder))
         for folder in wanted - set(self.watches):
-            self.watches[folder] = self.observer.schedule(_Handler(self), folder, recursive=False)
+            self.watches[folder] = self.observer.schedule(_FollowedFileEventHandler(self), folder, recursive=False)
 
     # --- cutting chunks ---
 

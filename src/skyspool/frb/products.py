@@ -39,7 +39,7 @@ from astropy.time import Time, TimeDelta
 from skyspool.atomic import write_bytes, write_json, write_text
 from skyspool.frb import lofar
 from skyspool.frb.amber import read_candidates
-from skyspool.frb.classify import Thresholds, TriggerState, classify, milky_way_dm, select_triggers
+from skyspool.frb.triage import Thresholds, TriggerState, classify, milky_way_dm, select_triggers
 from skyspool.frb.clustering import ClusterWindows, cluster
 from skyspool.formats.filterbank import read_header_of as read_filterbank_header
 from skyspool.frb.filterbank import trigger_views
@@ -47,7 +47,7 @@ from skyspool.frb.observation import Observation, load_observation, load_source_
 from skyspool.frb.plots import plot_candidates, plot_trigger_views
 from skyspool.frb.targets import TRIGGER_FILES
 from skyspool.frb.summary import SmtpSettings, lofar_trigger_html, send_email, summary_html
-from skyspool.frb.voevent import Publisher, VOEventFields, dumps, frb_voevent
+from skyspool.frb.voevent_writer import VOEventAuthor, VOEventFields, dumps, frb_voevent
 from skyspool.control import read_switches
 from skyspool.paths import ENTRY_NAME, filterbank_beam
 from skyspool.publish import DRY_RUN_VARIABLE, env_dry_run
@@ -169,7 +169,7 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
     triggers, state = select_triggers(classified, thresholds, state, known)
 
     chunk = Path(chunk_path).name.split(".")[0]
-    publisher = Publisher.from_config(cfg["voevent"])
+    publisher = VOEventAuthor.from_config(cfg["voevent"])
     fields = VOEventFields.from_config(cfg["voevent_fields"])
     (out / TRIGGER_FILES).mkdir(parents=True, exist_ok=True)  # a declared output, even when empty
     records = []

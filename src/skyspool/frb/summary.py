@@ -10,7 +10,7 @@ from email.message import EmailMessage
 
 import pandas as pd
 
-from skyspool.frb.classify import LABELS
+from skyspool.frb.triage import LABELS
 from skyspool.frb.observation import Observation
 
 _TRIGGER_COLUMNS = ["time", "utc", "cb", "beam", "dm", "snr", "width", "members", "label", "dump", "lofar", "reason"]

@@ -11,17 +11,13 @@ import math
 
 import voeventparse as vp
 
+from skyspool import times
 from skyspool.formats.gwalert import GWAlert
 
-SECONDS_PER_YEAR = 365.25 * 86400
 ALERT_TYPE_TITLES = {"early_warning": "EarlyWarning", "preliminary": "Preliminary",
                      "initial": "Initial", "update": "Update", "retraction": "Retraction"}
 SOURCE_CLASSES = ("BNS", "NSBH", "BBH", "Terrestrial")
 PROPERTIES = ("HasNS", "HasRemnant", "HasMassGap")
-
-
-def _utcnow_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def notice_dict(alert: GWAlert, sequence: int, stats: dict | None, extra: dict | None = None) -> dict:
@@ -37,7 +33,7 @@ def notice_dict(alert: GWAlert, sequence: int, stats: dict | None, extra: dict |
         "alert_type": alert.alert_type,
         "sequence": sequence,
         "time_created": alert.time_created,
-        "time_issued": _utcnow_iso(),
+        "time_issued": times.iso_now(),
         "retracted": alert.is_retraction,
         "event": None if alert.is_retraction else {
             "time": event.get("time"),
@@ -113,7 +109,7 @@ def notice_voevent(alert: GWAlert, sequence: int, stats: dict | None, *, stream:
                                      err=min(error_radius_deg, 180.0),
                                      units=vp.definitions.units.degrees,
                                      system=vp.definitions.sky_coord_system.utc_fk5_geo),
-                obs_time=datetime.datetime.fromisoformat(event["time"].replace("Z", "+00:00")),
+                obs_time=times.parse_utc(event["time"]),
                 observatory_location=vp.definitions.observatory_location.geosurface)
     vp.add_how(voevent, descriptions="Candidate gravitational-wave event, relayed by skyspool")
     terrestrial = (event or {}).get("classification", {}).get("Terrestrial")
@@ -153,7 +149,7 @@ def circular_text(alert: GWAlert, stats: dict | None, *, lines_after: list[str] 
              f"UTC. The candidate was found by the {event['pipeline']} analysis pipeline "
              f"({event['search']} search).", "",
              f"{sid} has a false alarm rate, as estimated by the online analysis, of {far_hz:.2e} Hz, "
-             f"or about one in {1 / far_hz / SECONDS_PER_YEAR:.3g} years."
+             f"or about one in {1 / far_hz / times.SECONDS_PER_YEAR:.3g} years."
              + ("" if event["significant"] else
                 " It does not pass the threshold for a significant alert; it is reported as a "
                 "low-significance candidate."), ""]

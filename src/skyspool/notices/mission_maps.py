@@ -14,16 +14,10 @@ notice is in).
 
 from __future__ import annotations
 
-import zlib
-from pathlib import Path
-
-from skyspool.formats import Message, Refused
-
-MAP_TYPE = "mission_map"
-GZIP_MAGIC = b"\x1f\x8b"
-FITS_MAGIC = b"SIMPLE  ="
-# A decompressed map larger than this is refused (an IceCube nside-1024 map is 100 MB).
-MAX_MAP_BYTES = 1 << 30
+from skyspool.formats.registry import Message, Refused
+from skyspool.ids import MISSION_MAP_KINDS
+from skyspool.formats.skymaps import (  # noqa: F401  (the mission maps' names)
+    FITS_MAGIC, GZIP_MAGIC, MAX_MAP_BYTES, MISSION_MAP_TYPE as MAP_TYPE, fits_bytes, mission_map_file as map_file)
 
 
 def url_name(url: str | None) -> str | None:
@@ -31,26 +25,11 @@ def url_name(url: str | None) -> str | None:
     return url.rstrip("/").rsplit("/", 1)[-1] if url else None
 
 
-def fits_bytes(data: bytes) -> bytes:
-    """The FITS bytes of a map file, gzip-compressed or not; refuses more than
-    :data:`MAX_MAP_BYTES` decompressed."""
-    if not data.startswith(GZIP_MAGIC):
-        return data
-    inflate = zlib.decompressobj(wbits=31)
-    try:
-        fits = inflate.decompress(data, MAX_MAP_BYTES)
-    except zlib.error as exc:
-        raise Refused(f"a gzip-compressed file that cannot be decompressed ({exc})") from None
-    if inflate.unconsumed_tail:
-        raise Refused(f"a gzip-compressed map larger than {MAX_MAP_BYTES} bytes decompressed")
-    return fits
-
-
 def _stored_notices(spool, name: str):
     """Notices in the spool whose ``healpix_url`` ends with ``name``."""
     from skyspool.notices import read_notice
 
-    for kind in ("grb", "neutrino"):
+    for kind in MISSION_MAP_KINDS:
         for entry in spool.entries(kind):
             if entry.alert_type == MAP_TYPE or entry.path.suffix not in (".json", ".xml"):
                 continue
@@ -75,10 +54,3 @@ def message(spool, data: bytes, filename: str) -> Message | None:
     skymaps.check_skymap(fits_bytes(data), f"mission map {filename}", flat_ok=True)
     extension = "fits.gz" if data.startswith(GZIP_MAGIC) else "fits"
     return Message(notice.kind, notice.trigger_id, MAP_TYPE, extension, notice.role)
-
-
-def map_file(notice_path: str | Path) -> Path | None:
-    """The latest mission map stored with the notice's trigger (beside it), if any."""
-    found = sorted(Path(notice_path).parent.glob(f"*-{MAP_TYPE}.fits*"),
-                   key=lambda path: int(path.name.split("-", 1)[0]))
-    return found[-1] if found else None

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from skyspool import atomic, plots
 from skyspool import skymap as sm
-from skyspool.notices import iso_utc, maps, read_notice
+from skyspool.notices import maps, read_notice
+from skyspool.times import gps_from_utc, iso_utc
 
 
 def write_notice_json(notice_path: str, output: str) -> None:
@@ -30,13 +31,7 @@ def write_skymap(notice_path: str, output: str, notice_config: dict) -> None:
     with atomic.atomic_path(output) as tmp:
         write_sky_map(str(tmp), table, moc=True, objid=notice.trigger_id,
                       instruments=[f"{notice.mission}-{notice.instrument}"],
-                      gps_time=_gps(notice.trigger_time), origin="skyspool")
-
-
-def _gps(when) -> float:
-    from astropy.time import Time
-
-    return float(Time(when).gps)
+                      gps_time=gps_from_utc(notice.trigger_time), origin="skyspool")
 
 
 def stats_dict(notice_path: str, skymap_path: str | None) -> dict:

@@ -8,6 +8,7 @@ import functools
 from skyspool import settings
 from skyspool.notices import maps, read_notice
 from skyspool.notices.mission_maps import MAP_TYPE
+from skyspool.ids import GCN_NOTICE_KINDS
 from skyspool.paths import Entry
 
 BASE_PRODUCTS = ["notice.json", "stats.json"]
@@ -43,6 +44,6 @@ def notice_products(entry: Entry, config: dict) -> list[str]:
 # Imported here: skyspool.targets imports skyspool.frb.targets, which needs notice_products.
 from skyspool.targets import products_for  # noqa: E402
 
-for _kind in ("grb", "neutrino", "snews"):
+for _kind in GCN_NOTICE_KINDS:
     products_for(_kind)(notice_products)
 

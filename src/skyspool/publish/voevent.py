@@ -14,12 +14,12 @@ because it has seen the IVORN already (a receipt lost in a crash) counts as deli
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import socket
 import struct
 import xml.etree.ElementTree as ET
 
+from skyspool import times
 from skyspool.paths import Entry
 from skyspool.publish import Sink, product_files, sink
 
@@ -83,7 +83,7 @@ def transport(role: str, local_ivo: str, origin: str | None = None) -> bytes:
     root = ET.Element(f"{{{TRANSPORT_NS}}}Transport", {"role": role, "version": "1.0"})
     ET.SubElement(root, "Origin").text = origin or local_ivo
     ET.SubElement(root, "Response").text = local_ivo
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = times.iso_now()
     ET.SubElement(root, "TimeStamp").text = stamp
     ET.register_namespace("trn", TRANSPORT_NS)
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True)

@@ -16,14 +16,14 @@ import datetime as dt
 import voeventparse as vp
 from lxml import etree, objectify
 
-from skyspool.formats import Message, Refused, register
-from skyspool import notices  # a module: skyspool.notices imports this package
+from skyspool import ids, times
+from skyspool.formats import gcn_notice
+from skyspool.formats.registry import Message, Refused, register
 
 GCN_IVORN = "ivo://nasa.gsfc.gcn/"
 SVOM_IVORN = "ivo://org.svom/"
 LVK_IVORN = "ivo://gwnet/"
 VOEVENT_NAMESPACES = ("http://www.ivoa.net/xml/VOEvent/v2.0", "http://www.ivoa.net/xml/VOEvent/v1.1")
-SECONDS_PER_YEAR = 365.25 * 86400
 # Fermi GBM SC_Geo_X/Y/Z are in units of 1/16 km (|r| / 16 = Fermi's ~6,900 km orbit radius).
 GBM_GEO_UNIT_KM = 1 / 16
 
@@ -150,12 +150,12 @@ def _flag(values: dict, name: str) -> bool:
 def _trigger(packet: int, values: dict, ivorn: str) -> str:
     """The notice's trigger number (see TRIGGER_PARAMS)."""
     if "run_id" in values and "event_id" in values:
-        return f"{int(notices.finite(values['run_id'], 'run_id'))}_{int(notices.finite(values['event_id'], 'event_id'))}"
+        return f"{int(gcn_notice.finite(values['run_id'], 'run_id'))}_{int(gcn_notice.finite(values['event_id'], 'event_id'))}"
     for name in TRIGGER_PARAMS:
         if values.get(name) not in (None, ""):
             text = str(values[name]).strip()
             with contextlib.suppress(ValueError):
-                return str(int(notices.finite(text, name)))
+                return str(int(gcn_notice.finite(text, name)))
             return text
     raise Refused(f"packet type {packet} VOEvent without TrigID ({ivorn[:80]})")
 
@@ -175,10 +175,10 @@ def _event_time(root, values: dict) -> dt.datetime | None:
     where = _first(root, "WhereWhen")
     found = _first(where, "ISOTime") if where is not None else None
     if found is not None and str(found.text or "").strip():
-        return notices.parse_utc(str(found.text))
+        return gcn_notice.parse_utc(str(found.text))
     if "Burst_TJD" in values and "Burst_SOD" in values:
-        return TJD_EPOCH + dt.timedelta(days=notices.finite(values["Burst_TJD"], "Burst_TJD", 0),
-                                        seconds=notices.finite(values["Burst_SOD"], "Burst_SOD", 0, 86401))
+        return TJD_EPOCH + dt.timedelta(days=gcn_notice.finite(values["Burst_TJD"], "Burst_TJD", 0),
+                                        seconds=gcn_notice.finite(values["Burst_SOD"], "Burst_SOD", 0, 86401))
     return None
 
 
@@ -207,9 +207,9 @@ def _position(root) -> tuple[float | None, float | None, float | None, str | Non
     found = _coordinates(root)
     if found is None:
         return None, None, None, None
-    ra = notices.finite(found[0], "RA", -360, 360) % 360
-    dec = notices.finite(found[1], "Dec", -90, 90)
-    err = 0.0 if found[2] is None else notices.finite(found[2], "Error2Radius")
+    ra = gcn_notice.finite(found[0], "RA", -360, 360) % 360
+    dec = gcn_notice.finite(found[1], "Dec", -90, 90)
+    err = 0.0 if found[2] is None else gcn_notice.finite(found[2], "Error2Radius")
     if err >= ALL_SKY_DEG:
         return None, None, None, "all_sky"
     if ra == 0 and dec == 0:
@@ -238,7 +238,7 @@ def _citation(root) -> tuple[str | None, str | None]:
     return str(cited.text or "").strip() or None, cited.get("cite")
 
 
-def _frb_notice(root, values: dict, ivorn: str, role: str) -> notices.Notice:
+def _frb_notice(root, values: dict, ivorn: str, role: str) -> gcn_notice.Notice:
     """A Petroff-standard FRB VOEvent (CHIME/FRB, realfast, Parkes, Apertif, ...) as an frb notice.
 
     The event is the cited one for a follow-up or retraction (<Citations>), else this one;
@@ -262,12 +262,12 @@ def _frb_notice(root, values: dict, ivorn: str, role: str) -> notices.Notice:
     facts = {"ivorn": ivorn, "params": values, "cites": cited}
     if special:
         facts["position"] = special
-    return notices.Notice(
-        kind="frb", trigger_id=notices.event_id(facility, str(trigger), role),
+    return gcn_notice.Notice(
+        kind="frb", trigger_id=gcn_notice.event_id(facility, str(trigger), role),
         notice_type="retraction" if retraction else ("update" if cited else "detection"), role=role,
         mission=facility, instrument=str(values.get("backend") or facility), source_format="voevent",
         trigger_time=when, ra_deg=ra, dec_deg=dec, error_radius_deg=err,
-        error_containment=notices.DEFAULT_CONTAINMENT if err else None,
+        error_containment=gcn_notice.DEFAULT_CONTAINMENT if err else None,
         systematic_included=True if err else None, retraction=retraction, facts=facts)
 
 
@@ -288,8 +288,8 @@ def lvk_alert_record(data: bytes) -> dict:
     record = {"superevent_id": superevent, "alert_type": alert_type.upper().replace("_", ""),
               "urls": {"gracedb": values.get("EventPage") or ""}}
     author_date = _first(root, "Date")
-    record["time_created"] = notices.iso_utc(notices.parse_utc(author_date.text)) if author_date is not None \
-        else notices.iso_utc(_event_time(root, values))
+    record["time_created"] = times.iso_utc(gcn_notice.parse_utc(author_date.text)) if author_date is not None \
+        else times.iso_utc(_event_time(root, values))
     if record["alert_type"] == "RETRACTION":
         record.update(event=None, external_coinc=None)
         return record
@@ -297,14 +297,14 @@ def lvk_alert_record(data: bytes) -> dict:
     if when is None:
         raise Refused(f"LVK VOEvent of {superevent} without an event time")
     groups = vp.get_grouped_params(root)
-    classification = {name: notices.finite(p.get("value"), name, 0, 1)
+    classification = {name: gcn_notice.finite(p.get("value"), name, 0, 1)
                       for name, p in groups.get("Classification", {}).items()}
-    properties = {name: notices.finite(p.get("value"), name, 0, 1)
+    properties = {name: gcn_notice.finite(p.get("value"), name, 0, 1)
                   for name, p in groups.get("Properties", {}).items()}
     for old_name, name in (("ProbHasNS", "HasNS"), ("ProbHasRemnant", "HasRemnant")):  # O2
         if old_name in values and name not in properties:
-            properties[name] = notices.finite(values[old_name], old_name, 0, 1)
-    event = {"time": notices.iso_utc(when), "far": notices.finite(values.get("FAR"), "FAR", 0),
+            properties[name] = gcn_notice.finite(values[old_name], old_name, 0, 1)
+    event = {"time": times.iso_utc(when), "far": gcn_notice.finite(values.get("FAR"), "FAR", 0),
              "instruments": [i.strip() for i in str(values.get("Instruments", "")).split(",") if i.strip()],
              "group": str(values.get("Group", "CBC")), "pipeline": str(values.get("Pipeline", "")),
              "search": str(values.get("Search", "AllSky")), "classification": classification,
@@ -320,11 +320,11 @@ def lvk_alert_record(data: bytes) -> dict:
 def _lvk_message(data: bytes, root) -> Message:
     record = lvk_alert_record(data)
     alert_type = LVK_ALERT_TYPES.get(record["alert_type"].lower(), record["alert_type"].lower())
-    test = root.attrib.get("role") == "test" or record["superevent_id"][:1] in ("M", "T")
-    return Message("gw", record["superevent_id"], alert_type, "xml", "test" if test else "observation")
+    role = "test" if root.attrib.get("role") == "test" else ids.superevent_role(record["superevent_id"])
+    return Message("gw", record["superevent_id"], alert_type, "xml", role)
 
 
-def to_notice(data: bytes) -> notices.Notice:
+def to_notice(data: bytes) -> gcn_notice.Notice:
     """Parse a GCN Classic or SVOM VOEvent into a :class:`Notice`, or raise Refused."""
     root = _parse_xml(data)
     ivorn = root.attrib.get("ivorn", "")
@@ -356,10 +356,10 @@ def to_notice(data: bytes) -> notices.Notice:
         if not burst:
             raise Refused("SVOM VOEvent without Burst_Id")
         notice_type = SVOM_PACKETS.get(packet, f"svom_{packet}")
-        return notices.Notice(kind="grb", trigger_id=notices.event_id("SVOM", burst, role), notice_type=notice_type,
+        return gcn_notice.Notice(kind="grb", trigger_id=gcn_notice.event_id("SVOM", burst, role), notice_type=notice_type,
                       role=role, mission="SVOM", instrument=values.get("Instrument", "ECLAIRs"),
                       source_format="voevent", trigger_time=when, packet_type=packet,
-                      error_containment=notices.DEFAULT_CONTAINMENT if err else None,
+                      error_containment=gcn_notice.DEFAULT_CONTAINMENT if err else None,
                       systematic_included=True if err else None,
                       retraction=notice_type == "retraction", facts=facts, **place)
     if not ivorn.startswith(GCN_IVORN):
@@ -370,13 +370,13 @@ def to_notice(data: bytes) -> notices.Notice:
 
     spacecraft = None
     if all(f"SC_Geo_{axis}" in values for axis in "XYZ"):
-        spacecraft = {"gcrs_km": [notices.finite(values[f"SC_Geo_{axis}"], f"SC_Geo_{axis}") * GBM_GEO_UNIT_KM
+        spacecraft = {"gcrs_km": [gcn_notice.finite(values[f"SC_Geo_{axis}"], f"SC_Geo_{axis}") * GBM_GEO_UNIT_KM
                                   for axis in "XYZ"]}
     far_hz = None
     if "FAR" in values:  # AMON IceCube: per year
-        far_hz = notices.finite(values["FAR"], "FAR", 0) / SECONDS_PER_YEAR
+        far_hz = gcn_notice.finite(values["FAR"], "FAR", 0) / times.SECONDS_PER_YEAR
     retraction = _flag(values, "Retraction")
-    return notices.Notice(kind=ptype.kind, trigger_id=notices.event_id(ptype.mission, _trigger(packet, values, ivorn), role),
+    return gcn_notice.Notice(kind=ptype.kind, trigger_id=gcn_notice.event_id(ptype.mission, _trigger(packet, values, ivorn), role),
                   notice_type="retraction" if retraction else ptype.notice_type, role=role,
                   mission=ptype.mission, instrument=ptype.instrument, source_format="voevent",
                   trigger_time=when, packet_type=packet,

@@ -28,7 +28,7 @@ class VOEventError(ValueError):
 
 
 @dataclass(frozen=True)
-class Publisher:
+class VOEventAuthor:
     """Who publishes: IVORN authority and stream (``ivo://<authority>/<stream>#<local id>``) and the
     author's contact details."""
 
@@ -40,7 +40,7 @@ class Publisher:
     contact_email: str = "skyspool@localhost"
 
     @classmethod
-    def from_config(cls, config: dict | None) -> "Publisher":
+    def from_config(cls, config: dict | None) -> "VOEventAuthor":
         """Build from a mapping with the field names; unknown keys refused with a ValueError."""
         try:
             return cls(**(config or {}))
@@ -86,7 +86,7 @@ class VOEventFields:
         return self.tsys_k / self.gain_k_per_jy
 
 
-def _new(publisher: Publisher, local_id: str, test: bool, date: dt.datetime | None) -> vp.Voevent:
+def _new(publisher: VOEventAuthor, local_id: str, test: bool, date: dt.datetime | None) -> vp.Voevent:
     role = vp.definitions.roles.test if test else vp.definitions.roles.observation
     v = vp.Voevent(stream=f"{publisher.authority}/{publisher.stream}", stream_id=local_id, role=role)
     vp.set_who(v, date=date or dt.datetime.now(dt.timezone.utc), author_ivorn=f"{publisher.authority}/contact")
@@ -119,7 +119,7 @@ def _checked(v: vp.Voevent) -> vp.Voevent:
     return v
 
 
-def frb_voevent(trigger: dict, obs: Observation, publisher: Publisher, local_id: str, *,
+def frb_voevent(trigger: dict, obs: Observation, publisher: VOEventAuthor, local_id: str, *,
                 importance: float, galactic_model: str = "ymw16", supersedes: str | None = None,
                 date: dt.datetime | None = None, fields: VOEventFields = VOEventFields()) -> vp.Voevent:
     """A detection VOEvent for ``trigger`` (keys ``time`` s since the observation start, ``dm``
@@ -189,7 +189,7 @@ def frb_voevent(trigger: dict, obs: Observation, publisher: Publisher, local_id:
     return _checked(v)
 
 
-def retraction_voevent(retracted: str, obs: Observation, publisher: Publisher, local_id: str,
+def retraction_voevent(retracted: str, obs: Observation, publisher: VOEventAuthor, local_id: str,
                        reason: str, *, date: dt.datetime | None = None) -> vp.Voevent:
     """A VOEvent retracting the event with IVORN ``retracted``, with a one-line ``reason``."""
     v = _new(publisher, local_id, obs.test, date)
