@@ -31,7 +31,7 @@ from typing import Iterable
 from urllib.parse import quote
 
 from skyspool import atomic, control, ids, plots, status, superevents, targets, workflow
-from skyspool.candidates import ASSIGNMENT
+from skyspool.gwcand import ASSIGNMENT
 from skyspool.paths import Spool
 
 INDEX = "index.html"
