@@ -249,7 +249,8 @@ def _one(rule: str, column: str) -> Any:
     """A rule's value of ``column``, which its rows must agree on."""
     values = {getattr(row, column) for row in _by_rule()[rule]}
     if len(values) != 1:
-        raise ValueError(f"the product table gives rule {rule} several values of {column}: {sorted(map(str, values))}")
+        raise ValueError(f"the product table gives rule {rule} several values of {column}: "
+                         f"{sorted(map(str, values))}")
     return values.pop()
 
 
