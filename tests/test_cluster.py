@@ -118,8 +118,8 @@ def test_daemon_hands_the_heavy_products_to_slurm(slurm, tmp_path):
 
 # The GW pipeline candidates' decision path and FRB chunks (VOEvents, LOFAR triggers) must never
 # wait in the batch queue: each rule, and a product it makes.
-LOCAL_DECISION_PATH = {"gwcand_burst_skymap": "skymap.multiorder.fits", "gwcand_classification": "classification.json",
-                       "gwcand_superevent": "superevent.json", "gwcand_settle": "settled.json",
+LOCAL_DECISION_PATH = {"gwcand_burst_skymap": "skymap.multiorder.fits",
+                       "gwcand_classification": "classification.json", "gwcand_superevent": "superevent.json", "gwcand_settle": "settled.json",
                        "gwcand_orchestrate": "orchestrator.json", "gwcand_raven": "raven.json",
                        "frb_chunk": "triggers.json"}
 GBM_NOTICE = GW_ALERTS.parents[1] / "notices" / "voevent" / "finkmm_fermi_voevent_number_2750.xml"
@@ -128,7 +128,8 @@ GBM_NOTICE = GW_ALERTS.parents[1] / "notices" / "voevent" / "finkmm_fermi_voeven
 def test_decision_path_and_frb_chunks_stay_local_under_slurm(slurm, tmp_path):
     from skyspool import samples
     from skyspool.frb.amber import make_chunk
-    from skyspool.frb.synthetic import Burst, amber_text, sample_observation, synthetic_candidates, write_observation
+    from skyspool.frb.synthetic import (Burst, amber_text, sample_observation, synthetic_candidates,
+                                        write_observation)
 
     # A burst candidate (its own sky map: no BAYESTAR) that settles after 1 s, with the data-quality
     # segments of its time; FAR in its superevent, above every alert threshold (no alert, so no
