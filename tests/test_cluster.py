@@ -118,10 +118,10 @@ def test_daemon_hands_the_heavy_products_to_slurm(slurm, tmp_path):
 
 # The GW pipeline candidates' decision path and FRB chunks (VOEvents, LOFAR triggers) must never
 # wait in the batch queue: each rule, and a product it makes.
-LOCAL_DECISION_PATH = {"gwcand_burst_skymap": "skymap.multiorder.fits",
-                       "gwcand_classification": "classification.json", "gwcand_superevent": "superevent.json",
-                       "gwcand_settle": "settled.json", "gwcand_orchestrate": "orchestrator.json", "gwcand_raven": "raven.json",
-                       "frb_chunk": "triggers.json"}
+LOCAL_DECISION_PATH = {
+    "gwcand_burst_skymap": "skymap.multiorder.fits", "gwcand_classification": "classification.json",
+    "gwcand_superevent": "superevent.json", "gwcand_settle": "settled.json",
+    "gwcand_orchestrate": "orchestrator.json", "gwcand_raven": "raven.json", "frb_chunk": "triggers.json"}
 GBM_NOTICE = GW_ALERTS.parents[1] / "notices" / "voevent" / "finkmm_fermi_voevent_number_2750.xml"
 
 
