@@ -33,7 +33,7 @@ wildcard_constraints:
 include: "workflow/rules/gw.smk"
 include: "workflow/rules/notices.smk"
 include: "workflow/rules/frb.smk"
-include: "workflow/rules/pipeline.smk"
+include: "workflow/rules/gwcand.smk"
 include: "workflow/rules/dashboard.smk"
 
 

@@ -89,8 +89,8 @@ def main() -> None:
     alone_input = workdir / "G197392.tar"
     alone_input.write_bytes(bundle)
     started = time.time()
-    subprocess.run([sys.executable, "-c", "import sys; from skyspool import candidates; "
-                    "candidates.write_bayestar(sys.argv[1], sys.argv[1] + '.fits', "
+    subprocess.run([sys.executable, "-c", "import sys; from skyspool.gwcand import products; "
+                    "products.write_bayestar(sys.argv[1], sys.argv[1] + '.fits', "
                     "{'waveform': 'TaylorF2threePointFivePN', 'f_low_hz': 30}, 2)",
                     str(alone_input)], check=True, stderr=subprocess.DEVNULL)
     alone = time.time() - started

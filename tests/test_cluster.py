@@ -84,15 +84,19 @@ def test_slurm_profile_builds_the_products_of_a_local_run(slurm, processed_gw_sp
     assert compared >= 3 * 12
 
 
-def test_daemon_hands_the_heavy_products_to_slurm(slurm, tmp_path):
-    # profiles/slurm as it is, but for this accounting-less cluster (status from squeue) and
-    # keeping the SLURM logs of successful jobs, which show what ran there.
+def _slurm_profile(tmp_path):
+    """profiles/slurm as it is, but for this accounting-less cluster (status from squeue) and
+    keeping the SLURM logs of successful jobs, which show what ran there."""
     settings = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     settings.update({"slurm-status-command": "squeue", "slurm-keep-successful-logs": True})
     profile = tmp_path / "profile"
     profile.mkdir()
     (profile / "config.yaml").write_text(yaml.safe_dump(settings))
-    spool = make_spool(tmp_path / "spool", {**FAST_CONFIG, "cluster_profile": str(profile)})
+    return profile
+
+
+def test_daemon_hands_the_heavy_products_to_slurm(slurm, tmp_path):
+    spool = make_spool(tmp_path / "spool", {**FAST_CONFIG, "cluster_profile": str(_slurm_profile(tmp_path))})
     watch = Watch(spool)
     try:
         for event in EVENTS[:2]:
@@ -110,6 +114,56 @@ def test_daemon_hands_the_heavy_products_to_slurm(slurm, tmp_path):
     assert not any("notice" in log.read_text() or "dashboard" in log.read_text() for log in jobs)
     for entry in spool.entries():
         assert spool.product(entry, "notice.json").is_file()
+
+
+# The GW pipeline candidates' decision path and FRB chunks (VOEvents, LOFAR triggers) must never
+# wait in the batch queue: each rule, and a product it makes.
+LOCAL_DECISION_PATH = {
+    "gwcand_burst_skymap": "skymap.multiorder.fits", "gwcand_classification": "classification.json",
+    "gwcand_superevent": "superevent.json", "gwcand_settle": "settled.json",
+    "gwcand_orchestrate": "orchestrator.json", "gwcand_raven": "raven.json", "frb_chunk": "triggers.json"}
+GBM_NOTICE = GW_ALERTS.parents[1] / "notices" / "voevent" / "finkmm_fermi_voevent_number_2750.xml"
+
+
+def test_decision_path_and_frb_chunks_stay_local_under_slurm(slurm, tmp_path):
+    from skyspool import samples
+    from skyspool.frb.amber import make_chunk
+    from skyspool.frb.synthetic import (Burst, amber_text, sample_observation, synthetic_candidates,
+                                        write_observation)
+
+    # A burst candidate (its own sky map: no BAYESTAR) that settles after 1 s, with the data-quality
+    # segments of its time; FAR in its superevent, above every alert threshold (no alert, so no
+    # second preliminary to wait for). An FRB observation with one chunk. A Fermi GBM notice
+    # with a sky map, whose plots and contours (a batch group) go to SLURM.
+    gps = 1128679800.5
+    spool = make_spool(tmp_path / "spool", {**FAST_CONFIG, "orchestrator": {"orchestrator_timeout_s": 1}})
+    (spool.inbox / "cwb.tar").write_bytes(samples.burst_bundle(gps_time=gps, duration_s=0.3, far_hz=1e-4))
+    (spool.inbox / "dq.json").write_text(json.dumps({
+        "dq_segments": "test", "span": [gps - 100, gps + 100],
+        "observing": {"H1": [[gps - 100, gps + 100]], "L1": [[gps - 100, gps + 100]]}, "vetoed": []}))
+    shutil.copy(GBM_NOTICE, spool.inbox / GBM_NOTICE.name)
+    observation = spool.entry_path("frb", "20240101-0001", 1, "observation", "yaml")
+    observation.parent.mkdir(parents=True)
+    write_observation(observation, sample_observation())
+    amber = tmp_path / "CB00_step1.trigger"
+    amber.write_bytes(amber_text(synthetic_candidates([Burst(100.0, 700.0, 15.0)], n_noise=300, n_rfi=1)))
+    spool.entry_path("frb", "20240101-0001", 2, "candidates", "trigger").write_bytes(make_chunk(amber, 0)[0])
+
+    run = subprocess.run([sys.executable, "-c", "import sys; from skyspool.cli import main; sys.exit(main())",
+                          "process", str(spool.root), "--profile", str(_slurm_profile(tmp_path))],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    (candidate,) = spool.entries("gwcand")
+    chunk = spool.find_entry("frb", "20240101-0001", "002-candidates")
+    for rule, product in LOCAL_DECISION_PATH.items():
+        assert spool.product(chunk if rule == "frb_chunk" else candidate, product).is_file(), rule
+    # Every SLURM job keeps its log (slurm-keep-successful-logs): none ran any of those rules,
+    # and the notice's plots still went there.
+    jobs = [log.read_text() for log in (spool.root / ".snakemake" / "slurm_logs").rglob("*.log")]
+    assert len(jobs) == 1 and "rule notice_skymap_png:" in jobs[0], jobs
+    assert not any(rule in job for job in jobs for rule in LOCAL_DECISION_PATH)
+    (grb,) = spool.entries("grb")
+    assert spool.product(grb, "skymap.png").is_file()
 
 
 def test_htcondor_profile_loads_and_plans_every_product(processed_gw_spool, tmp_path):

@@ -400,7 +400,8 @@ def _spool_with_candidates(tmp_path, bundles, overrides):
     from astropy.table import Table
     from ligo.skymap.io import write_sky_map
 
-    from skyspool import candidates
+    from skyspool import gwcand
+    from skyspool.gwcand import products as gwcand_products
     from skyspool.formats import identify
     from support import make_spool
 
@@ -416,9 +417,9 @@ def _spool_with_candidates(tmp_path, bundles, overrides):
         path.write_bytes(data)
         entry = spool.find_entry("gwcand", message.event_id, f"001-{message.alert_type}")
         spool.product(entry, "x").parent.mkdir(parents=True)
-        spool.product(entry, candidates.LOCALIZATION).write_bytes(buffer.getvalue())
-        candidates.write_classification(str(path), str(spool.product(entry, candidates.CLASSIFICATION)),
-                                        skyspool_config.load(spool)["gwcand"])
+        spool.product(entry, gwcand.LOCALIZATION).write_bytes(buffer.getvalue())
+        gwcand_products.write_classification(str(path), str(spool.product(entry, gwcand.CLASSIFICATION)),
+                                             skyspool_config.load(spool)["gwcand"])
         entries.append(entry)
     return spool, entries
 

@@ -13,7 +13,10 @@ from mocpy import MOC
 
 from skyspool import cli, config, status, targets
 from skyspool.formats.gwalert import read_alert
-from skyspool.gw.targets import NOTICE_PRODUCTS, SKYMAP_PRODUCTS
+
+NOTICE_PRODUCTS = ["notice.json", "notice.xml", "circular.txt"]
+SKYMAP_PRODUCTS = ["skymap.multiorder.fits", "skymap.flat.fits.gz", "stats.json", "contours.geojson",
+                   "moc50.fits", "moc90.fits", "skymap.png", "classification.json"]
 
 REPO = config.workflow_root()
 

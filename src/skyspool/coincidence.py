@@ -749,7 +749,7 @@ def candidate_coincidences(spool: Spool, superevent_id: str, member: dict, skyma
 
 def _member_skymap(spool: Spool, member: dict) -> bytes | None:
     """The sky map bytes of an orchestrator member (``entry`` = ``<event id>/<entry name>``)."""
-    from skyspool.candidates import skymap_product
+    from skyspool.gwcand import skymap_product
 
     event_id, name = member["entry"].split("/")
     entry = spool.find_entry("gwcand", event_id, name)

@@ -40,7 +40,7 @@ import time
 import typing
 from pathlib import Path
 
-from skyspool import atomic, control, dashboard, ingest, publish, status, targets, timers, times, workflow
+from skyspool import atomic, contract, control, dashboard, ingest, publish, status, targets, timers, times, workflow
 from skyspool.frb import targets as frb_targets
 from skyspool.frb.follow import Follower
 from skyspool.paths import SUBDIRS, Entry, Spool
@@ -48,8 +48,7 @@ from skyspool.paths import SUBDIRS, Entry, Spool
 log = logging.getLogger("skyspool.watch")
 
 # What an outside reader waits for first: built before any other product of a new entry.
-NOTICE_PRODUCTS = frozenset({"notice.json", "notice.xml", "circular.txt",
-                             "triggers.json"})  # FRB: the job that writes the VOEvents
+NOTICE_PRODUCTS = contract.notice_names()  # notice.json, notice.xml, circular.txt; FRB: triggers.json
 # Snakemake's own output (job tables, tracebacks of failed jobs) goes here, not to our log.
 SNAKEMAKE_LOG = "watch-snakemake.log"
 # Niceness of the worker processes (the daemon itself, building notices, stays at 0).

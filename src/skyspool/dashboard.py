@@ -31,8 +31,8 @@ from typing import Iterable
 from urllib.parse import quote
 
 from skyspool import atomic, control, ids, plots, status, superevents, targets, workflow
+from skyspool.gwcand import ASSIGNMENT
 from skyspool.times import SECONDS_PER_YEAR
-from skyspool.candidates import ASSIGNMENT
 from skyspool.paths import Spool
 
 INDEX = "index.html"

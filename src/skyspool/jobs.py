@@ -36,7 +36,7 @@ PR_SET_PDEATHSIG = 1  # prctl(2), Linux
 # What the fork server imports once: the product modules and the libraries they import
 # when first called.
 PRELOAD = ["skyspool.gw.products", "skyspool.notices.products", "skyspool.coincidence",
-           "skyspool.dashboard", "skyspool.candidates", "skyspool.orchestrator",
+           "skyspool.dashboard", "skyspool.gwcand.products", "skyspool.orchestrator",
            "skyspool.frb.products", "astropy.io.fits", "astropy.table", "healpy", "mocpy",
            "ligo.skymap.io", "ligo.skymap.postprocess", "ligo.skymap.plot", "igwn_gwalert_schema",
            "scipy.cluster", "contourpy"]

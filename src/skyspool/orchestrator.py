@@ -1,6 +1,6 @@
 """The orchestrator: from a candidate's superevent to public alerts, with GWCelery's rules.
 
-For each candidate entry, in order (one Snakemake rule each, see workflow/rules/pipeline.smk):
+For each candidate entry, in order (one Snakemake rule each, see workflow/rules/gwcand.smk):
 
 1. :func:`assign` puts it into its superevent (under the decision lock), unless its FAR is
    above ``superevent_far_threshold_hz``, and sets a timer for when the superevent has
@@ -30,7 +30,7 @@ import json
 import time
 
 from skyspool import atomic, coincidence, outgoing, superevents, timers, times
-from skyspool.candidates import CLASSIFICATION, skymap_product
+from skyspool.gwcand import CLASSIFICATION, skymap_product
 from skyspool.formats import dqsegments
 from skyspool.formats.coinc import read_candidate
 from skyspool.paths import Entry, Spool

@@ -1,51 +1,45 @@
-"""Which products each spool entry gets.
+"""Which products each spool entry gets: the product table (:mod:`skyspool.contract`) asked with
+the facts of the entry's kind.
 
-Every kind of message registers a function that lists the product file names of one
-entry (``products/<kind>/<event_id>/<NNN>-<type>/<name>``). The Snakefile's ``all`` rule,
-``skyspool process``, the daemon and ``skyspool status`` all ask this one place.
+The Snakefile's ``all`` rule, ``skyspool process``, the daemon and ``skyspool status`` all ask
+this one place. Conditions that depend on time (a candidate's decision once its superevent has
+settled) compare with ``now`` (UNIX s): the caller's clock, the wall clock when not given.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
+from skyspool import contract
+from skyspool.frb import targets as frb_targets
+from skyspool.gw import targets as gw_targets
+from skyspool.gwcand import targets as gwcand_targets
+from skyspool.notices import targets as notice_targets
 from skyspool.paths import Entry, Spool
 
-ProductLister = Callable[[Entry, dict], list[str]]
-_LISTERS: dict[str, ProductLister] = {}
+#: The facts of an entry of each kind that has products.
+FACTS: dict[str, Callable[[Entry, dict], contract.Facts]] = {
+    "gw": gw_targets.facts, "grb": notice_targets.facts, "neutrino": notice_targets.facts,
+    "snews": notice_targets.facts, "frb": frb_targets.facts, "gwcand": gwcand_targets.facts,
+}
 
 
-def products_for(kind: str) -> Callable[[ProductLister], ProductLister]:
-    """Register the function that names the products of an entry of ``kind``."""
-
-    def decorate(lister: ProductLister) -> ProductLister:
-        _LISTERS[kind] = lister
-        return lister
-
-    return decorate
-
-
-def product_names(entry: Entry, config: dict) -> list[str]:
+def product_names(entry: Entry, config: dict, now: float | None = None) -> list[str]:
     """The product file names of ``entry`` under the given (validated) configuration."""
-    lister = _LISTERS.get(entry.kind)
-    names = lister(entry, config) if lister else []
-    # Every sky-map plot gets the dashboard's thumbnail (skyspool.dashboard).
-    return names + ["skymap.thumb.png"] if "skymap.png" in names else names
+    facts = FACTS.get(entry.kind)
+    if facts is None:
+        return []  # segment lists, known-source lists: read by other products, none of their own
+    return contract.product_names(entry.kind, facts(entry, config), config,
+                                  time.time() if now is None else now)
 
 
-def entry_targets(spool: Spool, entry: Entry, config: dict) -> list:
+def entry_targets(spool: Spool, entry: Entry, config: dict, now: float | None = None) -> list:
     """Absolute paths of the products of ``entry``."""
-    return [spool.product(entry, name) for name in product_names(entry, config)]
+    return [spool.product(entry, name) for name in product_names(entry, config, now)]
 
 
-def missing_targets(spool: Spool, entries: list[Entry], config: dict) -> list:
+def missing_targets(spool: Spool, entries: list[Entry], config: dict, now: float | None = None) -> list:
     """Products of ``entries`` that do not exist yet (cheap: one stat per product)."""
-    return [target for entry in entries for target in entry_targets(spool, entry, config)
+    return [target for entry in entries for target in entry_targets(spool, entry, config, now)
             if not target.exists()]
-
-
-# The built-in kinds register their product lists on import.
-from skyspool import candidates as _candidates  # noqa: E402,F401
-from skyspool.gw import targets as _gw_targets  # noqa: E402,F401
-from skyspool.notices import targets as _notice_targets  # noqa: E402,F401
-from skyspool.frb import targets as _frb_targets  # noqa: E402,F401

@@ -1,6 +1,6 @@
 # Helpers shared by the workflow: configuration, the spool, target lists, input functions.
 
-from skyspool import coincidence
+from skyspool import coincidence, contract
 from skyspool import config as skyspool_config
 from skyspool import targets
 from skyspool import dashboard, ids
@@ -20,6 +20,10 @@ SPOOL = Spool(config["spool"])
 config.update(skyspool_config.load(SPOOL, overrides=workflow.config_settings.overwrite_config))
 # Every product job is stopped after job_timeout_s (skyspool.jobs: it runs in its own process).
 set_job_time_limit(config["job_timeout_s"])
+
+# Which rules run where Snakemake runs (never in a batch queue), and every priority, come from the
+# product table (skyspool.contract); this is what a `localrules` directive does.
+workflow.localrules(*contract.local_rules())
 
 
 def all_targets():
@@ -160,7 +164,7 @@ def candidate_coincidence_partners(wildcards):
 
 def candidate_skymap(wildcards):
     """Input function: a candidate's sky map, BAYESTAR's (CBC) or its pipeline's own (burst)."""
-    from skyspool.candidates import skymap_product
+    from skyspool.gwcand import skymap_product
 
     name = skymap_product(candidate_entry(wildcards).alert_type)
     return f"products/gwcand/{wildcards.event}/{wildcards.entry}/{name}"

@@ -6,12 +6,6 @@
 from skyspool import dashboard
 
 
-localrules:
-    dashboard_thumbnail,
-    dashboard_event,
-    dashboard_index,
-
-
 rule dashboard_thumbnail:
     input:
         "products/{kind}/{event}/{entry}/skymap.png",
@@ -21,6 +15,7 @@ rule dashboard_thumbnail:
         "logs/{kind}/{event}/{entry}/skymap_thumb.log",
     wildcard_constraints:
         kind=ANY_KIND,
+    priority: contract.priority("dashboard_thumbnail")
     resources:
         mem_mb=300,
         runtime=2,
@@ -38,6 +33,7 @@ rule dashboard_event:
         "logs/{kind}/{event}/dashboard.log",
     wildcard_constraints:
         kind=ANY_KIND,
+    priority: contract.priority("dashboard_event")
     resources:
         mem_mb=300,
         runtime=5,
@@ -53,6 +49,7 @@ rule dashboard_index:
         "products/index.html",
     log:
         "logs/dashboard.log",
+    priority: contract.priority("dashboard_index")
     resources:
         mem_mb=300,
         runtime=5,

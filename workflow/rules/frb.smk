@@ -1,7 +1,8 @@
 # Products of FRB observations: products/frb/<obs_id>/<NNN>-candidates/ per chunk of candidates
 # cut from the followed AMBER files (with <MMM>-filterbank_cbNN/ per filterbank entry of its beam),
 # products/frb/<obs_id>/<NNN>-stop/ for the whole observation.
-# Each rule calls one function of skyspool.frb.products.
+# Each rule calls one function of skyspool.frb.products. frb_chunk (VOEvents, LOFAR triggers)
+# runs where Snakemake runs (local in skyspool.contract's table), never in a batch queue.
 
 from skyspool import control as skyspool_control
 from skyspool.frb import products as frb_products
@@ -29,7 +30,7 @@ rule frb_chunk:
         receipts=frb_send_receipts,
         # Read when each trigger is decided (skyspool control DIR lofar|voevent on|off), not an input.
         switches=str(skyspool_control.switches_path(SPOOL.root)),
-    priority: 50
+    priority: contract.priority("frb_chunk")
     resources:
         mem_mb=500,
         runtime=5,
@@ -59,7 +60,7 @@ rule frb_summary:
         sources=frb_first_input("sources"),
         out="products/frb/{event}/{entry}",
         receipts=frb_send_receipts,
-    priority: 40
+    priority: contract.priority("frb_summary")
     resources:
         mem_mb=1000,
         runtime=10,
@@ -81,7 +82,7 @@ rule frb_filterbank_views:
     wildcard_constraints:
         entry=r"\d\d\d+-candidates",
         filterbank=r"\d\d\d+-filterbank_cb\d\d\d?",
-    priority: 30
+    priority: contract.priority("frb_filterbank_views")
     resources:
         mem_mb=2000,
         runtime=10,

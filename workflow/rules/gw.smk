@@ -1,20 +1,12 @@
 # Products of a GW alert: products/gw/<superevent_id>/<NNN>-<alert_type>/<product>.
-# Each rule calls one function of skyspool.gw.products; the notice path has the highest
-# priority so that it is written first. The notice path runs where Snakemake runs (never in a
-# batch queue); the rest may go to a cluster (profiles/slurm, profiles/htcondor). Images and
+# Each rule calls one function of skyspool.gw.products. Priorities and where each rule runs
+# come from the product table (skyspool.contract): the notice path has the highest priority so
+# that it is written first, and runs where Snakemake runs (never in a batch queue); the rest may
+# go to a cluster (profiles/slurm, profiles/htcondor). Images and
 # tables are annotated for `snakemake --report` (captions in workflow/report/).
 
 from skyspool import fermi
 from skyspool.gw import products as gw
-
-
-localrules:
-    gw_skymap_multiorder,
-    gw_stats,
-    gw_notice_json,
-    gw_notice_xml,
-    gw_circular,
-    gw_classification,
 
 
 rule gw_skymap_multiorder:
@@ -24,7 +16,7 @@ rule gw_skymap_multiorder:
         "products/gw/{event}/{entry}/skymap.multiorder.fits",
     log:
         "logs/gw/{event}/{entry}/skymap_multiorder.log",
-    priority: 40
+    priority: contract.priority("gw_skymap_multiorder")
     resources:
         mem_mb=500,
         runtime=5,
@@ -41,7 +33,7 @@ rule gw_stats:
                subcategory="{entry}", labels={"product": "statistics"}),
     log:
         "logs/gw/{event}/{entry}/stats.log",
-    priority: 40
+    priority: contract.priority("gw_stats")
     resources:
         mem_mb=500,
         runtime=5,
@@ -59,6 +51,7 @@ rule gw_fermi_mocs:
         lat="products/gw/{event}/{entry}/lat_fov.moc.fits",
     log:
         "logs/gw/{event}/{entry}/fermi_mocs.log",
+    priority: contract.priority("gw_fermi_mocs")
     resources:
         mem_mb=500,
         runtime=5,
@@ -79,7 +72,7 @@ rule gw_notice_json:
         "logs/gw/{event}/{entry}/notice_json.log",
     params:
         sequence=sequence,
-    priority: 50
+    priority: contract.priority("gw_notice_json")
     resources:
         mem_mb=300,
         runtime=5,
@@ -99,7 +92,7 @@ rule gw_notice_xml:
     params:
         sequence=sequence,
         role=gw_role,
-    priority: 45
+    priority: contract.priority("gw_notice_xml")
     resources:
         mem_mb=300,
         runtime=5,
@@ -118,7 +111,7 @@ rule gw_circular:
                subcategory="{entry}", labels={"product": "GCN Circular draft"}),
     log:
         "logs/gw/{event}/{entry}/circular.log",
-    priority: 45
+    priority: contract.priority("gw_circular")
     resources:
         mem_mb=300,
         runtime=5,
@@ -134,7 +127,7 @@ rule gw_classification:
                subcategory="{entry}", labels={"product": "classification"}),
     log:
         "logs/gw/{event}/{entry}/classification.log",
-    priority: 30
+    priority: contract.priority("gw_classification")
     resources:
         mem_mb=300,
         runtime=5,
@@ -153,6 +146,7 @@ rule gw_skymap_flat:
         nside=config["skymap"]["flat_nside"],
     # ligo.skymap's rasterize has no OpenMP loop (measured: CPU time never above wall time).
     threads: 1
+    priority: contract.priority("gw_skymap_flat")
     resources:
         mem_mb=lambda wildcards: 2000 + (config["skymap"]["flat_nside"] // 512) ** 2 * 1000,
         runtime=10,
@@ -171,6 +165,7 @@ rule gw_contours:
         levels=config["skymap"]["credible_levels"],
         max_nside=config["skymap"]["contour_nside"],
         min_pixels=config["skymap"]["contour_min_pixels"],
+    priority: contract.priority("gw_contours")
     resources:
         mem_mb=1000,
         runtime=10,
@@ -188,6 +183,7 @@ rule gw_moc:
         "logs/gw/{event}/{entry}/moc{level}.log",
     wildcard_constraints:
         level=r"50|90",
+    priority: contract.priority("gw_moc")
     resources:
         mem_mb=500,
         runtime=5,
@@ -206,6 +202,7 @@ rule gw_skymap_png:
         "logs/gw/{event}/{entry}/skymap_png.log",
     params:
         nside=config["skymap"]["plot_nside"],
+    priority: contract.priority("gw_skymap_png")
     resources:
         mem_mb=1000,
         runtime=10,
@@ -223,7 +220,7 @@ rule gw_volume_png:
                subcategory="{entry}", labels={"product": "volume rendering"}),
     log:
         "logs/gw/{event}/{entry}/volume_png.log",
-    priority: 10
+    priority: contract.priority("gw_volume_png")
     resources:
         mem_mb=1000,
         runtime=10,
@@ -240,7 +237,7 @@ rule gw_galaxies:
                subcategory="{entry}", labels={"product": "galaxy list"}),
     log:
         "logs/gw/{event}/{entry}/galaxies.log",
-    priority: 20
+    priority: contract.priority("gw_galaxies")
     threads: 2  # a half-sky map's millions of galaxies are read and scored by chunks in threads
     resources:
         mem_mb=2000,

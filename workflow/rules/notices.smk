@@ -6,16 +6,6 @@
 from skyspool.gw import products as gw
 from skyspool.notices import products as notice_products
 
-# The notice path (see gw.smk) runs where Snakemake runs.
-
-
-localrules:
-    notice_json,
-    notice_skymap,
-    notice_stats,
-    notice_coincidences,
-    gw_coincidences,
-
 
 rule notice_json:
     input:
@@ -25,7 +15,7 @@ rule notice_json:
         "products/{kind}/{event}/{entry}/notice.json",
     log:
         "logs/{kind}/{event}/{entry}/notice_json.log",
-    priority: 50
+    priority: contract.priority("notice_json")
     resources:
         mem_mb=300,
         runtime=5,
@@ -41,7 +31,7 @@ rule notice_skymap:
         "products/{kind}/{event}/{entry}/skymap.multiorder.fits",
     log:
         "logs/{kind}/{event}/{entry}/skymap_multiorder.log",
-    priority: 40
+    priority: contract.priority("notice_skymap")
     resources:
         mem_mb=500,
         runtime=5,
@@ -58,7 +48,7 @@ rule notice_stats:
         "products/{kind}/{event}/{entry}/stats.json",
     log:
         "logs/{kind}/{event}/{entry}/stats.log",
-    priority: 40
+    priority: contract.priority("notice_stats")
     resources:
         mem_mb=500,
         runtime=5,
@@ -74,6 +64,7 @@ rule notice_moc90:
         "products/{kind}/{event}/{entry}/moc90.fits",
     log:
         "logs/{kind}/{event}/{entry}/moc90.log",
+    priority: contract.priority("notice_moc90")
     resources:
         mem_mb=500,
         runtime=5,
@@ -92,6 +83,7 @@ rule notice_contours:
         levels=config["skymap"]["credible_levels"],
         max_nside=config["skymap"]["contour_nside"],
         min_pixels=config["skymap"]["contour_min_pixels"],
+    priority: contract.priority("notice_contours")
     resources:
         mem_mb=1000,
         runtime=10,
@@ -111,6 +103,7 @@ rule notice_skymap_png:
         "logs/{kind}/{event}/{entry}/skymap_png.log",
     params:
         nside=config["skymap"]["plot_nside"],
+    priority: contract.priority("notice_skymap_png")
     resources:
         mem_mb=1000,
         runtime=10,
@@ -126,6 +119,7 @@ rule notice_earth_moc:
         "products/{kind}/{event}/{entry}/earth_moc.fits",
     log:
         "logs/{kind}/{event}/{entry}/earth_moc.log",
+    priority: contract.priority("notice_earth_moc")
     resources:
         mem_mb=500,
         runtime=5,
@@ -142,6 +136,7 @@ rule notice_lat_fov_moc:
         "logs/{kind}/{event}/{entry}/lat_fov_moc.log",
     params:
         radius=config["gcn_notices"]["lat_fov_radius_deg"],
+    priority: contract.priority("notice_lat_fov_moc")
     resources:
         mem_mb=500,
         runtime=5,
@@ -158,7 +153,7 @@ rule notice_coincidences:
         "products/{kind}/{event}/{entry}/coincidences.json",
     log:
         "logs/{kind}/{event}/{entry}/coincidences.log",
-    priority: 45
+    priority: contract.priority("notice_coincidences")
     resources:
         mem_mb=1000,
         runtime=5,
@@ -175,7 +170,7 @@ rule gw_coincidences:
         "products/gw/{event}/{entry}/coincidences.json",
     log:
         "logs/gw/{event}/{entry}/coincidences.log",
-    priority: 45
+    priority: contract.priority("gw_coincidences")
     resources:
         mem_mb=1000,
         runtime=5,
@@ -192,7 +187,7 @@ rule gw_combined_skymap:
         "products/gw/{event}/{entry}/combined.multiorder.fits",
     log:
         "logs/gw/{event}/{entry}/combined_multiorder.log",
-    priority: 40
+    priority: contract.priority("gw_combined_skymap")
     resources:
         mem_mb=1000,
         runtime=5,
@@ -212,6 +207,7 @@ rule gw_combined_png:
         "logs/gw/{event}/{entry}/combined_png.log",
     params:
         nside=config["skymap"]["plot_nside"],
+    priority: contract.priority("gw_combined_png")
     resources:
         mem_mb=1000,
         runtime=10,

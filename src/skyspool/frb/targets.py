@@ -21,33 +21,28 @@ import functools
 import json
 from pathlib import Path
 
-from skyspool import settings
+from skyspool import contract
 from skyspool.formats.frb import SOURCE_LIST_EVENT
 from skyspool.frb.amber import compound_beam_of
 from skyspool.frb.observation import stop_is_abort
-from skyspool.notices.targets import notice_products
+from skyspool.notices.targets import notice_facts
 from skyspool.paths import Entry, Spool, filterbank_beam
-from skyspool.targets import products_for
 
 #: The folder of a chunk's per-trigger files (VOEvents, LOFAR packets), a product of its own.
 TRIGGER_FILES = "triggers"
-CHUNK_PRODUCTS = ["clusters.csv", "triggers.json", TRIGGER_FILES]
-SUMMARY_PRODUCTS = ["summary.html", "clusters.csv", "triggers.json"]
-PLOT = "candidates.png"
 
 
-@products_for("frb")
-def frb_products(entry: Entry, config: dict) -> list[str]:
-    """Product names of an ``frb`` entry (see the module docstring)."""
-    if entry.path.suffix in (".json", ".xml"):
-        return notice_products(entry, config)
-    names = {"candidates": CHUNK_PRODUCTS, "stop": SUMMARY_PRODUCTS}.get(entry.alert_type, [])
-    if entry.alert_type == "stop" and stop_is_abort(entry.path):
-        return []  # an aborted observation: no summary, no e-mail
-    names = names + [PLOT] if names and settings.of(config).frb.plot else list(names)
-    if entry.alert_type == "candidates":
-        names += [f.name for f in filterbanks_of(entry)]
-    return names
+def facts(entry: Entry, config: dict) -> contract.Facts:
+    """What the FRB rows of the product table ask about an ``frb`` entry (see the module docstring)."""
+    notice = entry.path.suffix in (".json", ".xml")  # a CHIME/FRB notice (VOEvent or JSON)
+    return contract.Facts(
+        entry,
+        notice=lambda: notice,
+        chunk=lambda: not notice and entry.alert_type == "candidates",
+        # an aborted observation: no summary, no e-mail
+        summary=lambda: not notice and entry.alert_type == "stop" and not stop_is_abort(entry.path),
+        filterbanks=lambda: [f.name for f in filterbanks_of(entry)],
+        **notice_facts(entry, config))
 
 
 def chunk_beam(chunk: Path) -> int:

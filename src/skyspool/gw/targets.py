@@ -1,4 +1,4 @@
-"""The products of a GW alert entry (the contract in DESIGN.md)."""
+"""What the product table (skyspool.contract) asks about a GW alert entry."""
 
 from __future__ import annotations
 
@@ -6,17 +6,9 @@ import functools
 
 from pathlib import Path
 
-from skyspool import coincidence, settings
+from skyspool import coincidence, contract
 from skyspool.formats.gwalert import read_alert
 from skyspool.paths import Entry
-from skyspool.targets import products_for
-
-NOTICE_PRODUCTS = ["notice.json", "notice.xml", "circular.txt"]
-SKYMAP_PRODUCTS = ["skymap.multiorder.fits", "skymap.flat.fits.gz", "stats.json",
-                   "contours.geojson", "moc50.fits", "moc90.fits", "skymap.png",
-                   "classification.json"]
-# Fermi GBM Earth occultation and LAT field of view (skyspool.fermi), when fermi.enabled.
-FERMI_PRODUCTS = ["fermi_occultation.moc.fits", "lat_fov.moc.fits"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -35,21 +27,12 @@ def alert_has_skymap(path: Path) -> bool:
     return _map_facts(Path(path))[0]
 
 
-@products_for("gw")
-def gw_products(entry: Entry, config: dict) -> list[str]:
-    if entry.alert_type == "retraction":
-        return list(NOTICE_PRODUCTS)
-    with_map, with_distance = _map_facts(Path(entry.path))
-    names = list(NOTICE_PRODUCTS)
-    names += coincidence.gw_products(entry, config)
-    if with_map:
-        names += SKYMAP_PRODUCTS
-        if settings.of(config).fermi.enabled:
-            names += FERMI_PRODUCTS
-        if with_distance:
-            names.append("volume.png")
-            if settings.of(config).galaxies.catalog:
-                names.append("galaxies.ecsv")
-    else:
-        names.append("classification.json")
-    return names
+def facts(entry: Entry, config: dict) -> contract.Facts:
+    """What the GW rows of the product table ask about an alert entry."""
+    return contract.Facts(
+        entry,
+        retraction=lambda: entry.alert_type == "retraction",
+        has_map=lambda: alert_has_skymap(entry.path),
+        has_distance=lambda: _map_facts(Path(entry.path))[1],
+        # the combined map, when a coinciding external trigger has a sky map
+        combined=lambda: "combined.multiorder.fits" in coincidence.gw_products(entry, config))

@@ -1,20 +1,15 @@
-"""The products of a GCN notice entry (kinds grb, neutrino, snews; skyspool.frb.targets uses them
-for CHIME/FRB notices)."""
+"""What the product table (skyspool.contract) asks about a GCN notice entry (kinds grb, neutrino,
+snews; skyspool.frb.targets uses it for CHIME/FRB notices)."""
 
 from __future__ import annotations
 
 import functools
+import time
 
-from skyspool import settings
+from skyspool import contract, settings
 from skyspool.notices import maps, read_notice
 from skyspool.notices.mission_maps import MAP_TYPE
-from skyspool.ids import GCN_NOTICE_KINDS
 from skyspool.paths import Entry
-
-BASE_PRODUCTS = ["notice.json", "stats.json"]
-SKYMAP_PRODUCTS = ["skymap.multiorder.fits", "moc90.fits", "contours.geojson", "skymap.png"]
-FERMI_PRODUCTS = ["earth_moc.fits", "lat_fov_moc.fits"]
-COINCIDENCE_PRODUCTS = ["coincidences.json"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -24,26 +19,26 @@ def _facts(path) -> tuple[bool, bool]:
     return maps.has_map(notice), notice.mission == "Fermi" and maps.spacecraft_direction(notice) is not None
 
 
-def notice_products(entry: Entry, config: dict) -> list[str]:
-    """Product names of a notice entry; coincidences.json when a window names its kind.
-    A mission map file stored with the notices has none (they use it)."""
-    if entry.alert_type == MAP_TYPE:
-        return []
-    with_map, fermi_craft = _facts(entry.path)
-    names = list(BASE_PRODUCTS)
-    if with_map:
-        names += SKYMAP_PRODUCTS
-    if fermi_craft:
-        names += FERMI_PRODUCTS
+def notice_facts(entry: Entry, config: dict) -> dict:
+    """The providers of the facts of a notice entry (for :class:`skyspool.contract.Facts`)."""
     windows = settings.of(config).coincidence.windows_s
-    if any(key.startswith(f"{entry.kind}_") for key in windows) or entry.alert_type == "lvk_nu_track_search":
-        names += COINCIDENCE_PRODUCTS
-    return names
+    return {
+        # a mission map file stored with the notices has no products (they use it)
+        "map_file": lambda: entry.alert_type == MAP_TYPE,
+        "has_map": lambda: _facts(entry.path)[0],
+        "fermi_craft": lambda: _facts(entry.path)[1],
+        # coincidences.json when a window names the kind
+        "coincidence": lambda: (any(key.startswith(f"{entry.kind}_") for key in windows)
+                                or entry.alert_type == "lvk_nu_track_search"),
+    }
 
 
-# Imported here: skyspool.targets imports skyspool.frb.targets, which needs notice_products.
-from skyspool.targets import products_for  # noqa: E402
+def facts(entry: Entry, config: dict) -> contract.Facts:
+    """What the notice rows of the product table ask about a notice entry."""
+    return contract.Facts(entry, **notice_facts(entry, config))
 
-for _kind in GCN_NOTICE_KINDS:
-    products_for(_kind)(notice_products)
 
+def notice_products(entry: Entry, config: dict, now: float | None = None) -> list[str]:
+    """Product names of a notice entry but the dashboard's (the notice rows of the table)."""
+    return contract.select(contract.NOTICE, facts(entry, config), config,
+                           time.time() if now is None else now, stages=("notice", "rest"))

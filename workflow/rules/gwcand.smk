@@ -6,12 +6,14 @@
 # sets its limit to 1) and the decision lock. raven.json is remade whenever the external
 # triggers coinciding with the candidate change (a new one is a new input): a publishable
 # coincidence after a "no alert" re-opens the decision. Alerts they send land in the inbox and
-# become gw spool entries, whose products the gw rules make.
+# become gw spool entries, whose products the gw rules make. Every step runs where Snakemake
+# runs (local in skyspool.contract's table): the decision path never waits in a batch queue.
 
-from skyspool import candidates, orchestrator
+from skyspool import orchestrator
+from skyspool.gwcand import products as gwcand
 
 
-rule gw_candidate_bayestar:
+rule gwcand_bayestar:
     input:
         spool_entry("gwcand"),
     output:
@@ -19,54 +21,54 @@ rule gw_candidate_bayestar:
     log:
         "logs/gwcand/{event}/{entry}/bayestar.log",
     threads: config["gwcand"]["bayestar"]["threads"]
-    priority: 60
+    priority: contract.priority("gwcand_bayestar")
     resources:
         mem_mb=1000,
         runtime=30,
     run:
-        run_logged(log[0], rule, candidates.write_bayestar, input[0], output[0],
+        run_logged(log[0], rule, gwcand.write_bayestar, input[0], output[0],
                    config["gwcand"]["bayestar"], threads)
 
 
-rule gw_candidate_burst_skymap:
+rule gwcand_burst_skymap:
     input:
         spool_entry("gwcand"),
     output:
         "products/gwcand/{event}/{entry}/skymap.multiorder.fits",
     log:
         "logs/gwcand/{event}/{entry}/skymap.log",
-    priority: 60
+    priority: contract.priority("gwcand_burst_skymap")
     resources:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, candidates.write_burst_skymap, input[0], output[0])
+        run_logged(log[0], rule, gwcand.write_burst_skymap, input[0], output[0])
 
 
-rule gw_candidate_classification:
+rule gwcand_classification:
     input:
         spool_entry("gwcand"),
     output:
         "products/gwcand/{event}/{entry}/classification.json",
     log:
         "logs/gwcand/{event}/{entry}/classification.log",
-    priority: 60
+    priority: contract.priority("gwcand_classification")
     resources:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, candidates.write_classification, input[0], output[0],
+        run_logged(log[0], rule, gwcand.write_classification, input[0], output[0],
                    config["gwcand"])
 
 
-rule gw_candidate_superevent:
+rule gwcand_superevent:
     input:
         spool_entry("gwcand"),
     output:
         "products/gwcand/{event}/{entry}/superevent.json",
     log:
         "logs/gwcand/{event}/{entry}/superevent.log",
-    priority: 70
+    priority: contract.priority("gwcand_superevent")
     resources:
         superevent=1,
         mem_mb=300,
@@ -76,14 +78,14 @@ rule gw_candidate_superevent:
                    candidate_entry(wildcards), output[0], config)
 
 
-rule gw_candidate_settle:
+rule gwcand_settle:
     input:
         "products/gwcand/{event}/{entry}/superevent.json",
     output:
         "products/gwcand/{event}/{entry}/settled.json",
     log:
         "logs/gwcand/{event}/{entry}/settled.log",
-    priority: 70
+    priority: contract.priority("gwcand_settle")
     resources:
         mem_mb=100,
         runtime=5,
@@ -92,7 +94,7 @@ rule gw_candidate_settle:
                    candidate_entry(wildcards), output[0], config)
 
 
-rule gw_candidate_orchestrate:
+rule gwcand_orchestrate:
     input:
         assignment="products/gwcand/{event}/{entry}/superevent.json",
         settled="products/gwcand/{event}/{entry}/settled.json",
@@ -103,7 +105,7 @@ rule gw_candidate_orchestrate:
         "products/gwcand/{event}/{entry}/orchestrator.json",
     log:
         "logs/gwcand/{event}/{entry}/orchestrator.log",
-    priority: 70
+    priority: contract.priority("gwcand_orchestrate")
     resources:
         superevent=1,
         mem_mb=300,
@@ -113,7 +115,7 @@ rule gw_candidate_orchestrate:
                    candidate_entry(wildcards), output[0], config)
 
 
-rule gw_candidate_raven:
+rule gwcand_raven:
     input:
         decision="products/gwcand/{event}/{entry}/orchestrator.json",
         partners=candidate_coincidence_partners,
@@ -121,7 +123,7 @@ rule gw_candidate_raven:
         "products/gwcand/{event}/{entry}/raven.json",
     log:
         "logs/gwcand/{event}/{entry}/raven.log",
-    priority: 70
+    priority: contract.priority("gwcand_raven")
     resources:
         superevent=1,
         mem_mb=300,
@@ -131,13 +133,14 @@ rule gw_candidate_raven:
                    candidate_entry(wildcards), output[0], config)
 
 
-rule gw_candidate_second_preliminary:
+rule gwcand_second_preliminary:
     input:
         "products/gwcand/{event}/{entry}/orchestrator.json",
     output:
         "products/gwcand/{event}/{entry}/second_preliminary.json",
     log:
         "logs/gwcand/{event}/{entry}/second_preliminary.log",
+    priority: contract.priority("gwcand_second_preliminary")
     resources:
         mem_mb=100,
         runtime=30,
