@@ -665,8 +665,8 @@ class GwcandEmBrightSettings:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GwcandSettings:
     """GW pipeline candidates (LIGO-LW coinc.xml dropped in the inbox) -> BAYESTAR,
-    classification, superevents (was `pipeline`); see src/skyspool/classify.py for the p_astro
-    fallback and ligo.em-bright
+    classification, superevents (was `pipeline`); see src/skyspool/gw_classify.py for the
+    p_astro fallback and ligo.em-bright
     """
 
     bayestar: GwcandBayestarSettings = _section(GwcandBayestarSettings)
@@ -976,8 +976,8 @@ class Settings:
 
     gwcand: GwcandSettings = _section(GwcandSettings)
     """GW pipeline candidates (LIGO-LW coinc.xml dropped in the inbox) -> BAYESTAR,
-    classification, superevents (was `pipeline`); see src/skyspool/classify.py for the p_astro
-    fallback and ligo.em-bright
+    classification, superevents (was `pipeline`); see src/skyspool/gw_classify.py for the
+    p_astro fallback and ligo.em-bright
     """
 
     orchestrator: OrchestratorSettings = _section(OrchestratorSettings)
