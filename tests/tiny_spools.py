@@ -13,9 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import gwcand_samples
+from frb_synthetic import Burst, amber_text, sample_observation, synthetic_candidates, write_observation
 from skyspool import cli, ingest, samples
 from skyspool.frb.amber import make_chunk
-from skyspool.frb.synthetic import Burst, amber_text, sample_observation, synthetic_candidates, write_observation
 from skyspool.paths import Spool
 
 DOT_TEST = Path(__file__).resolve().parents[1] / ".test"
@@ -61,8 +62,9 @@ def _frb(spool: Spool, tmp: Path) -> None:
 
 def _gwcand(spool: Spool, tmp: Path) -> None:
     """One pipeline candidate: ligo.skymap's bundled G197392 coinc with a model PSD, as an upload bundle."""
-    coinc, _ = samples.candidate_files()
-    _store(spool, samples.candidate_bundle(coinc.read_bytes(), samples.model_psd(), far_hz=1e-9), "G197392.tar")
+    coinc, _ = gwcand_samples.candidate_files()
+    bundle = gwcand_samples.candidate_bundle(coinc.read_bytes(), gwcand_samples.model_psd(), far_hz=1e-9)
+    _store(spool, bundle, "G197392.tar")
 
 
 MAKERS = {"gw": _gw, "notices": _notices, "frb": _frb, "gwcand": _gwcand}
