@@ -1,5 +1,6 @@
 # skyspool: `make demo` and `make test` work on a fresh machine (Python 3.11, Debian).
-#   make demo    create .venv, install, run the pipeline on sample alerts, say where products are
+#   make demo    create .venv, install, run the pipeline on sample alerts: a line per alert, the
+#                status table, where products are (Snakemake's output: demo/spool/logs/demo.log)
 #   make test    create .venv, install, run the test suite (with `snakemake --lint`)
 #   make lint    ruff check, snakefmt --check and snakemake --lint (tests/test_lint.py runs the first two,
 #                tests/test_workflow.py the third)
