@@ -1,11 +1,16 @@
 """The socket guard of conftest.py: loopback and AF_UNIX pass, anything else fails the test."""
 
+import os
+import re
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
-from conftest import NonLoopbackConnection
+from socket_guard.sitecustomize import NonLoopbackConnection
 
 # RFC 5737 TEST-NET-1 and RFC 3849's documentation prefix: public-looking, never routed.
 PUBLIC_V4 = ("192.0.2.1", 80)
@@ -75,3 +80,22 @@ def test_loopback_and_unix_sockets_pass(socket_guard, tmp_path):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
             assert client.connect_ex(str(tmp_path / "control.sock")) == 0
     assert socket_guard == []
+
+
+def test_a_child_python_process_is_guarded_too(socket_guard):
+    """A daemon or Snakemake job the test starts imports the guard (PYTHONPATH's sitecustomize): its
+    attempt fails there and is recorded for this test's teardown."""
+    child = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('192.0.2.1', 80), 1)"],
+                           capture_output=True, text=True)
+    assert child.returncode == 1 and "NonLoopbackConnection: socket guard: this test called " \
+        "socket.create_connection to ('192.0.2.1', 80), which is not loopback" in child.stderr
+    log = Path(os.environ["SKYSPOOL_SOCKET_GUARD_LOG"])
+    expected = ("socket guard: this test called socket.create_connection to ('192.0.2.1', 80), which is not "
+                "loopback; tests may reach 127.0.0.0/8, ::1, localhost and AF_UNIX sockets only (start a "
+                "loopback server instead, see tests/conftest.py)")
+    assert re.fullmatch(rf"\(pid \d+\) {re.escape(expected)}\n", log.read_text())
+    log.write_text("")  # checked: this test passes
+    loopback = subprocess.run([sys.executable, "-c", "import socket; s = socket.socket(socket.AF_INET, "
+                               "socket.SOCK_DGRAM); s.sendto(b'x', ('127.0.0.1', 9))"], capture_output=True, text=True)
+    assert loopback.returncode == 0, loopback.stderr
+    assert log.read_text() == ""
