@@ -49,13 +49,19 @@ def _entry_products(spool: Spool) -> dict[Path, int]:
     return counts
 
 
+def _init(spool: Spool) -> Path:
+    """``skyspool init`` (quietly; nothing when the spool exists), and the demo's log file in it."""
+    if not spool.exists():
+        with _output_to(Path(os.devnull)):
+            cli.main(["init", str(spool.root)])
+    return spool.logs / LOG_NAME
+
+
 def run(spool_dir: Path, alerts: list[Path]) -> int:
     """Make a spool at ``spool_dir``, take ``alerts`` through it one at a time (a line each), then
     print the status table; 0 when every product was built."""
     spool = Spool(spool_dir)
-    log_path = spool.logs / LOG_NAME
-    with _output_to(Path(os.devnull)):
-        cli.main(["init", str(spool_dir)])
+    log_path = _init(spool)
     failed = 0
     for number, alert in enumerate(alerts, 1):
         before, started = _entry_products(spool), time.monotonic()
@@ -88,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("making sample alerts (a real BAYESTAR localization of ligo.skymap's bundled "
               "candidate G197392; ~1 minute the first time)", flush=True)
-        alerts = samples.write_sample_alerts(demo_dir / "alerts")
+        with _output_to(_init(Spool(demo_dir / "spool"))):  # BAYESTAR's own log lines
+            alerts = samples.write_sample_alerts(demo_dir / "alerts")
     return run(demo_dir / "spool", alerts)
 
 
