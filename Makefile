@@ -1,14 +1,17 @@
 # skyspool: `make demo` and `make test` work on a fresh machine (Python 3.11, Debian).
-#   make demo    create .venv, install, run the pipeline on sample alerts, say where products are
+#   make demo    create .venv, install, run the pipeline on sample alerts: a line per alert, the
+#                status table, where products are (Snakemake's output: demo/spool/logs/demo.log)
 #   make test    create .venv, install, run the test suite (with `snakemake --lint`)
-#   make lint    snakemake --lint on the workflow
+#   make lint    ruff check, snakefmt --check and snakemake --lint (tests/test_lint.py runs the first two,
+#                tests/test_workflow.py the third)
+#   make fix-lint  every automatic fix (ruff check --fix, snakefmt), then `make lint` for what is left
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint system-deps test-deps gcn-schema clean
+.PHONY: demo test lint fix-lint system-deps test-deps gcn-schema clean
 
 # pygedm (Milky Way DM for FRBs) compiles against f2c; Debian ships it as libf2c2-dev.
 system-deps:
@@ -53,8 +56,18 @@ demo: $(INSTALLED)
 test: $(INSTALLED) test-deps
 	$(BIN)/python -m pytest -q
 
+# The tools' settings are in pyproject.toml ([tool.ruff], [tool.snakefmt]).
+LINT_SNAKEMAKE := Snakefile workflow
+
 lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check $(LINT_SNAKEMAKE)
 	$(BIN)/snakemake --lint --config spool=$$(mktemp -d)
+
+fix-lint: $(INSTALLED)
+	$(BIN)/ruff check --fix --exit-zero .
+	$(BIN)/snakefmt $(LINT_SNAKEMAKE)
+	$(MAKE) lint
 
 clean:
 	rm -rf $(VENV) demo

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from skyspool.frb.amber import read_candidates
-from skyspool.frb.clustering import ClusterWindows, cluster
-from skyspool.frb.synthetic import Burst, amber_text, synthetic_candidates
+# Test fixtures (sample data makers) live in tests/, outside the installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from frb_synthetic import Burst, amber_text, synthetic_candidates  # noqa: E402
+from skyspool.frb.amber import read_candidates  # noqa: E402
+from skyspool.frb.clustering import ClusterWindows, cluster  # noqa: E402
 
 
 def pandas_groupby(frame: pd.DataFrame, windows: ClusterWindows) -> pd.DataFrame:

@@ -30,12 +30,14 @@ from pathlib import Path
 
 import yaml
 
-from skyspool import config
-from skyspool.cli import main as skyspool_main
-from skyspool.frb.products import process_chunk
-from skyspool.frb.synthetic import Burst, amber_text, sample_observation, synthetic_candidates
-from skyspool.paths import Spool
-from skyspool.workflow import snakemake_argv
+# Test fixtures (sample data makers) live in tests/, outside the installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from frb_synthetic import Burst, amber_text, sample_observation, synthetic_candidates  # noqa: E402
+from skyspool import config  # noqa: E402
+from skyspool.cli import main as skyspool_main  # noqa: E402
+from skyspool.frb.products import process_chunk  # noqa: E402
+from skyspool.paths import Spool  # noqa: E402
+from skyspool.workflow import snakemake_argv  # noqa: E402
 
 OBS_ID = "20240301-0001"
 REPO = Path(__file__).resolve().parents[1]

@@ -27,9 +27,11 @@ from pathlib import Path
 
 import yaml
 
-from skyspool import samples
-from skyspool.cli import main as skyspool_main
-from skyspool.paths import Spool
+# Test fixtures (sample data makers) live in tests/, outside the installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import gwcand_samples as samples  # noqa: E402
+from skyspool.cli import main as skyspool_main  # noqa: E402
+from skyspool.paths import Spool  # noqa: E402
 
 SECOND_DELAY_S = 5
 

@@ -126,9 +126,9 @@ GBM_NOTICE = GW_ALERTS.parents[1] / "notices" / "voevent" / "finkmm_fermi_voeven
 
 
 def test_decision_path_and_frb_chunks_stay_local_under_slurm(slurm, tmp_path):
-    from skyspool import samples
+    import gwcand_samples as samples
     from skyspool.frb.amber import make_chunk
-    from skyspool.frb.synthetic import (Burst, amber_text, sample_observation, synthetic_candidates,
+    from frb_synthetic import (Burst, amber_text, sample_observation, synthetic_candidates,
                                         write_observation)
 
     # A burst candidate (its own sky map: no BAYESTAR) that settles after 1 s, with the data-quality

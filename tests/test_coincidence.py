@@ -224,7 +224,8 @@ def _gbm_voevent(gps_time: float, packet: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def raven_spool(tmp_path_factory):
-    from skyspool import cli, samples
+    import gwcand_samples as samples
+    from skyspool import cli
     from support import FAST_CONFIG, make_spool
 
     spool = make_spool(tmp_path_factory.mktemp("raven") / "spool",

@@ -284,7 +284,8 @@ def superevent_spool(tmp_path_factory):
     """A superevent the pipeline formed from one candidate, by the orchestrator's own steps:
     assigned, decided (no sky map yet: no alert), retracted by hand (an alert in the spool);
     then the pages of the candidate's event are refreshed."""
-    from skyspool import config, ingest, orchestrator, samples
+    import gwcand_samples as samples
+    from skyspool import config, ingest, orchestrator
 
     spool = make_spool(tmp_path_factory.mktemp("superevent") / "spool")
     settings = config.load(spool)

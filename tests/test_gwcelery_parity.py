@@ -426,7 +426,7 @@ def _spool_with_candidates(tmp_path, bundles, overrides):
 
 @pytest.fixture(scope="module")
 def two_candidate_bundles():
-    from skyspool import samples
+    import gwcand_samples as samples
 
     g197392, psd = samples.candidate_files()[0].read_bytes(), samples.model_psd()
     return [samples.candidate_bundle(g197392, psd, far_hz=1e-9),

@@ -13,7 +13,8 @@ import json
 
 import pytest
 
-from skyspool import cli, samples, superevents
+import gwcand_samples as samples
+from skyspool import cli, superevents
 from skyspool.formats.gwalert import read_alert as read_alert_any
 from support import FAST_CONFIG, make_spool
 

@@ -11,7 +11,8 @@ import pytest
 from astropy.table import Table
 from ligo.skymap.io import write_sky_map
 
-from skyspool import gw_classify, formats, outgoing, samples, superevents
+import gwcand_samples as samples
+from skyspool import formats, gw_classify, outgoing, superevents
 from skyspool.formats import coinc, dqsegments
 from skyspool.formats.gwalert import read_alert
 from skyspool.paths import Spool

@@ -7,7 +7,8 @@ import json
 import jsonschema
 import pytest
 
-from skyspool import coincidence, config, samples
+import gwcand_samples as samples
+from skyspool import coincidence, config
 from skyspool.gwcand import products as gwcand_products
 from skyspool.notices import products as notice_products
 from support import make_spool

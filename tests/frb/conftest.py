@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from skyspool.frb.synthetic import sample_observation, write_observation
+from frb_synthetic import sample_observation, write_observation
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 AMBER = CORPUS / "frb" / "amber"

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from skyspool.frb.amber import AmberFormatError, make_chunk, read_candidates, read_new_lines
-from skyspool.frb.synthetic import Burst, amber_text, synthetic_candidates
+from frb_synthetic import Burst, amber_text, synthetic_candidates
 
 FORMS = {
     7: "beam_id batch_id sample_id integration_step time DM SNR",

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from skyspool import cli, control
-from skyspool.frb.synthetic import Burst, amber_text, sample_observation, synthetic_candidates
+from frb_synthetic import Burst, amber_text, sample_observation, synthetic_candidates
 from support import make_spool
 from test_daemon import Watch, wait_for
 from test_follow import _entries, _triggers

@@ -18,7 +18,7 @@ from skyspool.frb.amber import read_candidates
 from skyspool.frb.triage import LofarThresholds, Thresholds, TriggerState, classify, select_triggers
 from skyspool.frb.clustering import cluster, darc_dm_boxes
 from skyspool.frb.observation import KnownSource, load_observation
-from skyspool.frb.synthetic import Burst, amber_text, synthetic_candidates
+from frb_synthetic import Burst, amber_text, synthetic_candidates
 from skyspool.frb.voevent_writer import VOEventAuthor, VOEventFields, frb_voevent
 
 MW_DM = 30.0

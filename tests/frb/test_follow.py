@@ -13,7 +13,7 @@ import yaml
 from skyspool import cli, coincidence, config, formats, ingest
 from skyspool.frb import lofar
 from skyspool.frb.amber import chunk_mark
-from skyspool.frb.synthetic import Burst, amber_text, sample_observation, synthetic_candidates
+from frb_synthetic import Burst, amber_text, sample_observation, synthetic_candidates
 from skyspool.paths import Spool
 from support import CORPUS, make_spool
 from test_daemon import Watch, wait_for
