@@ -24,7 +24,7 @@ PLANNED = {
     # an observation: one chunk of candidates, then the stop file's summary
     "frb": {"frb_chunk": 1, "frb_summary": 1, "all": 1},
     # a pipeline candidate: what is known before its superevent is (the rest follows the decision)
-    "gwcand": {"gw_candidate_bayestar": 1, "gw_candidate_classification": 1, "gw_candidate_superevent": 1,
+    "gwcand": {"gwcand_bayestar": 1, "gwcand_classification": 1, "gwcand_superevent": 1,
                "all": 1},
 }
 
