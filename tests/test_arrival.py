@@ -19,7 +19,7 @@ from pathlib import Path
 
 from watchdog.events import FileClosedEvent, FileCreatedEvent, FileModifiedEvent, FileMovedEvent
 
-from skyspool.daemon import arrived_complete
+from skyspool.inbox import arrived_complete
 from support import CORPUS, make_spool
 
 VOEVENTS = CORPUS / "notices" / "voevent"

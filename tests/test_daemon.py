@@ -117,9 +117,11 @@ def test_alerts_get_their_products_and_sigterm_exits_zero(spool, tmp_path):
     assert not list((spool.root / ".snakemake" / "locks").glob("*"))
 
 
-def test_a_burst_keeps_every_worker_busy_and_each_alert_gets_one_notice(spool):
-    """While the notice run works through a burst, idle workers build the newest alerts
-    whole (notices first): every alert still gets its products and exactly one notice."""
+def test_a_burst_gets_every_product_and_each_alert_one_notice(spool):
+    """A burst of alerts: every alert gets its products and exactly one notice, whoever
+    built it (the notice run, or an idle worker that took the alert whole: which one depends
+    on timing, so the policy itself is tested in tests/test_scheduler.py, e.g.
+    test_idle_workers_steal_the_newest_entries_from_a_running_notice_run)."""
     document = json.loads(O4_ALERT.read_text())
     superevents = [f"S2305{i:02d}zz" for i in range(24)]
     watch = Watch(spool, "--log-format", "json")
@@ -134,7 +136,7 @@ def test_a_burst_keeps_every_worker_busy_and_each_alert_gets_one_notice(spool):
     lines = [json.loads(line) for line in watch.text().splitlines() if line.startswith("{")]
     notices = [line for line in lines if line["step"] == "notice"]
     assert sorted(line["entry"].split("/")[1] for line in notices) == superevents
-    assert {line["built_by"] for line in notices} == {"notice", "rest"}
+    assert {line["built_by"] for line in notices} <= {"notice", "rest"}
     assert visible_files(spool.quarantine) == [] and hidden_files(spool.products) == []
 
 
@@ -142,7 +144,7 @@ def test_warm_up_loads_the_product_libraries_and_leaves_the_spool_alone(spool):
     """Each process of the daemon first builds a sample alert's products in a scratch spool,
     so the first real alert finds every library loaded; it starts in the spool."""
     libraries = ("matplotlib.pyplot", "mocpy", "ligo.skymap.postprocess.contour")
-    code = ("import sys; from skyspool import daemon; daemon._warm_up(); "
+    code = ("import sys; from skyspool import runner; runner.warm_up(); "
             f"print([name for name in {libraries!r} if name not in sys.modules])")
     before = sorted(spool.root.rglob("*"))
     result = subprocess.run([sys.executable, "-c", code], cwd=spool.root, capture_output=True,
