@@ -484,12 +484,13 @@ class IndexedCatalog:
         order; the list of its results.
 
         ``arrays``: ``columns`` (plus ``index_key`` and ``distance_mpc``, missing numbers NaN) of
-        a chunk's rows, views of the mapped file where the chunk is contiguous; ``inside``: the
-        indices of the rows that :meth:`read_volume_arrays` gives (in the cells, within their
-        windows); ``row_numbers(indices)``: the rows' numbers in the file. Chunks of
-        :data:`CHUNK_GROUPS` blocks are processed by ``threads`` threads (NumPy and the compiled
-        filter release the GIL; a chunk's arrays stay in the CPU caches between the steps of
-        ``process``). Only the blocks holding the (shell, cell) keys of the windows are visited.
+        a chunk's rows, views of the mapped file; ``inside``: the indices of the rows that
+        :meth:`read_volume_arrays` gives (in the cells, within their windows);
+        ``row_numbers(indices)``: the rows' numbers in the file. A chunk is a run of consecutive
+        blocks of one record batch, at most :data:`CHUNK_GROUPS`; chunks are processed by
+        ``threads`` threads (NumPy and the compiled filter release the GIL; a chunk's arrays
+        stay in the CPU caches between the steps of ``process``). Only the blocks holding the
+        (shell, cell) keys of the windows are visited.
         """
         n_cells = 12 * 4**self.order
         first_shell = np.searchsorted(self.shell_edges_mpc, min_distance_mpc, side="right")
@@ -507,28 +508,20 @@ class IndexedCatalog:
         arrays = {name: self._column(name) for name in read_columns}
 
         def chunk(chunk_groups: np.ndarray):
-            # Runs of consecutive blocks of one record batch are one view each.
-            batch, start, stop = self.group_batch[chunk_groups], self.group_start[chunk_groups], \
-                self.group_start[chunk_groups] + self.group_rows[chunk_groups]
-            run_start = np.flatnonzero(np.r_[True, (batch[1:] != batch[:-1]) | (start[1:] != stop[:-1])])
-            run_stop = np.r_[run_start[1:], len(chunk_groups)] - 1
-            runs = list(zip(batch[run_start], start[run_start], stop[run_stop]))
-            values = {name: (per_batch[runs[0][0]][runs[0][1]:runs[0][2]] if len(runs) == 1 else
-                             np.concatenate([per_batch[batch][low:high] for batch, low, high in runs]))
-                      for name, per_batch in arrays.items()}
+            batch, start = self.group_batch[chunk_groups[0]], self.group_start[chunk_groups[0]]
+            stop = self.group_start[chunk_groups[-1]] + self.group_rows[chunk_groups[-1]]
+            values = {name: per_batch[batch][start:stop] for name, per_batch in arrays.items()}
             # Keep the rows of the wanted cells within their windows.
             inside = _rows_in_windows(values["index_key"], values["distance_mpc"], n_cells, window_low, window_high)
-            first_row = self.group_offset[chunk_groups][run_start]
-            lengths = stop[run_stop] - start[run_start]
-            run_offset = np.cumsum(lengths) - lengths  # of each run in the chunk's arrays
+            first_row = self.group_offset[chunk_groups[0]]
+            return process(values, inside, lambda indices: indices + first_row)
 
-            def row_numbers(indices: np.ndarray) -> np.ndarray:
-                run = np.searchsorted(run_offset, indices, side="right") - 1
-                return indices - run_offset[run] + first_row[run]
-
-            return process(values, inside, row_numbers)
-
-        chunks = [groups[start:start + CHUNK_GROUPS] for start in range(0, len(groups), CHUNK_GROUPS)]
+        # Chunks: runs of consecutive blocks of one record batch (one view), cut every CHUNK_GROUPS.
+        new_run = np.r_[True, (np.diff(groups) != 1) | (np.diff(self.group_batch[groups]) != 0)]
+        run_first = np.flatnonzero(new_run)
+        in_run = np.arange(len(groups)) - run_first[np.cumsum(new_run) - 1]
+        chunks = np.split(groups, np.flatnonzero(new_run | (in_run % CHUNK_GROUPS == 0))[1:])
+        chunks = [chunk_groups for chunk_groups in chunks if len(chunk_groups)]
         if not chunks:
             return [process({name: np.empty(0, CATALOG_SCHEMA.field(name).type.to_pandas_dtype())
                              for name in read_columns}, np.empty(0, np.int64), lambda indices: indices)]
