@@ -436,8 +436,8 @@ class IndexedCatalog:
         self.group_rows = np.minimum(batch_rows[self.group_batch] - self.group_start, BLOCK_ROWS)
         self.group_offset = self._batch_offset[self.group_batch] + self.group_start
         keys = self._column("index_key")
-        self.group_first_key = np.array([keys[batch][start] for batch, start in zip(self.group_batch, self.group_start)],
-                                        dtype=np.int64)
+        self.group_first_key = np.array([keys[batch][start] for batch, start
+                                         in zip(self.group_batch, self.group_start)], dtype=np.int64)
         self.group_last_key = np.array([keys[batch][start + rows - 1] for batch, start, rows
                                         in zip(self.group_batch, self.group_start, self.group_rows)], dtype=np.int64)
 

@@ -426,7 +426,8 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
     table = Table()
     table["rank"] = np.arange(1, len(ranking) + 1)
     for name in GALAXY_COLUMNS:
-        table[name] = (pc.fill_null(chosen[name], "") if name == "name" else chosen[name]).to_numpy(zero_copy_only=False)
+        column = pc.fill_null(chosen[name], "") if name == "name" else chosen[name]
+        table[name] = column.to_numpy(zero_copy_only=False)
     table["credible_level"] = listed["credible_level"]
     table["probdensity_per_mpc3"] = listed["probdensity_per_mpc3"]
     table["score"] = score[ranking]
