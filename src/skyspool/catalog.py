@@ -16,7 +16,7 @@ alone, reading the cells of a 1000 deg2 region reads every distance there: measu
 5 M rows read and 0.4 s for 8,000 galaxies inside. With shells first the rows read scale with the
 volume. Shells are geometric, 25% wide from 10 Mpc (:data:`SHELL_EDGES_MPC`): a distance posterior
 (typically +/-30%) spans a few. Why cells of order 8 (nside 256, 0.052 deg2): within a shell,
-galaxies of one small sky patch are together, so the row groups read follow the outline of the
+galaxies of one small sky patch are together, so the blocks visited follow the outline of the
 region closely; the key stays an int64 whatever the order.
 
 The build streams: the source is read in batches (never the whole text file in memory), each batch is
@@ -346,7 +346,7 @@ def catalog_batch(raw: pa.Table) -> pa.Table:
 def build_catalog(source: str | Path, dest: str | Path, *, fmt: str = "glade+",
                   columns: ColumnMap | None = None, batch_rows: int = BATCH_ROWS,
                   progress: bool = False) -> dict:
-    """Build the indexed Parquet catalog ``dest`` from ``source``; return its metadata summary.
+    """Build the indexed catalog (memory-mapped Arrow IPC file) ``dest`` from ``source``; return its metadata summary.
 
     ``dest`` is written atomically. Memory stays bounded by one batch and one bucket.
     """
@@ -648,9 +648,9 @@ def synthesize_glade_plus(dest: str | Path, n_rows: int, *, seed: int = 0, max_d
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skyspool catalog", description="Galaxy catalogs for GW galaxy lists.")
     commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser("build", help="index a galaxy catalog into a Parquet file")
+    build = commands.add_parser("build", help="index a galaxy catalog into a memory-mapped Arrow file")
     build.add_argument("source", type=Path, help="catalog file (GLADE+ text, FITS, ECSV or CSV)")
-    build.add_argument("dest", type=Path, help="indexed catalog to write (.parquet)")
+    build.add_argument("dest", type=Path, help="indexed catalog to write (.arrow)")
     build.add_argument("--format", dest="fmt", choices=FORMATS, default="glade+")
     build.add_argument("--column", action="append", default=[], metavar="KEY=NAME",
                        help="for --format table: ra, dec, distance (required), distance_err, name, "
