@@ -346,7 +346,8 @@ def catalog_batch(raw: pa.Table) -> pa.Table:
 def build_catalog(source: str | Path, dest: str | Path, *, fmt: str = "glade+",
                   columns: ColumnMap | None = None, batch_rows: int = BATCH_ROWS,
                   progress: bool = False) -> dict:
-    """Build the indexed catalog (memory-mapped Arrow IPC file) ``dest`` from ``source``; return its metadata summary.
+    """Build the indexed catalog ``dest`` (memory-mapped Arrow IPC file) from ``source``; return its
+    metadata summary.
 
     ``dest`` is written atomically. Memory stays bounded by one batch and one bucket.
     """
