@@ -1,6 +1,6 @@
 """Benchmark: each GW sky-map product on a small-area, a typical and a half-sky O4 map.
 
-    python benchmarks/bench_products.py [--repeat 3] [--catalog glade.parquet] [--skip-reference]
+    python benchmarks/bench_products.py [--repeat 3] [--catalog glade.arrow] [--skip-reference]
 
 Maps (../shared/corpus/gw/alerts): MS181101ab (31 deg2 at 90%, pixels to order 11),
 S230518h (1,000 deg2) and S230525a (24,000 deg2, one detector: over half the sky).
@@ -81,12 +81,13 @@ def reference(name: str, multiorder: str, out: Path, catalog: str | None) -> Non
     elif name == "galaxies.ecsv" and catalog:
         global _catalog_coordinates
         import astropy.units as u
-        import pyarrow.parquet as pq
         from astropy.coordinates import SkyCoord
         from ligo.skymap.postprocess.crossmatch import crossmatch
 
         if _catalog_coordinates is None:
-            table = pq.read_table(catalog, columns=["ra_deg", "dec_deg", "distance_mpc"])
+            from skyspool.catalog import IndexedCatalog
+
+            table = IndexedCatalog(catalog).read(columns=["ra_deg", "dec_deg", "distance_mpc"])
             _catalog_coordinates = SkyCoord(table["ra_deg"].to_numpy() * u.deg, table["dec_deg"].to_numpy() * u.deg,
                                             table["distance_mpc"].to_numpy() * u.Mpc)
         crossmatch(skymap, _catalog_coordinates, cosmology=False)

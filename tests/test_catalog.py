@@ -1,6 +1,9 @@
-"""Galaxy catalogs: readers, the indexed Parquet build, reading by cell, the synthetic catalog, CLI."""
+"""Galaxy catalogs: readers, the indexed (memory-mapped Arrow) build, reading by cell, the synthetic
+catalog, CLI."""
 
 from __future__ import annotations
+
+import json
 
 import healpy as hp
 import numpy as np
@@ -33,10 +36,10 @@ def glade_text(tmp_path):
 
 
 def test_glade_plus_rows_are_read_by_documented_column(glade_text, tmp_path):
-    summary = build_catalog(glade_text, tmp_path / "glade.parquet")
+    summary = build_catalog(glade_text, tmp_path / "glade.arrow")
     assert summary["n_rows"] == 3
     assert summary["max_distance_mpc"] == pytest.approx(479.4)
-    rows = {row["name"]: row for row in IndexedCatalog(tmp_path / "glade.parquet").read().to_pylist()}
+    rows = {row["name"]: row for row in IndexedCatalog(tmp_path / "glade.arrow").read().to_pylist()}
     assert set(rows) == {"NGC4993", "J101112.00+050403.0", "GLADE+ 15000002"}
     ngc4993 = rows["NGC4993"]
     assert (ngc4993["ra_deg"], ngc4993["dec_deg"]) == (197.448776, -23.383831)
@@ -56,16 +59,16 @@ def test_a_file_without_40_columns_is_refused(tmp_path):
     path = tmp_path / "glade.txt"
     path.write_text(GLADE_ROWS.splitlines()[0].rsplit(" ", 1)[0] + "\n")
     with pytest.raises(ValueError, match="39 columns"):
-        build_catalog(path, tmp_path / "out.parquet")
+        build_catalog(path, tmp_path / "out.arrow")
 
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    """20,000 synthetic galaxies to 500 Mpc: text and indexed Parquet."""
+    """20,000 synthetic galaxies to 500 Mpc: text and indexed catalog."""
     folder = tmp_path_factory.mktemp("synthetic")
     text = synthesize_glade_plus(folder / "synth.txt", 20_000, seed=3, max_distance_mpc=500.0)
-    build_catalog(text, folder / "synth.parquet", batch_rows=3_000)
-    return text, folder / "synth.parquet"
+    build_catalog(text, folder / "synth.arrow", batch_rows=3_000)
+    return text, folder / "synth.arrow"
 
 
 def test_synthetic_catalog_is_seeded(tmp_path, synthetic):
@@ -77,8 +80,8 @@ def test_synthetic_catalog_is_seeded(tmp_path, synthetic):
 
 
 def test_synthetic_catalog_is_uniform_in_comoving_volume_with_a_schechter_mass_function(synthetic):
-    _, parquet = synthetic
-    table = IndexedCatalog(parquet).read().to_pandas()
+    _, indexed_path = synthetic
+    table = IndexedCatalog(indexed_path).read().to_pandas()
     assert len(table) == 20_000
     assert table.distance_mpc.max() <= 500.0
     z_max = 0.106  # d_L(0.106) ~ 500 Mpc (Planck18)
@@ -98,25 +101,31 @@ def test_synthetic_catalog_is_uniform_in_comoving_volume_with_a_schechter_mass_f
     assert 0.01 < np.mean(log_mass > 10.66) < 0.1
 
 
-def test_catalog_is_sorted_by_shell_cell_distance_and_indexed_by_row_group(synthetic):
-    _, parquet = synthetic
-    indexed = IndexedCatalog(parquet)
+def test_catalog_is_sorted_by_shell_cell_distance_and_indexed_by_block(synthetic):
+    _, indexed_path = synthetic
+    indexed = IndexedCatalog(indexed_path)
     table = indexed.read().to_pandas()
     cell = hp.ang2pix(2**INDEX_ORDER, table.ra_deg, table.dec_deg, nest=True, lonlat=True)
     shell = np.searchsorted(SHELL_EDGES_MPC, table.distance_mpc, side="right")
     assert np.array_equal(table.index_key, shell * N_CELLS + cell)
     expected = table.sort_values(["index_key", "distance_mpc"], kind="stable")
     assert np.array_equal(table.index, expected.index)
-    groups = pq.ParquetFile(parquet).metadata
-    assert groups.num_row_groups > 1
-    starts = np.cumsum([0] + [groups.row_group(i).num_rows for i in range(groups.num_row_groups)])
-    assert np.array_equal(indexed.group_first_key, table.index_key.values[starts[:-1]])
-    assert np.array_equal(indexed.group_last_key, table.index_key.values[starts[1:] - 1])
+    # One record batch per (shell, base cell) bucket, indexed by blocks of 8,192 rows within each.
+    with pa.memory_map(str(indexed_path)) as mapped:
+        batch_rows = [batch.num_rows for batch in pa.ipc.open_file(mapped).read_all().to_batches()]
+    assert len(batch_rows) > 1 and sum(batch_rows) == len(table)
+    offsets = np.cumsum(batch_rows) - batch_rows
+    starts = np.concatenate([np.arange(0, rows, 8192) + offset for rows, offset in zip(batch_rows, offsets)])
+    ends = np.concatenate([np.minimum(np.arange(0, rows, 8192) + 8192, rows) + offset
+                           for rows, offset in zip(batch_rows, offsets)])
+    assert np.array_equal(indexed.group_first_key, table.index_key.values[starts])
+    assert np.array_equal(indexed.group_last_key, table.index_key.values[ends - 1])
+    assert np.array_equal(indexed.group_offset, starts)
 
 
 def test_read_volume_returns_exactly_the_rows_of_the_cells_in_their_distance_windows(synthetic):
-    _, parquet = synthetic
-    indexed = IndexedCatalog(parquet)
+    _, indexed_path = synthetic
+    indexed = IndexedCatalog(indexed_path)
     table = indexed.read().to_pandas()
     table["cell"] = table.index_key % N_CELLS
     rng = np.random.default_rng(5)
@@ -133,10 +142,10 @@ def test_read_volume_returns_exactly_the_rows_of_the_cells_in_their_distance_win
 
 
 def test_batch_size_does_not_change_the_catalog(synthetic, tmp_path):
-    text, parquet = synthetic
-    build_catalog(text, tmp_path / "one-batch.parquet", batch_rows=1_000_000)
-    one_batch = IndexedCatalog(tmp_path / "one-batch.parquet").read().to_pandas()
-    assert one_batch.equals(IndexedCatalog(parquet).read().to_pandas())  # NaN equal to NaN
+    text, indexed_path = synthetic
+    build_catalog(text, tmp_path / "one-batch.arrow", batch_rows=1_000_000)
+    one_batch = IndexedCatalog(tmp_path / "one-batch.arrow").read().to_pandas()
+    assert one_batch.equals(IndexedCatalog(indexed_path).read().to_pandas())  # NaN equal to NaN
 
 
 def _named_table():
@@ -158,8 +167,8 @@ def test_any_table_is_read_by_configured_column_names(tmp_path, suffix):
     columns = ColumnMap.from_mapping({"ra": "RA", "dec": "DEC", "distance": "D", "distance_err": "E_D",
                                       "name": "Name", "stellar_mass": "logM", "stellar_mass_log10": True,
                                       "b_mag": "Bmag"})
-    build_catalog(source, tmp_path / "out.parquet", fmt="table", columns=columns)
-    rows = IndexedCatalog(tmp_path / "out.parquet").read().to_pandas().set_index("name")
+    build_catalog(source, tmp_path / "out.arrow", fmt="table", columns=columns)
+    rows = IndexedCatalog(tmp_path / "out.arrow").read().to_pandas().set_index("name")
     assert sorted(rows.index) == ["NGC 1", "NGC 2"]  # no distance: dropped
     assert rows.loc["NGC 1", "stellar_mass_msun"] == pytest.approx(10**10.5)
     assert rows.loc["NGC 2", "distance_err_mpc"] == 30.0
@@ -174,13 +183,13 @@ def test_ned_lvs_and_hecate_presets(tmp_path):
     hecate = Table({"PGC": [45657], "OBJNAME": ["NGC4993"], "RA": [197.448776], "DEC": [-23.383831],
                     "D": [41.0], "E_D": [3.0], "BT": [13.3], "K": [9.8], "logM_HEC": [10.6]})
     hecate.write(tmp_path / "HECATE_v1.1.csv")
-    build_catalog(tmp_path / "NEDLVS.fits", tmp_path / "ned.parquet", fmt="ned-lvs")
-    build_catalog(tmp_path / "HECATE_v1.1.csv", tmp_path / "hecate.parquet", fmt="hecate")
-    ned_rows = IndexedCatalog(tmp_path / "ned.parquet").read().to_pandas().set_index("name")
+    build_catalog(tmp_path / "NEDLVS.fits", tmp_path / "ned.arrow", fmt="ned-lvs")
+    build_catalog(tmp_path / "HECATE_v1.1.csv", tmp_path / "hecate.arrow", fmt="hecate")
+    ned_rows = IndexedCatalog(tmp_path / "ned.arrow").read().to_pandas().set_index("name")
     assert ned_rows.loc["NGC 4993", "stellar_mass_msun"] == 4e10
     assert ned_rows.loc["WINGS J1", "distance_err_mpc"] == 7.0
     assert np.isnan(ned_rows.loc["NGC 4993", "lum_b_lsun"]) and ned_rows.loc["NGC 4993", "lum_k_lsun"] > 0
-    hecate_row = IndexedCatalog(tmp_path / "hecate.parquet").read().to_pylist()[0]
+    hecate_row = IndexedCatalog(tmp_path / "hecate.arrow").read().to_pylist()[0]
     assert hecate_row["name"] == "NGC4993"
     assert hecate_row["stellar_mass_msun"] == pytest.approx(10**10.6)
 
@@ -189,24 +198,57 @@ def test_a_catalog_without_index_metadata_is_refused(tmp_path):
     pq.write_table(pa.table({"ra": [1.0], "dec": [2.0]}), tmp_path / "plain.parquet")
     with pytest.raises(ValueError, match="not a skyspool catalog"):
         IndexedCatalog(tmp_path / "plain.parquet")
+    with pa.ipc.new_file(str(tmp_path / "plain.arrow"), pa.schema([("ra", pa.float64())])) as writer:
+        writer.write_table(pa.table({"ra": [1.0]}))
+    with pytest.raises(ValueError, match="not a skyspool catalog"):
+        IndexedCatalog(tmp_path / "plain.arrow")
+    (tmp_path / "text.txt").write_text("ra dec\n1 2\n")
+    with pytest.raises(ValueError, match="not a skyspool catalog"):
+        IndexedCatalog(tmp_path / "text.txt")
+
+
+def test_a_catalog_of_an_older_format_is_refused_with_how_to_rebuild_it(tmp_path, synthetic):
+    """Format 2 was Parquet with the same schema and metadata: refused, not misread."""
+    _, indexed_path = synthetic
+    table = IndexedCatalog(indexed_path).read()
+    metadata = json.loads(table.schema.metadata[b"skyspool.catalog"])
+    old = table.replace_schema_metadata({b"skyspool.catalog": json.dumps({**metadata, "format_version": 2})})
+    pq.write_table(old, tmp_path / "glade.parquet", row_group_size=8192)
+    with pytest.raises(ValueError, match=r"glade.parquet: a Parquet file: skyspool catalog format 2 .* "
+                                         r"rebuild it from its source with `skyspool catalog build`"):
+        IndexedCatalog(tmp_path / "glade.parquet")
+    with pa.ipc.new_file(str(tmp_path / "v2.arrow"), old.schema) as writer:
+        writer.write_table(old)
+    with pytest.raises(ValueError, match="catalog format 2, expected 3: rebuild it with `skyspool catalog build`"):
+        IndexedCatalog(tmp_path / "v2.arrow")
+
+
+def test_numeric_columns_are_read_in_place_without_nulls(synthetic):
+    """Missing numbers are NaN, not nulls: every numeric column reads as a plain array, in place."""
+    _, indexed_path = synthetic
+    table = IndexedCatalog(indexed_path).read()
+    for name in table.column_names:
+        if name != "name":
+            assert table[name].null_count == 0, name
+    assert np.isnan(table["stellar_mass_msun"].to_numpy()).mean() == pytest.approx(0.15, abs=0.02)
 
 
 def test_command_line_synth_then_build(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "s.txt"), "--rows", "500", "--seed", "1", "--quiet"]) == 0
     assert len((tmp_path / "s.txt").read_text().splitlines()) == 500
-    assert main(["build", str(tmp_path / "s.txt"), str(tmp_path / "s.parquet"), "--quiet"]) == 0
+    assert main(["build", str(tmp_path / "s.txt"), str(tmp_path / "s.arrow"), "--quiet"]) == 0
     assert '"n_rows": 500' in capsys.readouterr().out
-    assert IndexedCatalog(tmp_path / "s.parquet").n_rows == 500
+    assert IndexedCatalog(tmp_path / "s.arrow").n_rows == 500
 
 
 def test_command_line_table_columns(tmp_path):
     _named_table().write(tmp_path / "t.csv")
-    assert main(["build", str(tmp_path / "t.csv"), str(tmp_path / "t.parquet"), "--format", "table",
+    assert main(["build", str(tmp_path / "t.csv"), str(tmp_path / "t.arrow"), "--format", "table",
                  "--column", "ra=RA", "--column", "dec=DEC", "--column", "distance=D",
                  "--column", "stellar_mass=logM", "--stellar-mass-log10", "--quiet"]) == 0
-    assert IndexedCatalog(tmp_path / "t.parquet").n_rows == 2
+    assert IndexedCatalog(tmp_path / "t.arrow").n_rows == 2
     with pytest.raises(SystemExit):
-        main(["build", str(tmp_path / "t.csv"), str(tmp_path / "u.parquet"), "--format", "table",
+        main(["build", str(tmp_path / "t.csv"), str(tmp_path / "u.arrow"), "--format", "table",
               "--column", "ra=RA", "--column", "colour=BV"])
 
 

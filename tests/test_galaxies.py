@@ -44,8 +44,8 @@ def catalog_path(tmp_path_factory):
     """200,000 synthetic galaxies to 800 Mpc, built from the GLADE+ text form."""
     folder = tmp_path_factory.mktemp("catalog")
     text = synthesize_glade_plus(folder / "synth.txt", 200_000, seed=11, max_distance_mpc=800.0)
-    build_catalog(text, folder / "synth.parquet")
-    return folder / "synth.parquet"
+    build_catalog(text, folder / "synth.arrow")
+    return folder / "synth.arrow"
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +248,7 @@ def test_half_sky_map_is_capped_and_ranked_as_crossmatch(catalog_path, tmp_path)
 
 @pytest.mark.parametrize("max_rows", [25, None])
 def test_chunks_and_threads_do_not_change_the_list(skymaps, catalog_path, monkeypatch, max_rows):
-    """The test catalog's 25 row groups read one per chunk by 2 threads, each chunk keeping only
+    """The test catalog's blocks read one per chunk by 2 threads, each chunk keeping only
     its best rows: the same rows, values and header as one chunk read by one thread (with the
     galaxies without B luminosity among the ranked)."""
     kwargs = dict(weight_column="lum_b_lsun", max_rows=max_rows)

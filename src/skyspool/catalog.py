@@ -1,11 +1,14 @@
 """Galaxy catalogs indexed by distance shell and HEALPix cell, for fast 3D cross-matches (issue 5).
 
 ``build_catalog`` turns a galaxy catalog (the GLADE+ text file, NED-LVS, HECATE, or any CSV/ECSV/FITS
-table whose columns are named in a :class:`ColumnMap`) into one Parquet file with a fixed schema
-(:data:`CATALOG_SCHEMA`), its rows sorted by ``index_key`` = (distance shell, nested HEALPix cell at
-:data:`INDEX_ORDER`) and then by luminosity distance. Rows are read by row group (8,192 rows), and
-the Parquet min/max statistics of ``index_key`` per row group are the index: a reader turns the cells
-and distance windows of a credible volume into keys and opens only the row groups holding them
+table whose columns are named in a :class:`ColumnMap`) into one uncompressed Arrow IPC file (format
+:data:`FORMAT_VERSION`) with a fixed schema (:data:`CATALOG_SCHEMA`), its rows sorted by
+``index_key`` = (distance shell, nested HEALPix cell at :data:`INDEX_ORDER`) and then by luminosity
+distance. The file is memory-mapped: a column of the rows wanted is a view of the file's bytes,
+nothing is decoded or copied (Parquet, format 2, spent ~0.6 s of CPU decoding the rows of a half-sky
+volume and ~0.6 s more the few listed rows' other columns, scattered over hundreds of row groups).
+The index is the first and last ``index_key`` of each block of 8,192 rows: a reader turns the cells
+and distance windows of a credible volume into keys and visits only the blocks holding them
 (:class:`IndexedCatalog`).
 
 Why shells first: a GW volume is a large sky area times a narrow distance range. Sorted by cell
@@ -13,13 +16,14 @@ alone, reading the cells of a 1000 deg2 region reads every distance there: measu
 5 M rows read and 0.4 s for 8,000 galaxies inside. With shells first the rows read scale with the
 volume. Shells are geometric, 25% wide from 10 Mpc (:data:`SHELL_EDGES_MPC`): a distance posterior
 (typically +/-30%) spans a few. Why cells of order 8 (nside 256, 0.052 deg2): within a shell,
-galaxies of one small sky patch are together, so the row groups read follow the outline of the
+galaxies of one small sky patch are together, so the blocks visited follow the outline of the
 region closely; the key stays an int64 whatever the order.
 
 The build streams: the source is read in batches (never the whole text file in memory), each batch is
 scattered to temporary Arrow files by (shell, base HEALPix cell), at most 432 buckets, and each bucket
-is then sorted in memory and appended to the Parquet file, in key order. Peak memory is about one
-batch plus one bucket.
+is then sorted in memory and appended to the catalog file as one record batch, in key order. Peak
+memory is about one batch plus one bucket. Missing numbers are NaN (no validity bitmaps), so that
+every numeric column is a plain array.
 
 Units: angles in degrees, distances in Mpc (luminosity distance), stellar masses in solar masses,
 luminosities in solar luminosities (B and Ks band, from apparent magnitudes and the luminosity
@@ -34,18 +38,17 @@ import dataclasses
 import json
 import sys
 import tempfile
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, Mapping
 
 import healpy as hp
+import numba
 import numpy as np
 import pandas  # noqa: F401  pyarrow converts to NumPy through pandas, imported on first use (~0.6 s)
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from skyspool.atomic import atomic_path
@@ -53,16 +56,17 @@ from skyspool.atomic import atomic_path
 INDEX_ORDER = 8
 N_CELLS = 12 * 4**INDEX_ORDER
 SHELL_EDGES_MPC = 10.0 * 1.25 ** np.arange(35)  # 10 Mpc .. 19.7 Gpc: 36 shells with [0, 10) and beyond
-# Small enough that the few rows a galaxy list shows of a half-sky volume (scattered over hundreds
-# of row groups) are read with little else: 8,192 rather than 32,768 rows halves a half-sky list's
-# time on 22.5 M galaxies, for ~0.1 s more opening the index.
-ROW_GROUP_ROWS = 8_192
+# Rows per block of the index: a small volume's cells are visited with few other rows.
+BLOCK_ROWS = 8_192
 BATCH_ROWS = 1_000_000
-# Row groups read and processed at once by one thread (262,144 rows): a chunk's arrays stay in the
-# CPU caches between steps, and the chunks are spread over threads.
+# Blocks processed at once by one thread (262,144 rows): a chunk's arrays stay in the CPU caches
+# between steps, and the chunks are spread over threads.
 CHUNK_GROUPS = 32
 METADATA_KEY = b"skyspool.catalog"
-FORMAT_VERSION = 2
+# 3: memory-mapped Arrow IPC file (2: Parquet, refused with a message to rebuild).
+FORMAT_VERSION = 3
+ARROW_MAGIC = b"ARROW1"
+PARQUET_MAGIC = b"PAR1"
 
 # Absolute magnitudes of the Sun (Vega), to turn magnitudes into luminosities in solar units.
 SUN_ABS_MAG_B = 5.48
@@ -342,7 +346,8 @@ def catalog_batch(raw: pa.Table) -> pa.Table:
 def build_catalog(source: str | Path, dest: str | Path, *, fmt: str = "glade+",
                   columns: ColumnMap | None = None, batch_rows: int = BATCH_ROWS,
                   progress: bool = False) -> dict:
-    """Build the indexed Parquet catalog ``dest`` from ``source``; return its metadata summary.
+    """Build the indexed catalog ``dest`` (memory-mapped Arrow IPC file) from ``source``; return its
+    metadata summary.
 
     ``dest`` is written atomically. Memory stays bounded by one batch and one bucket.
     """
@@ -381,13 +386,14 @@ def build_catalog(source: str | Path, dest: str | Path, *, fmt: str = "glade+",
         }
         schema = CATALOG_SCHEMA.with_metadata({METADATA_KEY: json.dumps(summary).encode()})
         with atomic_path(dest) as tmp:
-            with pq.ParquetWriter(tmp, schema) as parquet:
+            with pa.ipc.new_file(str(tmp), schema) as catalog_file:
                 for bucket in tqdm(sorted(writers), desc="sorting buckets", disable=not progress,
                                    file=sys.stderr):
                     with pa.memory_map(str(Path(scratch, f"{bucket:04d}.arrow"))) as mapped:
                         table = pa.ipc.open_file(mapped).read_all()
                     order = np.lexsort((table["distance_mpc"].to_numpy(), table["index_key"].to_numpy()))
-                    parquet.write_table(table.take(order), row_group_size=ROW_GROUP_ROWS)
+                    # One record batch per bucket: each column of it one contiguous array.
+                    catalog_file.write_batch(table.take(order).combine_chunks().to_batches()[0])
     return summary
 
 
@@ -396,34 +402,64 @@ def build_catalog(source: str | Path, dest: str | Path, *, fmt: str = "glade+",
 
 
 class IndexedCatalog:
-    """A catalog written by :func:`build_catalog`, read by cell and distance window."""
+    """A catalog written by :func:`build_catalog`, memory-mapped, read by cell and distance window."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._file = pq.ParquetFile(self.path)
-        raw = (self._file.schema_arrow.metadata or {}).get(METADATA_KEY)
+        with open(self.path, "rb") as handle:
+            magic = handle.read(len(ARROW_MAGIC))
+        if magic != ARROW_MAGIC:
+            raise ValueError(f"{self.path}: {self._not_a_catalog(magic)}")
+        reader = pa.ipc.open_file(pa.memory_map(str(self.path)))
+        raw = (reader.schema.metadata or {}).get(METADATA_KEY)
         if raw is None:
             raise ValueError(f"{self.path}: not a skyspool catalog (build it with `skyspool catalog build`)")
         self.metadata = json.loads(raw)
         if self.metadata["format_version"] != FORMAT_VERSION:
             raise ValueError(f"{self.path}: catalog format {self.metadata['format_version']}, "
-                             f"expected {FORMAT_VERSION}: rebuild it")
+                             f"expected {FORMAT_VERSION}: rebuild it with `skyspool catalog build`")
         self.order: int = self.metadata["order"]
         self.n_rows: int = self.metadata["n_rows"]
         self.max_distance_mpc: float = self.metadata["max_distance_mpc"]
         self.shell_edges_mpc = np.array(self.metadata["shell_edges_mpc"])
-        # The index: first and last key of every row group (rows are sorted by key).
-        key_column = self._file.schema_arrow.get_field_index("index_key")
-        groups = [self._file.metadata.row_group(group) for group in range(self._file.num_row_groups)]
-        statistics = [group.column(key_column).statistics for group in groups]
-        self.group_first_key = np.array([s.min for s in statistics], dtype=np.int64)
-        self.group_last_key = np.array([s.max for s in statistics], dtype=np.int64)
-        self.group_rows = np.array([group.num_rows for group in groups], dtype=np.int64)
-        self.group_offset = np.cumsum(self.group_rows) - self.group_rows  # first row number of each
+        # Views of the mapped file: nothing is read until used.
+        self._batches = [reader.get_batch(number) for number in range(reader.num_record_batches)]
+        self._table = pa.Table.from_batches(self._batches, schema=reader.schema)
+        self._arrays: dict[str, list[np.ndarray]] = {}
+        # The index: blocks of BLOCK_ROWS rows within each record batch, with their first and last
+        # key (rows are sorted by key), record batch, first row in it, and first row in the file.
+        batch_rows = np.array([batch.num_rows for batch in self._batches], dtype=np.int64)
+        self._batch_offset = np.cumsum(batch_rows) - batch_rows  # first row number of each
+        blocks_per_batch = -(-batch_rows // BLOCK_ROWS)
+        self.group_batch = np.repeat(np.arange(len(batch_rows)), blocks_per_batch)
+        self.group_start = (np.arange(blocks_per_batch.sum())
+                            - np.repeat(np.cumsum(blocks_per_batch) - blocks_per_batch, blocks_per_batch)) * BLOCK_ROWS
+        self.group_rows = np.minimum(batch_rows[self.group_batch] - self.group_start, BLOCK_ROWS)
+        self.group_offset = self._batch_offset[self.group_batch] + self.group_start
+        keys = self._column("index_key")
+        self.group_first_key = np.array([keys[batch][start] for batch, start
+                                         in zip(self.group_batch, self.group_start)], dtype=np.int64)
+        self.group_last_key = np.array([keys[batch][start + rows - 1] for batch, start, rows
+                                        in zip(self.group_batch, self.group_start, self.group_rows)], dtype=np.int64)
+
+    @staticmethod
+    def _not_a_catalog(magic: bytes) -> str:
+        if magic[:len(PARQUET_MAGIC)] != PARQUET_MAGIC:
+            return "not a skyspool catalog (build it with `skyspool catalog build`)"
+        return (f"a Parquet file: skyspool catalog format 2 or a plain table, not a skyspool catalog of "
+                f"format {FORMAT_VERSION} (memory-mapped Arrow): rebuild it from its source with "
+                f"`skyspool catalog build`")
+
+    def _column(self, name: str) -> list[np.ndarray]:
+        """Column ``name`` as one NumPy array per record batch: views of the mapped file."""
+        if name not in self._arrays:
+            index = CATALOG_SCHEMA.get_field_index(name)
+            self._arrays[name] = [batch.column(index).to_numpy() for batch in self._batches]
+        return self._arrays[name]
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
         """The whole catalog (for small catalogs and comparisons)."""
-        return self._file.read(columns=columns)
+        return self._table if columns is None else self._table.select(columns)
 
     def read_volume(self, cells: np.ndarray, min_distance_mpc: np.ndarray, max_distance_mpc: np.ndarray,
                     columns: list[str]) -> pa.Table:
@@ -433,34 +469,36 @@ class IndexedCatalog:
 
     def read_volume_arrays(self, cells: np.ndarray, min_distance_mpc: np.ndarray, max_distance_mpc: np.ndarray,
                            columns: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """``columns`` (plus ``index_key`` and ``distance_mpc``) as NumPy arrays (nulls: NaN) for
-        the rows in the given cells (unique, at :attr:`order`) within each cell's distance window,
-        and those rows' numbers in the file (for :meth:`read_rows`).
-
-        Only the row groups holding the (shell, cell) keys of the windows are read, and only the
-        columns asked for: a half-sky volume holds millions of rows, of which a list shows few.
-        """
-        chunks = self.map_volume(cells, min_distance_mpc, max_distance_mpc, columns, lambda arrays, rows: (arrays, rows))
+        """``columns`` (plus ``index_key`` and ``distance_mpc``) as NumPy arrays (missing: NaN)
+        for the rows in the given cells (unique, at :attr:`order`) within each cell's distance
+        window, and those rows' numbers in the file (for :meth:`read_rows`)."""
+        chunks = self.map_volume(cells, min_distance_mpc, max_distance_mpc, columns,
+                                 lambda arrays, inside, row_numbers: ({name: values[inside] for name, values
+                                                                       in arrays.items()}, row_numbers(inside)))
         names = sorted(set(columns) | {"index_key", "distance_mpc"}, key=CATALOG_SCHEMA.names.index)
         return ({name: np.concatenate([arrays[name] for arrays, _ in chunks]) for name in names},
                 np.concatenate([rows for _, rows in chunks]))
 
     def map_volume(self, cells: np.ndarray, min_distance_mpc: np.ndarray, max_distance_mpc: np.ndarray,
                    columns: list[str], process, *, threads: int = 2) -> list:
-        """``process(arrays, row_numbers)`` applied to the rows of the volume chunk by chunk, in
-        file order; the list of its results.
+        """``process(arrays, inside, row_numbers)`` applied to the volume chunk by chunk, in file
+        order; the list of its results.
 
-        The same rows as :meth:`read_volume_arrays`, as ``columns`` (plus ``index_key`` and
-        ``distance_mpc``, nulls as NaN) and row numbers, in chunks of :data:`CHUNK_GROUPS` row
-        groups read and processed by ``threads`` threads: Parquet decoding and NumPy release
-        the GIL, and a chunk's arrays stay in the CPU caches between the steps of ``process``.
+        ``arrays``: ``columns`` (plus ``index_key`` and ``distance_mpc``, missing numbers NaN) of
+        a chunk's rows, views of the mapped file; ``inside``: the indices of the rows that
+        :meth:`read_volume_arrays` gives (in the cells, within their windows);
+        ``row_numbers(indices)``: the rows' numbers in the file. A chunk is a run of consecutive
+        blocks of one record batch, at most :data:`CHUNK_GROUPS`; chunks are processed by
+        ``threads`` threads (NumPy and the compiled filter release the GIL; a chunk's arrays
+        stay in the CPU caches between the steps of ``process``). Only the blocks holding the
+        (shell, cell) keys of the windows are visited.
         """
         n_cells = 12 * 4**self.order
         first_shell = np.searchsorted(self.shell_edges_mpc, min_distance_mpc, side="right")
         n_shells = np.searchsorted(self.shell_edges_mpc, max_distance_mpc, side="right") - first_shell + 1
         shell = np.repeat(first_shell - (np.cumsum(n_shells) - n_shells), n_shells) + np.arange(n_shells.sum())
         keys = np.sort(shell * n_cells + np.repeat(cells, n_shells))
-        # A row group is needed when a wanted key lies within its [first, last] key range.
+        # A block is needed when a wanted key lies within its [first, last] key range.
         next_key = np.searchsorted(keys, self.group_first_key)
         needed = next_key < len(keys)
         needed[needed] = keys[next_key[needed]] <= self.group_last_key[needed]
@@ -468,58 +506,58 @@ class IndexedCatalog:
         read_columns = sorted(set(columns) | {"index_key", "distance_mpc"}, key=CATALOG_SCHEMA.names.index)
         window_low, window_high = np.full(n_cells, np.inf), np.full(n_cells, -np.inf)
         window_low[cells], window_high[cells] = min_distance_mpc, max_distance_mpc
-
-        def chunk(table: pa.Table, chunk_groups: np.ndarray):
-            arrays = {name: table[name].to_numpy() if table[name].null_count == 0
-                      else pc.fill_null(table[name], np.nan).to_numpy() for name in read_columns}
-            # Keep the rows of the wanted cells within their windows.
-            row_cell = arrays["index_key"] % n_cells
-            distance = arrays["distance_mpc"]
-            inside = np.flatnonzero((distance >= window_low[row_cell]) & (distance <= window_high[row_cell]))
-            group_rows = self.group_rows[chunk_groups]
-            row_numbers = (np.repeat(self.group_offset[chunk_groups] - (np.cumsum(group_rows) - group_rows),
-                                     group_rows) + np.arange(group_rows.sum()))
-            return process({name: values[inside] for name, values in arrays.items()}, row_numbers[inside])
-
-        return self._map_groups(groups, read_columns, chunk, threads)
-
-    def _map_groups(self, groups: np.ndarray, columns: list[str], process, threads: int) -> list:
-        """``process(table, chunk_groups)`` on the ``columns`` of row groups ``groups`` (sorted),
-        read :data:`CHUNK_GROUPS` at a time by ``threads`` threads; its results in file order."""
-        local = threading.local()
+        arrays = {name: self._column(name) for name in read_columns}
 
         def chunk(chunk_groups: np.ndarray):
-            if not hasattr(local, "file"):  # one reader per thread, sharing the parsed footer
-                local.file = pq.ParquetFile(self.path, metadata=self._file.metadata)
-            return process(local.file.read_row_groups(chunk_groups.tolist(), columns=columns, use_threads=False),
-                           chunk_groups)
+            batch, start = self.group_batch[chunk_groups[0]], self.group_start[chunk_groups[0]]
+            stop = self.group_start[chunk_groups[-1]] + self.group_rows[chunk_groups[-1]]
+            values = {name: per_batch[batch][start:stop] for name, per_batch in arrays.items()}
+            # Keep the rows of the wanted cells within their windows.
+            inside = _rows_in_windows(values["index_key"], values["distance_mpc"], n_cells, window_low, window_high)
+            first_row = self.group_offset[chunk_groups[0]]
+            return process(values, inside, lambda indices: indices + first_row)
 
-        chunks = [groups[start:start + CHUNK_GROUPS] for start in range(0, len(groups), CHUNK_GROUPS)] or [groups]
+        # Chunks: runs of consecutive blocks of one record batch (one view), cut every CHUNK_GROUPS.
+        new_run = np.r_[True, (np.diff(groups) != 1) | (np.diff(self.group_batch[groups]) != 0)]
+        run_first = np.flatnonzero(new_run)
+        in_run = np.arange(len(groups)) - run_first[np.cumsum(new_run) - 1]
+        chunks = np.split(groups, np.flatnonzero(new_run | (in_run % CHUNK_GROUPS == 0))[1:])
+        chunks = [chunk_groups for chunk_groups in chunks if len(chunk_groups)]
+        if not chunks:
+            return [process({name: np.empty(0, CATALOG_SCHEMA.field(name).type.to_pandas_dtype())
+                             for name in read_columns}, np.empty(0, np.int64), lambda indices: indices)]
         if threads <= 1 or len(chunks) == 1:
             return [chunk(groups) for groups in chunks]
         with ThreadPoolExecutor(threads) as pool:
             return list(pool.map(chunk, chunks))
 
-    def read_rows(self, row_numbers: np.ndarray, columns: list[str], *, threads: int = 2) -> pa.Table:
-        """Rows by number (as :meth:`read_volume_arrays` gives them), in that order: only the row
-        groups holding them are read."""
+    def read_rows(self, row_numbers: np.ndarray, columns: list[str]) -> pa.Table:
+        """Rows by number (as :meth:`read_volume_arrays` gives them), in that order: taken from
+        each record batch holding some (a take from the whole table would first join its batches,
+        reading and copying every row)."""
         by_row = np.argsort(row_numbers, kind="stable")
         sorted_rows = row_numbers[by_row]
-        groups = np.unique(np.searchsorted(self.group_offset, sorted_rows, side="right") - 1)
+        batch = np.searchsorted(self._batch_offset, sorted_rows, side="right") - 1
+        starts = np.flatnonzero(np.r_[True, batch[1:] != batch[:-1]]) if len(batch) else np.empty(0, np.int64)
+        pieces = [self._batches[batch[start]].select(columns).take(
+                      pa.array(sorted_rows[start:stop] - self._batch_offset[batch[start]]))
+                  for start, stop in zip(starts, np.r_[starts[1:], len(batch)])]
+        taken = pa.Table.from_batches(pieces, schema=pa.schema([CATALOG_SCHEMA.field(name) for name in columns]))
+        return taken.combine_chunks().take(pa.array(np.argsort(by_row)))
 
-        def take(table: pa.Table, chunk_groups: np.ndarray) -> pa.Table:
-            # The chunk's rows among the sorted ones, and their positions in its concatenated groups.
-            if not len(chunk_groups):
-                return table
-            first_row = self.group_offset[chunk_groups[0]]
-            end_row = self.group_offset[chunk_groups[-1]] + self.group_rows[chunk_groups[-1]]
-            rows = sorted_rows[np.searchsorted(sorted_rows, first_row):np.searchsorted(sorted_rows, end_row)]
-            group = np.searchsorted(self.group_offset, rows, side="right") - 1
-            start_in_table = np.cumsum(self.group_rows[chunk_groups]) - self.group_rows[chunk_groups]
-            return table.take(start_in_table[np.searchsorted(chunk_groups, group)] + rows - self.group_offset[group])
 
-        taken = pa.concat_tables(self._map_groups(groups, columns, take, threads))
-        return taken.take(np.argsort(by_row))
+@numba.njit(cache=True, nogil=True)
+def _rows_in_windows(key: np.ndarray, distance: np.ndarray, n_cells: int, window_low: np.ndarray,
+                     window_high: np.ndarray) -> np.ndarray:
+    """Indices of the rows whose cell (``key % n_cells``) has a distance window holding them."""
+    inside = np.empty(len(key), np.int64)
+    n_inside = 0
+    for row in range(len(key)):
+        cell = key[row] % n_cells
+        if window_low[cell] <= distance[row] <= window_high[cell]:
+            inside[n_inside] = row
+            n_inside += 1
+    return inside[:n_inside]
 
 
 # --------------------------------------------------------------------------------------------
@@ -611,9 +649,9 @@ def synthesize_glade_plus(dest: str | Path, n_rows: int, *, seed: int = 0, max_d
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skyspool catalog", description="Galaxy catalogs for GW galaxy lists.")
     commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser("build", help="index a galaxy catalog into a Parquet file")
+    build = commands.add_parser("build", help="index a galaxy catalog into a memory-mapped Arrow file")
     build.add_argument("source", type=Path, help="catalog file (GLADE+ text, FITS, ECSV or CSV)")
-    build.add_argument("dest", type=Path, help="indexed catalog to write (.parquet)")
+    build.add_argument("dest", type=Path, help="indexed catalog to write (.arrow)")
     build.add_argument("--format", dest="fmt", choices=FORMATS, default="glade+")
     build.add_argument("--column", action="append", default=[], metavar="KEY=NAME",
                        help="for --format table: ra, dec, distance (required), distance_err, name, "

@@ -45,6 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import healpy as hp
+import numba
 import numpy as np
 import pyarrow.compute as pc
 from astropy import units as u
@@ -133,27 +134,32 @@ class CredibleVolume:
     def max_order(self) -> int:
         return int(self.order.max())
 
-    def locate(self, point_ipix: np.ndarray, distance_mpc: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The points inside the volume, among points given by their nested pixel at
-        :attr:`max_order` and their distance: their indices, credible level, density (per Mpc^3),
-        pixel index and grid distance (Mpc)."""
+    def locate_and_score(self, points: np.ndarray, point: np.ndarray, distance_mpc: np.ndarray,
+                         distance_err_mpc: np.ndarray | None, weight: np.ndarray | None, *,
+                         modulus: int = 1 << 62, shift: int = 0) -> tuple[np.ndarray, ...]:
+        """Which of the ``points`` (indices into the other arrays) are inside the volume: their
+        indices, credible level, density (per Mpc^3) and score (the density, times the distance
+        error's factor of the module's docstring with ``distance_err_mpc``, times ``weight``).
+        A point's nested pixel at :attr:`max_order` is ``(point % modulus) >> shift`` (an index
+        key gives it so).
+
+        One compiled pass over the points finds each one's voxel (crossmatch's: its pixel and
+        the grid point at or below its distance) and the distance error's factor but its
+        exponential, which NumPy takes, so that scores are NumPy's to the last bit.
+        """
         sorter, starts, table = self._pixel_lookup
-        if table is not None:
-            pixel = table[point_ipix]
-        else:
-            pixel = sorter[np.searchsorted(starts, point_ipix, side="right") - 1]
-        k = self._grid_index(distance_mpc)
-        # Nearer than the first grid point, crossmatch's index -1 reads the farthest grid point.
-        k[k < 0] = len(self.r) - 1
-        position = k - self.k_first[pixel]
-        # Evaluated voxel: 0 <= position < n_voxels (a negative position is a huge unsigned one).
-        found = np.flatnonzero(position.view(np.uint64) < self.n_voxels.view(np.uint64)[pixel])
-        voxel = self.voxel_offset[pixel[found]] + position[found]
-        level = self.voxel_level[voxel]
-        inside = level < self.credible_level
-        found, voxel = found[inside], voxel[inside]
-        return found, level[inside], self.voxel_density[voxel], pixel[found], self.r[k[found]]
+        fold, weighted = distance_err_mpc is not None, weight is not None
+        found, level, density, score, exponent, found_weight = _locate_points(
+            points, point, modulus, shift, distance_mpc, distance_err_mpc if fold else distance_mpc, fold,
+            weight if weighted else distance_mpc, weighted,
+            table if table is not None else sorter[:0], sorter, starts, self.r, self.radial_step_mpc,
+            self.k_first, self.n_voxels, self.voxel_offset, self.voxel_level, self.voxel_density,
+            self.credible_level, self.distmu, self.distsigma2)
+        if fold:
+            score *= np.exp(exponent, out=exponent)
+        if weighted:
+            score *= found_weight
+        return found, level, density, score
 
     @functools.cached_property
     def _pixel_lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -166,15 +172,62 @@ class CredibleVolume:
         table = np.repeat(sorter, 1 << (2 * (max_order - self.order[sorter]))) if max_order <= 9 else None
         return sorter, starts, table
 
-    def _grid_index(self, distance_mpc: np.ndarray) -> np.ndarray:
-        """``np.digitize(distance_mpc, self.r) - 1`` (the last grid point at or below each
-        distance; -1 below the first), by arithmetic on the uniform grid, corrected by one step
-        where rounding put it on the wrong side."""
-        last = len(self.r) - 1
-        k = np.clip(np.floor(distance_mpc / self.radial_step_mpc).astype(np.int64) - 1, -1, last)
-        k -= (k >= 0) & (self.r[np.maximum(k, 0)] > distance_mpc)
-        k += (k < last) & (self.r[np.minimum(k + 1, last)] <= distance_mpc)
-        return k
+
+
+@numba.njit(cache=True, nogil=True)
+def _locate_points(points, point_code, modulus, shift, distance_mpc, distance_err_mpc, fold, weight, weighted,
+                   pixel_table, sorter, starts, r, step, k_first, n_voxels, voxel_offset, voxel_level,
+                   voxel_density, credible_level, distmu, distsigma2):
+    """:meth:`CredibleVolume.locate_and_score`'s pass: per point inside the volume its index,
+    level, density, score without the exponential and the weight, that exponential's argument
+    and the weight."""
+    n = len(points)
+    found, level, density = np.empty(n, np.int64), np.empty(n), np.empty(n)
+    score, exponent, found_weight = np.empty(n), np.empty(n if fold else 0), np.empty(n if weighted else 0)
+    last = len(r) - 1
+    n_found = 0
+    for point in points:
+        point_ipix = (point_code[point] % modulus) >> shift
+        if len(pixel_table):
+            pixel = pixel_table[point_ipix]
+        else:
+            pixel = sorter[np.searchsorted(starts, point_ipix, side="right") - 1]
+        # np.digitize(d, r) - 1: the last grid point at or below d (-1 below the first), by
+        # arithmetic on the uniform grid, corrected by one step where rounding missed.
+        d = distance_mpc[point]
+        k = min(max(np.int64(np.floor(d / step)) - 1, -1), last)
+        if k >= 0 and r[k] > d:
+            k -= 1
+        if k < last and r[min(k + 1, last)] <= d:
+            k += 1
+        if k < 0:  # nearer than the first grid point: crossmatch's index -1 reads the farthest
+            k = last
+        position = k - k_first[pixel]
+        if position < 0 or position >= n_voxels[pixel]:
+            continue
+        voxel = voxel_offset[pixel] + position
+        if not voxel_level[voxel] < credible_level:
+            continue
+        found[n_found] = point
+        level[n_found] = voxel_level[voxel]
+        density[n_found] = voxel_density[voxel]
+        score[n_found] = voxel_density[voxel]
+        if weighted:
+            found_weight[n_found] = weight[point]
+        if fold:
+            # density * sqrt(s2 / (s2 + e2)) * exp((r - mu)**2 * e2 / (2 * s2 * (s2 + e2))):
+            # the operations and their order of the NumPy expressions this pass replaced.
+            error2 = distance_err_mpc[point] * distance_err_mpc[point]
+            if np.isnan(error2):
+                error2 = 0.0
+            sigma2 = distsigma2[pixel]
+            spread = sigma2 + error2
+            offset = r[k] - distmu[pixel]
+            exponent[n_found] = offset * offset * error2 / (2 * sigma2 * spread)
+            score[n_found] *= np.sqrt(sigma2 / spread)
+        n_found += 1
+    return (found[:n_found], level[:n_found], density[:n_found], score[:n_found],
+            exponent[:n_found] if fold else exponent, found_weight[:n_found] if weighted else found_weight)
 
 
 def _probability_above(threshold: float, peak: np.ndarray, probability: np.ndarray, mu: np.ndarray,
@@ -251,7 +304,8 @@ def credible_volume(sky_map: Table, farthest_galaxy_mpc: float, credible_level: 
     order, ipix = moc.uniq2nest(sky_map["UNIQ"])
     order = order.astype(np.int64)  # int8 from ligo.skymap: 4**order would overflow
     area_sr = moc.uniq2pixarea(sky_map["UNIQ"])
-    dP_dA, mu, sigma, norm = (sky_map[name] for name in ("PROBDENSITY", "DISTMU", "DISTSIGMA", "DISTNORM"))
+    dP_dA, mu, sigma, norm = (np.ascontiguousarray(sky_map[name], dtype=np.float64)
+                              for name in ("PROBDENSITY", "DISTMU", "DISTSIGMA", "DISTNORM"))
     distmean, _ = distance.parameters_to_marginal_moments(dP_dA * area_sr, mu, sigma)
     max_r = max(6 * distmean, farthest_galaxy_mpc)
     dr = max_r / N_RADIAL
@@ -330,28 +384,26 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
         raise ValueError(f"{skymap_path}: the sky map has no distance layers")
     catalog = _open_catalog(catalog_path)
     volume = credible_volume(sky_map, catalog.max_distance_mpc, credible_level, threads)
-    # Only the columns that decide membership and rank are read for every row of the volume's
+    # Only the columns that decide membership and rank are used for every row of the volume's
     # cells; the others only for the rows listed. Where the map's pixels are no finer than the
     # catalog's cells, a galaxy's pixel follows from its index key: no coordinates needed.
     by_key = volume.max_order <= catalog.order
     ranking_columns = ([] if by_key else ["ra_deg", "dec_deg"]) + ["distance_mpc"] \
         + (["distance_err_mpc"] if fold_distance_error else []) + ([weight_column] if weight_column else [])
 
-    def select(values: dict[str, np.ndarray], row_numbers: np.ndarray) -> dict[str, np.ndarray]:
+    def select(values: dict[str, np.ndarray], rows: np.ndarray, row_numbers) -> dict[str, np.ndarray]:
         """One chunk of catalog rows -> its galaxies inside the volume, with their scores."""
         if by_key:
-            point_ipix = (values["index_key"] % (12 * 4**catalog.order)) >> (2 * (catalog.order - volume.max_order))
+            point, pixel_code = values["index_key"], dict(modulus=12 * 4**catalog.order,
+                                                          shift=2 * (catalog.order - volume.max_order))
         else:
-            point_ipix = hp.ang2pix(hp.order2nside(volume.max_order), values["ra_deg"], values["dec_deg"],
-                                    nest=True, lonlat=True)
-        inside, level, density, pixel, grid_distance = volume.locate(point_ipix, values["distance_mpc"])
-        chunk = {name: values[name][inside] for name in ranking_columns}
-        chunk.update(credible_level=level, probdensity_per_mpc3=density, row_number=row_numbers[inside],
-                     rows_read=len(row_numbers), score=_score(density, volume, pixel, grid_distance,
-                                  chunk["distance_err_mpc"] if fold_distance_error else None,
-                                  chunk[weight_column] if weight_column else None))
-        chunk["candidates"] = _candidates(chunk["score"], max_rows)  # in the threads, not after
-        return chunk
+            point, pixel_code = hp.ang2pix(hp.order2nside(volume.max_order), values["ra_deg"], values["dec_deg"],
+                                           nest=True, lonlat=True), {}
+        inside, level, density, score = volume.locate_and_score(
+            rows, point, values["distance_mpc"], values["distance_err_mpc"] if fold_distance_error else None,
+            values[weight_column] if weight_column else None, **pixel_code)
+        return dict(credible_level=level, probdensity_per_mpc3=density, row_number=row_numbers(inside),
+                    rows_read=len(rows), score=score, candidates=_candidates(score, max_rows))
 
     chunks = catalog.map_volume(*volume.cells(catalog.order), columns=ranking_columns, process=select,
                                 threads=threads)
@@ -368,15 +420,14 @@ def galaxy_list(skymap_path: str | Path, catalog_path: str | Path, *, credible_l
         listed = int(np.searchsorted(cumulative, max_cumulative_probability) + 1)
         ranking, probability, cumulative = ranking[:listed], probability[:listed], cumulative[:listed]
 
-    # The listed rows' other columns: only the row groups holding them are read again.
-    listed = _gather(chunks, ranking, ranking_columns + ["credible_level", "probdensity_per_mpc3", "row_number"])
-    missing = [name for name in GALAXY_COLUMNS if name not in ranking_columns]
-    chosen = catalog.read_rows(listed["row_number"], missing, threads=threads)
+    # The listed rows' other columns, taken from the mapped file: only their pages are touched.
+    listed = _gather(chunks, ranking, ["credible_level", "probdensity_per_mpc3", "row_number"])
+    chosen = catalog.read_rows(listed["row_number"], GALAXY_COLUMNS)
     table = Table()
     table["rank"] = np.arange(1, len(ranking) + 1)
     for name in GALAXY_COLUMNS:
-        table[name] = (listed[name] if name in listed else
-                       (pc.fill_null(chosen[name], "") if name == "name" else chosen[name]).to_numpy(zero_copy_only=False))
+        column = pc.fill_null(chosen[name], "") if name == "name" else chosen[name]
+        table[name] = column.to_numpy(zero_copy_only=False)
     table["credible_level"] = listed["credible_level"]
     table["probdensity_per_mpc3"] = listed["probdensity_per_mpc3"]
     table["score"] = score[ranking]
@@ -409,33 +460,10 @@ def _open_catalog_at(path: Path, mtime_ns: int, size: int) -> IndexedCatalog:
 
 def _open_catalog(path: str | Path) -> IndexedCatalog:
     """The catalog with its index, opened once per file version in a warm process (the daemon):
-    the index is read from every row group's statistics."""
+    the file is mapped and its block index built."""
     path = Path(path).resolve()
     status = path.stat()
     return _open_catalog_at(path, status.st_mtime_ns, status.st_size)
-
-
-def _score(density: np.ndarray, volume: CredibleVolume, pixel: np.ndarray, grid_distance: np.ndarray,
-           distance_err_mpc: np.ndarray | None, weight: np.ndarray | None) -> np.ndarray:
-    """The ranking score of galaxies inside the volume: their density, times the distance
-    uncertainty's factor (with ``distance_err_mpc``; see the module's docstring) and ``weight``."""
-    score = density.copy()
-    if distance_err_mpc is not None:
-        error2 = np.square(distance_err_mpc)
-        error2[np.isnan(error2)] = 0.0  # no error given: the density itself
-        sigma2 = volume.distsigma2[pixel]
-        spread = sigma2 + error2
-        exponent = np.square(grid_distance - volume.distmu[pixel])
-        exponent *= error2
-        exponent /= 2 * sigma2 * spread
-        np.exp(exponent, out=exponent)
-        np.divide(sigma2, spread, out=sigma2)
-        np.sqrt(sigma2, out=sigma2)
-        score *= sigma2
-        score *= exponent
-    if weight is not None:
-        score *= weight
-    return score
 
 
 def _gather(chunks: list[dict[str, np.ndarray]], index: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
