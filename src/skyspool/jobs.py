@@ -37,7 +37,7 @@ PR_SET_PDEATHSIG = 1  # prctl(2), Linux
 # when first called.
 PRELOAD = ["skyspool.gw.products", "skyspool.notices.products", "skyspool.coincidence",
            "skyspool.dashboard", "skyspool.gwcand.products", "skyspool.orchestrator",
-           "skyspool.frb.products", "astropy.io.fits", "astropy.table", "healpy", "mocpy",
+           "skyspool.frb.products", "skyspool.galaxies", "astropy.io.fits", "astropy.table", "healpy", "mocpy",
            "ligo.skymap.io", "ligo.skymap.postprocess", "ligo.skymap.plot", "igwn_gwalert_schema",
            "scipy.cluster", "contourpy"]
 

@@ -249,8 +249,8 @@ class GalaxiesSettings:
     """galaxies.ecsv, the galaxies in a GW alert's credible volume"""
 
     catalog: str | None = None
-    """path of an indexed galaxy catalog (Parquet, skyspool catalog build); null = no
-    galaxies.ecsv
+    """path of an indexed galaxy catalog (Arrow file written by skyspool catalog build); null =
+    no galaxies.ecsv
     """
 
     credible_level: float = 90
