@@ -19,6 +19,9 @@ For each candidate entry, in order (one Snakemake rule each, see workflow/rules/
 
 Every step appends its record (time, candidate, rule, numbers, outcome) to
 ``DIR/superevents/<id>/decisions.jsonl``.
+The alerts a step decides on are not sent by the step (a Snakemake job): it writes them as its
+intent product ``<product>.effects.json``, and the ``outgoing`` effect handler
+(:mod:`skyspool.publish.effects`) sends them after the run.
 Initial, update and retraction alerts are sent when a person asks: :func:`send_by_hand`
 (``skyspool send DIR <superevent> initial|update|retraction``).
 Each step returns the JSON record of what it decided and why.
@@ -32,6 +35,7 @@ import time
 
 from skyspool import atomic, coincidence, outgoing, superevents, timers
 from skyspool.candidates import CLASSIFICATION, skymap_product
+from skyspool.effects import write_intents
 from skyspool.formats import dqsegments
 from skyspool.formats.coinc import read_candidate
 from skyspool.paths import Entry, Spool
@@ -55,9 +59,16 @@ def _complete(spool: Spool, member: dict) -> bool:
                for name in (skymap_product(entry.alert_type), CLASSIFICATION))
 
 
-def write_step(step, spool: Spool, entry: Entry, output: str, config: dict) -> None:
-    """Run one step (:func:`assign`, :func:`decide`, ...) and write its record as JSON."""
-    atomic.write_json(output, step(spool, entry, config))
+def write_step(step, spool: Spool, entry: Entry, output: str, config: dict,
+               effects: str | None = None) -> None:
+    """Run one step (:func:`assign`, :func:`decide`, ...) and write its record as JSON, and
+    the alerts it decided to send as the intent file ``effects`` (:mod:`skyspool.effects`;
+    sent after the run by :mod:`skyspool.publish.effects`)."""
+    record = step(spool, entry, config)
+    intents = record.pop("effects", [])
+    atomic.write_json(output, record)
+    if effects is not None:
+        write_intents(effects, intents)
 
 
 def _numbers(member: dict, thresholds: dict) -> dict:
@@ -242,8 +253,10 @@ def second_alert(member: dict, labels: set, settings: dict, first_significant: b
 
 
 def _send(spool: Spool, state: dict, alert_type: str, member: dict | None, significant: bool,
-          config: dict, now: float) -> dict:
-    """Send one alert for the superevent, record it and label it; returns the record."""
+          config: dict, now: float, intents: list[dict] | None = None) -> dict:
+    """Send one alert for the superevent and record it; returns the record. With ``intents``
+    (a rule's step) the alert is appended there and sent after the run (an effect); without
+    (a person's command), now."""
     classification = skymap = None
     if member is not None:
         entry = _entry_of(spool, member)
@@ -258,7 +271,11 @@ def _send(spool: Spool, state: dict, alert_type: str, member: dict | None, signi
         record["external_coinc"] = coincidence.alert_external_coinc(spool, state["superevent_id"], member,
                                                                     skymap, config)
     number = len(state["alerts"]) + 1
-    where = outgoing.send(spool, record, number)
+    if intents is None:
+        where = outgoing.send(spool, record, number)
+    else:
+        intents.append(outgoing.intent(spool, record, number))
+        where = outgoing.destinations(spool, record, number)
     sent = {"number": number, "alert_type": alert_type, "time": superevents.utc_iso(now),
             "preferred_event": None if member is None else member["candidate_id"],
             "significant": significant, **where}
@@ -335,9 +352,10 @@ def _first_alert_step(spool: Spool, entry: Entry, sid: str, candidate_id: str, s
         if step == "raven":  # why RAVEN_ALERT (skyspool.coincidence.raven_alert)
             verdict["reason"] += "; " + (spool.superevent_dir(sid) / "RAVEN_ALERT").read_text().strip()
         _label_data_quality(spool, sid, preferred)
-        sent = None
+        sent, intents = None, []
         if verdict["alert_type"]:
-            sent = _send(spool, state, verdict["alert_type"], preferred, verdict["significant"], config, now)
+            sent = _send(spool, state, verdict["alert_type"], preferred, verdict["significant"], config, now,
+                         intents)
             _label_sent(spool, sid, verdict["alert_type"], verdict["significant"])
             if verdict["alert_type"] == "preliminary" and settings["second_preliminary"] != "never":
                 timers.set_timer(spool, entry, now + settings["second_preliminary_delay_s"],
@@ -348,7 +366,7 @@ def _first_alert_step(spool: Spool, entry: Entry, sid: str, candidate_id: str, s
                 superevents.add_label(spool, sid, label, candidate_id)
         record = _record(spool, sid, candidate_id, step, preferred, verdict, sent, settings, now)
         superevents.save(spool, state)
-    return record
+    return record | {"effects": intents}
 
 
 def _label_sent(spool: Spool, sid: str, alert_type: str, significant: bool) -> None:
@@ -416,13 +434,13 @@ def second_preliminary(spool: Spool, entry: Entry, config: dict) -> dict:
             verdict = second_alert(preferred, set(superevents.labels(spool, sid)), settings, significant,
                                    previous[-1]["preferred_event"] != preferred["candidate_id"],
                                    preferred["candidate_id"] in coincident)
-        sent = None
+        sent, intents = None, []
         if verdict["alert_type"]:
-            sent = _send(spool, state, "preliminary", preferred, verdict["significant"], config, now)
+            sent = _send(spool, state, "preliminary", preferred, verdict["significant"], config, now, intents)
         record = _record(spool, sid, read_candidate(entry.path).candidate_id, "second_preliminary", preferred,
                          verdict, sent, settings, now)
         superevents.save(spool, state)
-    return record
+    return record | {"effects": intents}
 
 
 def _sent(state: dict, alert_type: str) -> list[dict]:

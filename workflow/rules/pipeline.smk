@@ -5,8 +5,9 @@
 # resource (one at a time, as GWCelery's single superevent worker; the default profile
 # sets its limit to 1) and the decision lock. raven.json is remade whenever the external
 # triggers coinciding with the candidate change (a new one is a new input): a publishable
-# coincidence after a "no alert" re-opens the decision. Alerts they send land in the inbox and
-# become gw spool entries, whose products the gw rules make.
+# coincidence after a "no alert" re-opens the decision. The alerts they decide on are written
+# as <step>.effects.json; after the run the outgoing effect handler (skyspool.publish.effects)
+# puts them in the inbox, where they become gw spool entries, whose products the gw rules make.
 
 from skyspool import candidates, orchestrator
 
@@ -100,7 +101,8 @@ rule gw_candidate_orchestrate:
         classification="products/gwcand/{event}/{entry}/classification.json",
         segments=dq_segment_lists,
     output:
-        "products/gwcand/{event}/{entry}/orchestrator.json",
+        record="products/gwcand/{event}/{entry}/orchestrator.json",
+        effects="products/gwcand/{event}/{entry}/orchestrator.effects.json",
     log:
         "logs/gwcand/{event}/{entry}/orchestrator.log",
     priority: 70
@@ -110,7 +112,7 @@ rule gw_candidate_orchestrate:
         runtime=5,
     run:
         run_logged(log[0], rule, orchestrator.write_step, orchestrator.decide, SPOOL,
-                   candidate_entry(wildcards), output[0], config)
+                   candidate_entry(wildcards), output.record, config, output.effects)
 
 
 rule gw_candidate_raven:
@@ -118,7 +120,8 @@ rule gw_candidate_raven:
         decision="products/gwcand/{event}/{entry}/orchestrator.json",
         partners=candidate_coincidence_partners,
     output:
-        "products/gwcand/{event}/{entry}/raven.json",
+        record="products/gwcand/{event}/{entry}/raven.json",
+        effects="products/gwcand/{event}/{entry}/raven.effects.json",
     log:
         "logs/gwcand/{event}/{entry}/raven.log",
     priority: 70
@@ -128,14 +131,15 @@ rule gw_candidate_raven:
         runtime=5,
     run:
         run_logged(log[0], rule, orchestrator.write_step, orchestrator.raven, SPOOL,
-                   candidate_entry(wildcards), output[0], config)
+                   candidate_entry(wildcards), output.record, config, output.effects)
 
 
 rule gw_candidate_second_preliminary:
     input:
         "products/gwcand/{event}/{entry}/orchestrator.json",
     output:
-        "products/gwcand/{event}/{entry}/second_preliminary.json",
+        record="products/gwcand/{event}/{entry}/second_preliminary.json",
+        effects="products/gwcand/{event}/{entry}/second_preliminary.effects.json",
     log:
         "logs/gwcand/{event}/{entry}/second_preliminary.log",
     resources:
@@ -143,4 +147,4 @@ rule gw_candidate_second_preliminary:
         runtime=30,
     run:
         run_logged(log[0], rule, orchestrator.write_step, orchestrator.second_preliminary,
-                   SPOOL, candidate_entry(wildcards), output[0], config)
+                   SPOOL, candidate_entry(wildcards), output.record, config, output.effects)
