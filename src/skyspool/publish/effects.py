@@ -22,6 +22,8 @@ stored before it) as ``suppressed`` in the receipt, unless ``--send-old`` is giv
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from skyspool.effects import read_intents
 from skyspool.paths import Entry, Spool
 from skyspool.publish.registry import Sink, sink
@@ -108,10 +110,14 @@ def _send_udp(spool: Spool, entry: Entry, item: dict) -> dict:
 
 
 def _send_email(spool: Spool, entry: Entry, item: dict) -> dict:
+    return send_email_intent(spool.products_dir(entry), item)
+
+
+def send_email_intent(folder: Path, item: dict) -> dict:
+    """Send the ``email`` intent ``item`` of the products ``folder`` (its attachments)."""
     from skyspool.frb.summary import SmtpSettings, send_email
 
     settings = SmtpSettings.from_config(item["smtp"])
-    folder = spool.products_dir(entry)
     send_email(item["page"], item["subject"], settings,
                {name: (folder / name).read_bytes() for name in item.get("attachments", [])} or None)
     return {"to": list(settings.to)}
