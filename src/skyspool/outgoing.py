@@ -39,8 +39,9 @@ def _iso_from_gps(gps_time: float) -> str:
 
 def alert_record(superevent_id: str, alert_type: str, *, member: dict | None,
                  classification: dict | None, skymap: bytes | None, significant: bool,
-                 gracedb_url: str) -> dict:
-    """An IGWN alert (``igwn.gwalert`` JSON); ``member`` None makes a retraction."""
+                 gracedb_url: str, created: float | None = None) -> dict:
+    """An IGWN alert (``igwn.gwalert`` JSON); ``member`` None makes a retraction. ``created``:
+    its ``time_created`` (Unix s; None: now)."""
     event = None
     if member is not None:
         # As GWCelery 3.0: cWB's BBH search is announced as CBC; bursts carry their duration
@@ -58,7 +59,9 @@ def alert_record(superevent_id: str, alert_type: str, *, member: dict | None,
             "central_frequency": member.get("central_frequency_hz") if burst else None,
             "skymap": None if skymap is None else base64.b64encode(skymap).decode()}
     return {"alert_type": ALERT_TYPES[alert_type],
-            "time_created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time_created": (datetime.datetime.now(datetime.timezone.utc) if created is None else
+                             datetime.datetime.fromtimestamp(created, datetime.timezone.utc)
+                             ).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "superevent_id": superevent_id,
             "urls": {"gracedb": gracedb_url.format(superevent_id=superevent_id)},
             "event": event, "external_coinc": None}
