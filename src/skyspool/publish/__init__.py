@@ -17,6 +17,11 @@ where, when) atomically; a receipt keeps a restart or a rebuild from sending aga
 run (``publish.dry_run``, ``--dry-run`` or ``SKYSPOOL_DRY_RUN=1``) everything is computed and
 each would-be send is logged and recorded in a ``.dry-run.json`` receipt, which does not keep
 a later real send from happening.
+
+The effect handlers (:mod:`skyspool.publish.effects`: what the rules decided to send, as intent
+products) are sinks too, always there, with the same receipts (the one receipt system).
+Implementations register in :mod:`skyspool.publish.registry` (a leaf) from
+:mod:`skyspool.publish.sinks` (the aggregator that imports every built-in one).
 """
 
 from __future__ import annotations
@@ -236,10 +241,8 @@ class _Worker(threading.Thread):
 
 
 class Publisher:
-    """The sinks of a running daemon, each in its own thread (see the module's doc).
-
-    Does nothing at all when no sink is configured.
-    """
+    """The sinks of a running daemon, each in its own thread (see the module's doc), the
+    effect handlers among them (:mod:`skyspool.publish.effects`)."""
 
     def __init__(self, spool: Spool, config: dict):
         self.spool = spool
