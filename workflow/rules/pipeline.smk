@@ -5,7 +5,9 @@
 # resource (one at a time, as GWCelery's single superevent worker; the default profile
 # sets its limit to 1) and the decision lock. raven.json is remade whenever the external
 # triggers coinciding with the candidate change (a new one is a new input): a publishable
-# coincidence after a "no alert" re-opens the decision. The alerts they decide on are written
+# coincidence after a "no alert" re-opens the decision. The decision and the second preliminary
+# also read the partners (and the second preliminary the DQ segment lists) at their due time but
+# do not declare them: GWCelery decides each once, and a new input would re-run the decision. The alerts they decide on are written
 # as <step>.effects.json; after the run the outgoing effect handler (skyspool.publish.effects)
 # puts them in the inbox, where they become gw spool entries, whose products the gw rules make.
 
@@ -119,6 +121,8 @@ rule gw_candidate_raven:
     input:
         decision="products/gwcand/{event}/{entry}/orchestrator.json",
         partners=candidate_coincidence_partners,
+        # read again to re-check data quality (skyspool.orchestrator._refresh)
+        segments=dq_segment_lists,
     output:
         record="products/gwcand/{event}/{entry}/raven.json",
         effects="products/gwcand/{event}/{entry}/raven.effects.json",
