@@ -92,9 +92,10 @@ def test_intents_are_sent_once_after_the_run(spool_entry, udp, smtp_port):
         assert [m["Subject"] for m in mails] == ["LOFAR trigger"]
         assert [(r["key"], r["type"]) for r in _receipt(spool, entry)] == [
             ("trigger-1.tbb", "udp"), ("trigger-1.email", "email")]
-        # another pass, and every sink as `skyspool publish` runs them: nothing again
+        # another pass, and every sink as `skyspool publish [--force]` runs them: nothing again
         assert publish.perform_effects(spool, settings, [entry]) == []
         assert publish.publish_now(spool, settings, [entry]) == []
+        assert publish.publish_now(spool, settings, [entry], force=True) == []
     assert len(mails) == 1
     udp.settimeout(0.5)
     with pytest.raises(socket.timeout):

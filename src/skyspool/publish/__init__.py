@@ -88,12 +88,17 @@ def _now() -> str:
 
 
 def make_sinks(spool: Spool, config: dict) -> list[Sink]:
-    """The enabled sinks of the configuration, and the effect handlers."""
+    """The enabled sinks of the configuration."""
     made = []
     for name, settings in config["publish"]["sinks"].items():
         if settings.get("enabled", True):
             made.append(SINKS[settings["kind"]](name, settings, spool, config))
-    return made + effects.effect_sinks(spool, config)
+    return made
+
+
+def all_sinks(spool: Spool, config: dict) -> list[Sink]:
+    """The configured sinks and the effect handlers (always there)."""
+    return make_sinks(spool, config) + effects.effect_sinks(spool, config)
 
 
 def read_receipt(spool: Spool, entry: Entry, sink_name: str, dry: bool = False) -> dict | None:
@@ -249,7 +254,7 @@ class Publisher:
         self.config = config
         self.dry = dry_run(config)
         self.workers = [_Worker(s, config["publish"]["retry"], self.dry)
-                        for s in make_sinks(spool, config)]
+                        for s in all_sinks(spool, config)]
         if self.workers:
             threading.Thread(target=self._start, name="publish-catch-up", daemon=True).start()
 
@@ -288,15 +293,17 @@ def publish_now(spool: Spool, config: dict, entries: list[Entry], *, dry: bool |
     dry = dry_run(config) if dry is None else dry
     retry = config["publish"]["retry"]
     failures = []
-    for the_sink in make_sinks(spool, config) if sinks is None else sinks:
-        todo = ([(e, ready_stage(spool, e, config)) for e in entries if the_sink.wants(e)] if force
+    for the_sink in all_sinks(spool, config) if sinks is None else sinks:
+        # (an effect goes out once: never again by force)
+        again = force and not the_sink.effect
+        todo = ([(e, ready_stage(spool, e, config)) for e in entries if the_sink.wants(e)] if again
                 else pending(spool, config, the_sink, entries, dry))
         for entry, stage in todo:
             if stage is None:
                 continue
             for attempt in range(retry["attempts"]):
                 try:
-                    publish_entry(the_sink, entry, stage, dry, force)
+                    publish_entry(the_sink, entry, stage, dry, again)
                     break
                 except Exception as exc:
                     if attempt + 1 == retry["attempts"]:
