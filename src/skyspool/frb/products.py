@@ -8,7 +8,7 @@ Per chunk (``products/frb/<obs_id>/<NNN>-candidates/``), :func:`process_chunk` w
   limits hold over the whole observation;
 - ``triggers/``: per trigger ``n``, ``trigger-<n>.xml``, its FRB VOEvent (new sources and known
   FRBs), and ``trigger-<n>.tbb``, its LOFAR TBB packet (if it qualifies; sent by UDP when
-  ``lofar.send`` is set, except in a dry run: ``SKYSPOOL_DRY_RUN``); ``triggers.json`` names
+  ``lofar.send`` is set, see ``effects.json``); ``triggers.json`` names
   them (``voevent_file``, ``tbb_file``);
 - ``effects.json``: what goes out (the effect handlers of :mod:`skyspool.publish.effects` send it
   after the run): each LOFAR packet when ``lofar.send`` is set (``udp``), and DARC's e-mail about
