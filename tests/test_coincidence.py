@@ -359,6 +359,33 @@ def test_grb_after_the_decision_reopens_it(raven_spool):
     assert len(_raven_steps(spool, sid)) == 1
 
 
+def test_processing_the_record_again_sends_nothing_that_was_not_sent(raven_spool, tmp_path):
+    """The spool's record (its entries, the GRB that came after the candidate's decision
+    among them) processed again from nothing, as after losing the products: every entry was
+    stored before this run, so the alerts its decisions make are recorded as suppressed in
+    the one receipt, never put in outgoing/ or the inbox (skyspool process --send-old would)."""
+    import shutil
+
+    from skyspool import cli, superevents
+    from support import make_spool
+
+    spool, _, _, _ = raven_spool
+    again = make_spool(tmp_path / "again")
+    again.config_file.write_text(spool.config_file.read_text())
+    shutil.copytree(spool.spool, again.spool, dirs_exist_ok=True)
+    entries = again.entries()
+    assert cli.main(["process", str(again.root)]) == 0
+    decided = {f"{state['superevent_id']}-{alert['number']:03d}"
+               for state in superevents.all_states(again) for alert in state["alerts"]}
+    assert len(decided) >= 2  # the decisions were made again, alerts among them
+    suppressed = {item["key"]: item["suppressed"] for entry in again.entries("gwcand")
+                  if again.publish_receipt(entry, "outgoing").exists()
+                  for item in json.loads(again.publish_receipt(entry, "outgoing").read_text())["sent"]}
+    assert set(suppressed) == decided
+    assert all(why.startswith("entry stored before this run") for why in suppressed.values())
+    assert again.entries() == entries and not list(again.outgoing.rglob("*.json"))
+
+
 # ----- likely noise, ranking, publishable (GWCelery's rules, on real notices) -----
 
 NOTICES = CORPUS / "notices"

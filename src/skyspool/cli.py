@@ -69,13 +69,15 @@ def _process(spool: Spool, settings: dict, args) -> int:
 
     from skyspool import coincidence
 
-    ok, built = True, set()
+    ok, built, live = True, set(), set()
     while True:
         updated = []
         for outcome in ingest.take_inbox(spool, max_bytes=settings["max_input_bytes"]):
             print(outcome)
             if outcome.entry is not None:  # GW entries whose coincidences it changes (or retracts)
+                live.add(outcome.entry)
                 updated += coincidence.affected_entries(spool, outcome.entry, settings)
+        live.update(updated)
         missing = targets.missing_targets(spool, spool.entries(), settings)
         missing += [target for entry in dict.fromkeys(updated)
                     for target in targets.entry_targets(spool, entry, settings) if target not in missing]
@@ -83,6 +85,7 @@ def _process(spool: Spool, settings: dict, args) -> int:
         ok = workflow.run_snakemake(spool, missing, cores=args.cores, extra=args.snakemake_args) and ok
         _record_failures(spool, settings, missing)
         built |= dashboard.events_of(spool, missing)
+        _perform_effects(spool, settings, live, args.send_old)
         # Else the build put alerts the orchestrator sent in the inbox: take them too; and
         # steps due later (skyspool.timers: second preliminary alerts) are waited for.
         if not ingest.inbox_files(spool) and not timers.wait_for_next(spool, print):
@@ -92,6 +95,21 @@ def _process(spool: Spool, settings: dict, args) -> int:
     _publish(spool, settings, publish.recent_entries(spool, settings))
     print(f"products in {spool.products}" if ok else "some products failed: see skyspool status")
     return 0 if ok else 1
+
+
+def _perform_effects(spool: Spool, settings: dict, live: set, send_old: bool) -> None:
+    """Send what the run decided (skyspool.publish.effects) for the entries this pass stored
+    or whose products their arrival changed (``live``); the effects of older entries are
+    recorded as suppressed (a reprocessing sends nothing that was not sent at the time),
+    unless ``send_old``."""
+    from skyspool import publish
+
+    entries = spool.entries()
+    if not send_old:
+        publish.suppress_effects(spool, settings, [e for e in entries if e not in live],
+                                 "entry stored before this run (skyspool process --send-old sends it)")
+    for line in publish.perform_effects(spool, settings, entries if send_old else [e for e in entries if e in live]):
+        print(f"not sent (retried by skyspool watch or publish): {line}", file=sys.stderr)
 
 
 def _record_failures(spool: Spool, settings: dict, asked: list[Path]) -> None:
@@ -138,10 +156,25 @@ def cmd_reprocess(args) -> int:
     entries = _selected_entries(spool, args)
     print(f"reprocessing {len(entries)} entries" + (f" (rule {args.rule})" if args.rule else ""))
     with daemon.hold_spool(spool, "skyspool reprocess"):
-        ok = reprocess.reprocess(spool, entries, config.load(spool), rule=args.rule,
+        settings = config.load(spool)
+        ok = reprocess.reprocess(spool, entries, settings, rule=args.rule,
                                  cores=args.cores, extra=args.snakemake_args)
+        _reprocessed_effects(spool, settings, entries, args.send_old)
     print("done" if ok else "some products failed: see skyspool status")
     return 0 if ok else 1
+
+
+def _reprocessed_effects(spool: Spool, settings: dict, entries: list, send_old: bool) -> None:
+    """What the rebuilt products decided to send: sent only with ``--send-old``, else
+    recorded as suppressed (it was not sent at the time)."""
+    from skyspool import publish
+
+    if send_old:
+        for line in publish.perform_effects(spool, settings, entries):
+            print(f"not sent (retried by skyspool watch or publish): {line}", file=sys.stderr)
+    elif count := publish.suppress_effects(spool, settings, entries, "reprocessing (skyspool reprocess "
+                                           "--send-old sends it)"):
+        print(f"{count} effect(s) of the rebuilt products not sent (reprocessing; --send-old sends them)")
 
 
 def cmd_report(args) -> int:
@@ -190,6 +223,12 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="only entries stored before this ISO time (UTC)")
 
 
+def _add_send_old(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--send-old", action="store_true", help="also send what the products of "
+                        "entries stored before this run decide to send (alerts, LOFAR triggers, "
+                        "e-mails); by default only the entries this run receives send")
+
+
 def _add_dry_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="publish nothing: log what "
                         "would be sent (as SKYSPOOL_DRY_RUN=1)")
@@ -235,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("dir")
     process.add_argument("--cores", type=int, default=2, help="cores for snakemake (default 2)")
     _add_dry_run(process)
+    _add_send_old(process)
     process.set_defaults(func=cmd_process)
 
     reprocess = commands.add_parser(
@@ -246,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     reprocess.add_argument("--rule", help="rebuild only this rule's products and those "
                            "depending on them (default: every product)")
     reprocess.add_argument("--cores", type=int, default=2, help="cores for snakemake (default 2)")
+    _add_send_old(reprocess)
     reprocess.set_defaults(func=cmd_reprocess)
 
     report = commands.add_parser("report", help="Snakemake's HTML report of the built products")

@@ -19,9 +19,14 @@ For each candidate entry, in order (one Snakemake rule each, see workflow/rules/
 
 Every step appends its record (time, candidate, rule, numbers, outcome) to
 ``DIR/superevents/<id>/decisions.jsonl``.
+The alerts a step decides on are not sent by the step (a Snakemake job): it writes them as its
+intent product ``<product>.effects.json``, and the ``outgoing`` effect handler
+(:mod:`skyspool.publish.effects`) sends them after the run.
 Initial, update and retraction alerts are sent when a person asks: :func:`send_by_hand`
 (``skyspool send DIR <superevent> initial|update|retraction``).
-Each step returns the JSON record of what it decided and why.
+Each step returns the JSON record of what it decided and why. Every function takes the time
+now from ``clock`` (a zero-argument callable returning Unix s, ``time.time`` by default) or
+``now``: none reads the wall clock itself.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import json
 import time
 
 from skyspool import atomic, coincidence, outgoing, superevents, timers, times
+from skyspool.effects import write_intents
 from skyspool.gwcand import CLASSIFICATION, skymap_product
 from skyspool.formats import dqsegments
 from skyspool.formats.coinc import read_candidate
@@ -54,9 +60,16 @@ def _complete(spool: Spool, member: dict) -> bool:
                for name in (skymap_product(entry.alert_type), CLASSIFICATION))
 
 
-def write_step(step, spool: Spool, entry: Entry, output: str, config: dict) -> None:
-    """Run one step (:func:`assign`, :func:`decide`, ...) and write its record as JSON."""
-    atomic.write_json(output, step(spool, entry, config))
+def write_step(step, spool: Spool, entry: Entry, output: str, config: dict,
+               effects: str | None = None, *, clock=time.time) -> None:
+    """Run one step (:func:`assign`, :func:`decide`, ...) and write its record as JSON, and
+    the alerts it decided to send as the intent file ``effects`` (:mod:`skyspool.effects`;
+    sent after the run by :mod:`skyspool.publish.effects`). ``clock``: the time now (Unix s)."""
+    record = step(spool, entry, config, clock=clock)
+    intents = record.pop("effects", [])
+    atomic.write_json(output, record)
+    if effects is not None:
+        write_intents(effects, intents)
 
 
 def _numbers(member: dict, thresholds: dict) -> dict:
@@ -71,13 +84,13 @@ def _numbers(member: dict, thresholds: dict) -> dict:
             "data_quality": member.get("dq")}
 
 
-def assign(spool: Spool, entry: Entry, config: dict) -> dict:
+def assign(spool: Spool, entry: Entry, config: dict, *, clock=time.time) -> dict:
     """Put the candidate into its superevent, or none when its FAR is above
     ``superevent_far_threshold_hz``; the record of ``superevent.json``. Sets the timer that
     wakes the candidate up ``orchestrator_timeout_s`` after its superevent was created."""
     settings = config["orchestrator"]
     member = _member(spool, entry, settings["thresholds"])
-    now = time.time()
+    now = clock()
     record = {"candidate_id": member["candidate_id"], "assigned": now, "assigned_utc": times.iso_from_unix(now, "milliseconds"),
               "significance": member["significance"]}
     if member["far_hz"] > settings["superevent_far_threshold_hz"]:
@@ -109,20 +122,21 @@ def _settle_due_at(spool: Spool, entry: Entry, config: dict) -> float | None:
     return json.loads(path.read_text())["settle_due"] if path.exists() else None
 
 
-def settle_due(entry: Entry, config: dict) -> bool:
-    """True once the candidate's superevent has settled (then its decision is a product)."""
+def settle_due(entry: Entry, config: dict, now: float | None = None) -> bool:
+    """True at ``now`` (Unix s; None: the wall clock) once the candidate's superevent has
+    settled (then its decision is a product)."""
     due = _settle_due_at(Spool(entry.path.parents[3]), entry, config)
-    return due is not None and time.time() >= due
+    return due is not None and (time.time() if now is None else now) >= due
 
 
-def settle(spool: Spool, entry: Entry, config: dict) -> dict:
+def settle(spool: Spool, entry: Entry, config: dict, *, clock=time.time) -> dict:
     """The record of ``settled.json``: made only once due (a timer wakes the entry up), never
     by a job that sleeps."""
-    due = _settle_due_at(spool, entry, config)
-    if due is None or time.time() < due:
+    due, now = _settle_due_at(spool, entry, config), clock()
+    if due is None or now < due:
         raise ValueError("the superevent of this candidate has not settled yet (see DIR/timers/)")
     assignment = json.loads(spool.product(entry, "superevent.json").read_text())
-    return {"superevent_id": assignment["superevent_id"], "settled_utc": times.iso_from_unix(time.time(), "milliseconds")}
+    return {"superevent_id": assignment["superevent_id"], "settled_utc": times.iso_from_unix(now, "milliseconds")}
 
 
 def _coincident(spool: Spool, state: dict, config: dict) -> frozenset:
@@ -241,8 +255,10 @@ def second_alert(member: dict, labels: set, settings: dict, first_significant: b
 
 
 def _send(spool: Spool, state: dict, alert_type: str, member: dict | None, significant: bool,
-          config: dict, now: float) -> dict:
-    """Send one alert for the superevent, record it and label it; returns the record."""
+          config: dict, now: float, intents: list[dict] | None = None) -> dict:
+    """Send one alert for the superevent and record it; returns the record. With ``intents``
+    (a rule's step) the alert is appended there and sent after the run (an effect); without
+    (a person's command), now."""
     classification = skymap = None
     if member is not None:
         entry = _entry_of(spool, member)
@@ -252,12 +268,16 @@ def _send(spool: Spool, state: dict, alert_type: str, member: dict | None, signi
     record = outgoing.alert_record(state["superevent_id"], alert_type, member=member,
                                    classification=classification, skymap=skymap,
                                    significant=significant,
-                                   gracedb_url=config["orchestrator"]["gracedb_url"])
+                                   gracedb_url=config["orchestrator"]["gracedb_url"], created=now)
     if member is not None:  # RAVEN hook: the preferred publishable coincidence (skyspool.coincidence)
         record["external_coinc"] = coincidence.alert_external_coinc(spool, state["superevent_id"], member,
                                                                     skymap, config)
     number = len(state["alerts"]) + 1
-    where = outgoing.send(spool, record, number)
+    if intents is None:
+        where = outgoing.send(spool, record, number)
+    else:
+        intents.append(outgoing.intent(spool, record, number))
+        where = outgoing.destinations(spool, record, number)
     sent = {"number": number, "alert_type": alert_type, "time": times.iso_from_unix(now, "milliseconds"),
             "preferred_event": None if member is None else member["candidate_id"],
             "significant": significant, **where}
@@ -285,13 +305,13 @@ def _record(spool: Spool, sid: str, candidate_id: str, step: str, member: dict, 
     return record
 
 
-def decide(spool: Spool, entry: Entry, config: dict) -> dict:
+def decide(spool: Spool, entry: Entry, config: dict, *, clock=time.time) -> dict:
     """The orchestrator's decision for this candidate's superevent, made on the whole superevent
     as it stands (so the same set of candidates gets the same answer in any arrival order);
     the record of ``orchestrator.json``."""
     candidate_id = read_candidate(entry.path).candidate_id
     assignment = json.loads(spool.product(entry, "superevent.json").read_text())
-    now = time.time()
+    now = clock()
     if assignment["superevent_id"] is None:
         return {"time": times.iso_from_unix(now, "milliseconds"), "candidate_id": candidate_id, "superevent_id": None,
                 "step": "decide", "preferred_event": None, "rule": "superevent_far_threshold",
@@ -299,7 +319,7 @@ def decide(spool: Spool, entry: Entry, config: dict) -> dict:
     return _first_alert_step(spool, entry, assignment["superevent_id"], candidate_id, "decide", config, now)
 
 
-def raven(spool: Spool, entry: Entry, config: dict) -> dict:
+def raven(spool: Spool, entry: Entry, config: dict, *, clock=time.time) -> dict:
     """After the decision, whenever the external triggers coinciding with this candidate change
     (a GRB notice arriving after a "no alert", GW170817's case): when the preferred event of
     its superevent now has a publishable coincidence (RAVEN_ALERT), the first-alert rules are
@@ -307,7 +327,7 @@ def raven(spool: Spool, entry: Entry, config: dict) -> dict:
     an alert already sent is never sent again. Logged to ``decisions.jsonl`` (step ``raven``)
     only when there is such a coincidence; the record of ``raven.json``."""
     decision = json.loads(spool.product(entry, "orchestrator.json").read_text())
-    now = time.time()
+    now = clock()
     if decision["superevent_id"] is None:
         return decision | {"time": times.iso_from_unix(now, "milliseconds"), "step": "raven"}
     return _first_alert_step(spool, entry, decision["superevent_id"], decision["candidate_id"], "raven",
@@ -334,9 +354,10 @@ def _first_alert_step(spool: Spool, entry: Entry, sid: str, candidate_id: str, s
         if step == "raven":  # why RAVEN_ALERT (skyspool.coincidence.raven_alert)
             verdict["reason"] += "; " + (spool.superevent_dir(sid) / "RAVEN_ALERT").read_text().strip()
         _label_data_quality(spool, sid, preferred)
-        sent = None
+        sent, intents = None, []
         if verdict["alert_type"]:
-            sent = _send(spool, state, verdict["alert_type"], preferred, verdict["significant"], config, now)
+            sent = _send(spool, state, verdict["alert_type"], preferred, verdict["significant"], config, now,
+                         intents)
             _label_sent(spool, sid, verdict["alert_type"], verdict["significant"])
             if verdict["alert_type"] == "preliminary" and settings["second_preliminary"] != "never":
                 timers.set_timer(spool, entry, now + settings["second_preliminary_delay_s"],
@@ -347,7 +368,7 @@ def _first_alert_step(spool: Spool, entry: Entry, sid: str, candidate_id: str, s
                 superevents.add_label(spool, sid, label, candidate_id)
         record = _record(spool, sid, candidate_id, step, preferred, verdict, sent, settings, now)
         superevents.save(spool, state)
-    return record
+    return record | {"effects": intents}
 
 
 def _label_sent(spool: Spool, sid: str, alert_type: str, significant: bool) -> None:
@@ -385,24 +406,25 @@ def _second_preliminary_due_at(spool: Spool, entry: Entry, config: dict) -> floa
     return times.unix_from_iso(first["sent"]["time"]) + config["orchestrator"]["second_preliminary_delay_s"]
 
 
-def second_preliminary_due(entry: Entry, config: dict) -> bool:
-    """True once this candidate's second-preliminary step is due (then it is a product)."""
+def second_preliminary_due(entry: Entry, config: dict, now: float | None = None) -> bool:
+    """True at ``now`` (Unix s; None: the wall clock) once this candidate's
+    second-preliminary step is due (then it is a product)."""
     due = _second_preliminary_due_at(Spool(entry.path.parents[3]), entry, config)
-    return due is not None and time.time() >= due
+    return due is not None and (time.time() if now is None else now) >= due
 
 
-def second_preliminary(spool: Spool, entry: Entry, config: dict) -> dict:
+def second_preliminary(spool: Spool, entry: Entry, config: dict, *, clock=time.time) -> dict:
     """Once due, after a first preliminary sent by this candidate's decision: the second
     preliminary as GWCelery sends it (:func:`second_alert`); the record of
     ``second_preliminary.json``."""
     due = _second_preliminary_due_at(spool, entry, config)
-    if due is None or time.time() < due:
+    if due is None or clock() < due:
         raise ValueError("the second preliminary of this candidate is not due (see DIR/timers/)")
     settings = config["orchestrator"]
     decision = _first_preliminary(spool, entry)
     sid = decision["superevent_id"]
     with superevents.decision_lock(spool):
-        now = time.time()
+        now = clock()
         state = superevents.load(spool, sid)
         coincident = _coincident(spool, state, config)
         preferred = _refresh(spool, state, now, settings, coincident)
@@ -415,25 +437,26 @@ def second_preliminary(spool: Spool, entry: Entry, config: dict) -> dict:
             verdict = second_alert(preferred, set(superevents.labels(spool, sid)), settings, significant,
                                    previous[-1]["preferred_event"] != preferred["candidate_id"],
                                    preferred["candidate_id"] in coincident)
-        sent = None
+        sent, intents = None, []
         if verdict["alert_type"]:
-            sent = _send(spool, state, "preliminary", preferred, verdict["significant"], config, now)
+            sent = _send(spool, state, "preliminary", preferred, verdict["significant"], config, now, intents)
         record = _record(spool, sid, read_candidate(entry.path).candidate_id, "second_preliminary", preferred,
                          verdict, sent, settings, now)
         superevents.save(spool, state)
-    return record
+    return record | {"effects": intents}
 
 
 def _sent(state: dict, alert_type: str) -> list[dict]:
     return [a for a in state["alerts"] if a["alert_type"] == alert_type]
 
 
-def send_by_hand(spool: Spool, superevent_id: str, alert_type: str, config: dict) -> dict:
+def send_by_hand(spool: Spool, superevent_id: str, alert_type: str, config: dict, *,
+                 clock=time.time) -> dict:
     """Send an initial, update or retraction alert for a superevent (a person decided)."""
     if alert_type not in ("initial", "update", "retraction"):
         raise ValueError(f"alert type must be initial, update or retraction, not {alert_type}")
     with superevents.decision_lock(spool):
-        now = time.time()
+        now = clock()
         state = superevents.load(spool, superevent_id)
         if "RETRACTED" in superevents.labels(spool, superevent_id):
             raise ValueError(f"{superevent_id} is retracted")

@@ -13,16 +13,16 @@
     DIR/outgoing/<superevent_id>/<NNN>-<type>.*       alerts the orchestrator sent (JSON, Avro)
     DIR/timers/<kind>.<event_id>.<NNN-type>.json      a wake-up: rebuild that entry at the due time
     DIR/logs/received/<inbox name>.json               where a listener got a message (Kafka topic, ...)
-    DIR/logs/sent/<kind>/<event_id>/<NNN>-<type>/     receipts of what an entry's product jobs sent (UDP
-                                                      packets, e-mail): sent once, not again on a rebuild
+    DIR/logs/sent/<kind>/<event_id>/<NNN>-<type>/     receipts that product jobs wrote before effects left
+                                                      them (read only: they count as sent, logs/published/)
     DIR/spool/frb/<obs_id>/<NNN>-filterbank_cbNN.fil  an FRB observation's filterbank data of beam NN
     DIR/control/                                      run-time control: requests, answers, switches,
                                                       heartbeats (named in skyspool.control)
     DIR/products/services.html                        each service's health (skyspool.control)
     DIR/logs/published/<kind>/<event_id>/<NNN>-<type>/<sink>.json
-                                                      what a publisher sent (a receipt; with
-                                                      .dry-run.json: what it would have sent;
-                                                      .lock: held while sending)
+                                                      what a publisher or an effect handler sent
+                                                      (the one receipt; with .dry-run.json: what it
+                                                      would have sent; .lock: held while sending)
 """
 
 from __future__ import annotations
@@ -116,8 +116,9 @@ class Spool:
         return self.logs / "received" / f"{inbox_name}.json"
 
     def send_receipts(self, kind: str, event_id: str, entry_name: str) -> Path:
-        """Where the product jobs of the entry ``entry_name`` (``NNN-type``) note what they sent
-        (a trigger's UDP packet, an e-mail), so that a rebuild does not send it again."""
+        """Where the product jobs of the entry ``entry_name`` (``NNN-type``) noted what they sent
+        (a trigger's UDP packet, an e-mail) before effects left them; read as sent by
+        :mod:`skyspool.publish.effects`."""
         return self.logs / "sent" / ids.check_kind(kind) / ids.check_event_id(event_id) / entry_name
 
     def publish_receipt(self, entry: Entry, sink: str, dry_run: bool = False) -> Path:

@@ -174,9 +174,13 @@ def test_a_rebuilt_chunk_does_not_send_again(tmp_path, smtp_server, udp_socket):
     with pytest.raises(socket.timeout):  # ... but not sent again
         udp_socket.recv(64)
     assert len(mails) == 2
-    logs = spool.logs / "frb" / OBS
-    assert "trigger 1: LOFAR TBB packet" in (logs / chunk.name / "chunk.log").read_text().split("not sent again")[-2]
-    summary_log = next(logs.glob("*-stop/summary.log")).read_text()
-    assert "summary e-mail to team@test" in summary_log.split("not sent again")[-2]
+    # the one receipt of what went out (skyspool.publish.effects), per entry
+    [stop] = [e for e in spool.entries_of("frb", OBS) if e.alert_type == "stop"]
+    sent = {entry.alert_type: [(item["key"], item["what"]) for item in json.loads(
+        spool.publish_receipt(entry, "messages").read_text())["sent"]] for entry in (chunk, stop)}
+    port = udp_socket.getsockname()[1]
+    assert sent == {"candidates": [("trigger-1.tbb", f"trigger 1: LOFAR TBB packet to 127.0.0.1:{port}"),
+                                   ("trigger-1.email", "trigger 1: LOFAR trigger e-mail to team@test")],
+                    "stop": [("summary.email", "summary e-mail to team@test")]}
     [status] = [e for e in entries_status(spool) if e["entry"] == chunk.name]
     assert status["products_done"] == status["products_expected"] and not status["missing"]

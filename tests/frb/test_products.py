@@ -18,6 +18,7 @@ from frb_synthetic import (PULSE_TSAMP_S, Burst, amber_text, sample_observation,
                                     write_observation, write_pulse_filterbank)
 from skyspool.frb.voevent_writer import VOEventAuthor, frb_voevent, retraction_voevent
 from skyspool.ids import InvalidId
+from skyspool.publish import effects
 
 TRIGGER = {"time": 12.5, "dm": 650.0, "snr": 30.0, "width": 4, "cb": 0, "beam": 3, "mw_dm": 28.0,
            "members": 40, "label": "astrophysical-new"}
@@ -164,11 +165,13 @@ def test_summary_is_emailed_through_a_local_smtp_server(tmp_path, observation_pa
     controller.start()
     try:
         email = {"host": "127.0.0.1", "port": port, "sender": "frb@test", "to": ["team@test"]}
-        monkeypatch.setenv("SKYSPOOL_DRY_RUN", "1")  # a dry run writes the summary, sends nothing
-        summarize_observation(chunks, [], observation_path, source_list_path, tmp_path / "dry", {"email": email})
-        assert (tmp_path / "dry" / "summary.html").exists() and received == []
-        monkeypatch.delenv("SKYSPOOL_DRY_RUN")
+        # the job writes the summary and the e-mail as an intent; it sends nothing itself
         summarize_observation(chunks, [], observation_path, source_list_path, tmp_path / "obs", {"email": email})
+        [item] = json.loads((tmp_path / "obs" / "effects.json").read_text())["effects"]
+        assert (item["key"], item["type"], item["attachments"]) == ("summary.email", "email", ["candidates.png"])
+        assert (tmp_path / "obs" / "summary.html").exists() and received == []
+        # its effect handler sends it (after the run)
+        assert effects.send_email_intent(tmp_path / "obs", item) == {"to": ["team@test"]}
     finally:
         controller.stop()
     assert len(received) == 1

@@ -136,11 +136,6 @@ def frb_filterbank_entry(wildcards):
     return str(SPOOL.find_entry("frb", wildcards.event, wildcards.filterbank).path.relative_to(SPOOL.root))
 
 
-def frb_send_receipts(wildcards):
-    """Params function: the folder of the entry's receipts of what was sent (UDP packets, e-mail)."""
-    return str(SPOOL.send_receipts("frb", wildcards.event, wildcards.entry))
-
-
 def frb_first_input(name):
     """Params function: the first file of the rule's input ``name``, or None when it lists none."""
     return lambda wildcards, input: (getattr(input, name) or [None])[0]

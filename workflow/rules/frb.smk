@@ -2,7 +2,8 @@
 # cut from the followed AMBER files (with <MMM>-filterbank_cbNN/ per filterbank entry of its beam),
 # products/frb/<obs_id>/<NNN>-stop/ for the whole observation.
 # Each rule calls one function of skyspool.frb.products. frb_chunk (VOEvents, LOFAR triggers)
-# runs where Snakemake runs (local in skyspool.contract's table), never in a batch queue.
+# runs where Snakemake runs (local in skyspool.contract's table), never in a batch queue. What goes
+# out (LOFAR packets, e-mails) is written as effects.json; skyspool.publish.effects sends it after the run.
 
 from skyspool import control as skyspool_control
 from skyspool.frb import products as frb_products
@@ -18,6 +19,7 @@ rule frb_chunk:
         clusters="products/frb/{event}/{entry}/clusters.csv",
         triggers="products/frb/{event}/{entry}/triggers.json",
         trigger_files=directory("products/frb/{event}/{entry}/triggers"),
+        effects="products/frb/{event}/{entry}/effects.json",
         **frb_plot_output("products/frb/{event}/{entry}"),
     log:
         "logs/frb/{event}/{entry}/chunk.log",
@@ -27,7 +29,6 @@ rule frb_chunk:
         sources=frb_first_input("sources"),
         previous=frb_first_input("previous"),
         out="products/frb/{event}/{entry}",
-        receipts=frb_send_receipts,
         # Read when each trigger is decided (skyspool control DIR lofar|voevent on|off), not an input.
         switches=str(skyspool_control.switches_path(SPOOL.root)),
     priority: contract.priority("frb_chunk")
@@ -37,7 +38,7 @@ rule frb_chunk:
     run:
         run_logged(log[0], rule, frb_products.process_chunk, input.chunk, input.observation,
                    params.sources, params.out, config["frb"], previous_triggers=params.previous,
-                   receipts_dir=params.receipts, log_file=log[0], switches=params.switches)
+                   switches=params.switches)
 
 
 rule frb_summary:
@@ -51,6 +52,7 @@ rule frb_summary:
         summary="products/frb/{event}/{entry}/summary.html",
         clusters="products/frb/{event}/{entry}/clusters.csv",
         triggers="products/frb/{event}/{entry}/triggers.json",
+        effects="products/frb/{event}/{entry}/effects.json",
         **frb_plot_output("products/frb/{event}/{entry}"),
     log:
         "logs/frb/{event}/{entry}/summary.log",
@@ -59,15 +61,13 @@ rule frb_summary:
     params:
         sources=frb_first_input("sources"),
         out="products/frb/{event}/{entry}",
-        receipts=frb_send_receipts,
     priority: contract.priority("frb_summary")
     resources:
         mem_mb=1000,
         runtime=10,
     run:
         run_logged(log[0], rule, frb_products.summarize_observation, input.chunks,
-                   input.triggers, input.observation, params.sources, params.out, config["frb"],
-                   receipts_dir=params.receipts, log_file=log[0])
+                   input.triggers, input.observation, params.sources, params.out, config["frb"])
 
 
 rule frb_filterbank_views:

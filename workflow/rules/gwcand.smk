@@ -5,9 +5,13 @@
 # resource (one at a time, as GWCelery's single superevent worker; the default profile
 # sets its limit to 1) and the decision lock. raven.json is remade whenever the external
 # triggers coinciding with the candidate change (a new one is a new input): a publishable
-# coincidence after a "no alert" re-opens the decision. Alerts they send land in the inbox and
-# become gw spool entries, whose products the gw rules make. Every step runs where Snakemake
-# runs (local in skyspool.contract's table): the decision path never waits in a batch queue.
+# coincidence after a "no alert" re-opens the decision. The decision and the second preliminary
+# also read the partners (and the second preliminary the DQ segment lists) at their due time but
+# do not declare them: GWCelery decides each once, and a new input would re-run the decision.
+# The alerts they decide on are written as <step>.effects.json; after the run the outgoing effect
+# handler (skyspool.publish.effects) puts them in the inbox, where they become gw spool entries,
+# whose products the gw rules make. Every step runs where Snakemake runs (local in
+# skyspool.contract's table): the decision path never waits in a batch queue.
 
 from skyspool import orchestrator
 from skyspool.gwcand import products as gwcand
@@ -102,7 +106,8 @@ rule gwcand_orchestrate:
         classification="products/gwcand/{event}/{entry}/classification.json",
         segments=dq_segment_lists,
     output:
-        "products/gwcand/{event}/{entry}/orchestrator.json",
+        record="products/gwcand/{event}/{entry}/orchestrator.json",
+        effects="products/gwcand/{event}/{entry}/orchestrator.effects.json",
     log:
         "logs/gwcand/{event}/{entry}/orchestrator.log",
     priority: contract.priority("gwcand_orchestrate")
@@ -112,15 +117,18 @@ rule gwcand_orchestrate:
         runtime=5,
     run:
         run_logged(log[0], rule, orchestrator.write_step, orchestrator.decide, SPOOL,
-                   candidate_entry(wildcards), output[0], config)
+                   candidate_entry(wildcards), output.record, config, output.effects)
 
 
 rule gwcand_raven:
     input:
         decision="products/gwcand/{event}/{entry}/orchestrator.json",
         partners=candidate_coincidence_partners,
+        # read again to re-check data quality (skyspool.orchestrator._refresh)
+        segments=dq_segment_lists,
     output:
-        "products/gwcand/{event}/{entry}/raven.json",
+        record="products/gwcand/{event}/{entry}/raven.json",
+        effects="products/gwcand/{event}/{entry}/raven.effects.json",
     log:
         "logs/gwcand/{event}/{entry}/raven.log",
     priority: contract.priority("gwcand_raven")
@@ -130,14 +138,15 @@ rule gwcand_raven:
         runtime=5,
     run:
         run_logged(log[0], rule, orchestrator.write_step, orchestrator.raven, SPOOL,
-                   candidate_entry(wildcards), output[0], config)
+                   candidate_entry(wildcards), output.record, config, output.effects)
 
 
 rule gwcand_second_preliminary:
     input:
         "products/gwcand/{event}/{entry}/orchestrator.json",
     output:
-        "products/gwcand/{event}/{entry}/second_preliminary.json",
+        record="products/gwcand/{event}/{entry}/second_preliminary.json",
+        effects="products/gwcand/{event}/{entry}/second_preliminary.effects.json",
     log:
         "logs/gwcand/{event}/{entry}/second_preliminary.log",
     priority: contract.priority("gwcand_second_preliminary")
@@ -146,4 +155,4 @@ rule gwcand_second_preliminary:
         runtime=30,
     run:
         run_logged(log[0], rule, orchestrator.write_step, orchestrator.second_preliminary,
-                   SPOOL, candidate_entry(wildcards), output[0], config)
+                   SPOOL, candidate_entry(wildcards), output.record, config, output.effects)

@@ -8,21 +8,23 @@ Per chunk (``products/frb/<obs_id>/<NNN>-candidates/``), :func:`process_chunk` w
   limits hold over the whole observation;
 - ``triggers/``: per trigger ``n``, ``trigger-<n>.xml``, its FRB VOEvent (new sources and known
   FRBs), and ``trigger-<n>.tbb``, its LOFAR TBB packet (if it qualifies; sent by UDP when
-  ``lofar.send`` is set, except in a dry run: ``SKYSPOOL_DRY_RUN``); ``triggers.json`` names
+  ``lofar.send`` is set, see ``effects.json``); ``triggers.json`` names
   them (``voevent_file``, ``tbb_file``);
+- ``effects.json``: what goes out (the effect handlers of :mod:`skyspool.publish.effects` send it
+  after the run): each LOFAR packet when ``lofar.send`` is set (``udp``), and DARC's e-mail about
+  it when ``lofar.email`` and ``email`` are (``email``, sent once the packet went);
 - ``candidates.png``: DM-time and S/N of the chunk's candidates.
 
 Per observation, :func:`summarize_observation` writes ``clusters.csv``, ``triggers.json``,
-``candidates.png`` and ``summary.html`` (and e-mails the summary when ``email`` is configured,
-except in a dry run).
+``candidates.png``, ``summary.html`` and ``effects.json`` (the summary e-mail when ``email`` is
+configured).
 Per chunk and filterbank entry ``MMM-filterbank_cbNN`` of the chunk's compound beam,
 :func:`filterbank_views` writes the folder ``MMM-filterbank_cbNN/``: ``trigger-<n>.png``
 (dedispersed frequency-time and DM-time views of each trigger the data cover) and ``views.json``.
 All files are written atomically.
 
-What goes out (a UDP packet, an e-mail) goes out once: a receipt is written after the send
-(``receipts_dir``, :meth:`skyspool.paths.Spool.send_receipts`), and a rebuild that finds it rebuilds
-the files without sending again, and says so in the job's log.
+Nothing is sent here: a job writes its intents, and the effect handlers send each one once (a
+receipt is written after the send; a rebuild does not send again, a dry run sends nothing).
 """
 
 from __future__ import annotations
@@ -31,12 +33,11 @@ import copy
 import json
 import os
 from pathlib import Path
-from typing import Callable
-
 import pandas as pd
-from astropy.time import Time, TimeDelta
+from astropy.time import TimeDelta
 
 from skyspool.atomic import write_bytes, write_json, write_text
+from skyspool.effects import write_intents
 from skyspool.frb import lofar
 from skyspool.frb.amber import read_candidates
 from skyspool.frb.triage import Thresholds, TriggerState, classify, milky_way_dm, select_triggers
@@ -46,11 +47,10 @@ from skyspool.frb.filterbank import trigger_views
 from skyspool.frb.observation import Observation, load_observation, load_source_list
 from skyspool.frb.plots import plot_candidates, plot_trigger_views
 from skyspool.frb.targets import TRIGGER_FILES
-from skyspool.frb.summary import SmtpSettings, lofar_trigger_html, send_email, summary_html
+from skyspool.frb.summary import SmtpSettings, lofar_trigger_html, summary_html
 from skyspool.frb.voevent_writer import VOEventAuthor, VOEventFields, dumps, frb_voevent
 from skyspool.control import read_switches
 from skyspool.paths import ENTRY_NAME, filterbank_beam
-from skyspool.publish import DRY_RUN_VARIABLE, env_dry_run
 
 #: Every setting with its default; ``config`` arguments are merged over it (unknown keys refused).
 DEFAULT_CONFIG = {
@@ -120,39 +120,23 @@ def _classified(candidates: pd.DataFrame, obs: Observation, known, cfg: dict) ->
     return classify(clusters, thresholds, mw, known), thresholds
 
 
-def send_once(send: Callable[[], None], what: str, receipt: str | os.PathLike | None,
-              log_file: str | os.PathLike | None = None) -> bool:
-    """``send()`` unless ``receipt`` exists or this is a dry run; then write the receipt (JSON:
-    ``what``, ``sent_utc``) atomically. Notes either in ``log_file``. Returns whether it sent. (No receipt: always sends.)"""
-    receipt = Path(receipt) if receipt else None
-    if receipt is not None and receipt.exists():
-        note = f"{what}: sent before ({json.loads(receipt.read_text())['sent_utc']}), not sent again"
-        sent = False
-    elif env_dry_run():
-        note, sent = f"{what}: dry run ({DRY_RUN_VARIABLE}), not sent", False
-    else:
-        send()
-        stamp = Time.now().isot
-        if receipt is not None:
-            write_json(receipt, {"what": what, "sent_utc": stamp})
-        note, sent = f"{what}: sent at {stamp}", True
-    if log_file:
-        with open(log_file, "a", encoding="utf-8") as log:
-            log.write(note + "\n")
-    return sent
+def _email(key: str, what: str, subject: str, page: str, settings: dict, **extra) -> dict:
+    """An ``email`` intent (see :mod:`skyspool.publish.effects`); checks the settings now."""
+    to = SmtpSettings.from_config(settings).to
+    return {"key": key, "type": "email", "what": f"{what} to {', '.join(to)}", "subject": subject,
+            "page": page, "smtp": settings, **extra}
 
 
 def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.PathLike,
                   source_list_path: str | os.PathLike | None, out_dir: str | os.PathLike, config: dict | None = None,
                   *, previous_triggers: str | os.PathLike | None = None,
-                  receipts_dir: str | os.PathLike | None = None, log_file: str | os.PathLike | None = None,
                   switches: str | os.PathLike | None = None) -> dict:
     """Make the products of one candidate chunk (see the module docstring) in ``out_dir``.
 
     ``previous_triggers`` is the ``triggers.json`` of the observation's previous chunk (None for the
-    first), whose trigger state this chunk continues. LOFAR packets are sent once per trigger
-    (receipts in ``receipts_dir``; see :func:`send_once`, which notes in ``log_file``), and an
-    e-mail about each one sent (``lofar.email`` and ``email`` set; DARC's warning e-mail).
+    first), whose trigger state this chunk continues. ``effects.json`` lists the LOFAR packets to
+    send (``lofar.send`` set) and an e-mail about each one (``lofar.email`` and ``email`` set;
+    DARC's warning e-mail).
     ``switches`` is the run-time switch file (:func:`skyspool.control.read_switches`), read as each
     trigger is decided: with ``lofar`` off no packet is written or sent, with ``voevent`` off no
     VOEvent. Returns the ``triggers.json`` content. Raises a ValueError subclass with a one-line
@@ -172,7 +156,7 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
     publisher = VOEventAuthor.from_config(cfg["voevent"])
     fields = VOEventFields.from_config(cfg["voevent_fields"])
     (out / TRIGGER_FILES).mkdir(parents=True, exist_ok=True)  # a declared output, even when empty
-    records = []
+    records, effects = [], []
     for n, row in enumerate(triggers.to_dict("records"), start=1):
         record = _trigger_record(row, n, obs, f"{obs.id}_{chunk}_{n}", fields)
         switched = read_switches(switches)
@@ -197,15 +181,14 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
             record["lofar_stop_utc"] = stop.isot
             if cfg["lofar"]["send"]:
                 host, port = cfg["lofar"]["host"], cfg["lofar"]["port"]
-                sent = send_once(lambda: lofar.send(packet, host, port), f"trigger {n}: LOFAR TBB packet to {host}:{port}",
-                                 Path(receipts_dir) / f"trigger-{n}.tbb.sent" if receipts_dir else None, log_file)
-                if sent and cfg["lofar"]["email"] and cfg["email"]:
-                    settings = SmtpSettings.from_config(cfg["email"])
-                    page = lofar_trigger_html(obs, record)
-                    send_once(lambda: send_email(page, f"LOFAR trigger: FRB observation {obs.id}, DM {record['dm']:.1f}, "
-                                                       f"S/N {record['snr']:.1f}", settings),
-                              f"trigger {n}: LOFAR trigger e-mail to {', '.join(settings.to)}",
-                              Path(receipts_dir) / f"trigger-{n}.email.sent" if receipts_dir else None, log_file)
+                effects.append({"key": f"trigger-{n}.tbb", "type": "udp", "file": record["tbb_file"],
+                                "host": host, "port": port,
+                                "what": f"trigger {n}: LOFAR TBB packet to {host}:{port}"})
+                if cfg["lofar"]["email"] and cfg["email"]:
+                    effects.append(_email(
+                        f"trigger-{n}.email", f"trigger {n}: LOFAR trigger e-mail",
+                        f"LOFAR trigger: FRB observation {obs.id}, DM {record['dm']:.1f}, S/N {record['snr']:.1f}",
+                        lofar_trigger_html(obs, record), cfg["email"], after=f"trigger-{n}.tbb"))
         records.append(record)
 
     with_labels = classified.drop(columns=["row"])
@@ -217,18 +200,17 @@ def process_chunk(chunk_path: str | os.PathLike, observation_path: str | os.Path
            "labels": {k: int(v) for k, v in classified["label"].value_counts().items()},
            "triggers": records, "state": state.to_dict()}
     write_json(out / "triggers.json", doc)
+    write_intents(out / "effects.json", effects)
     return doc
 
 
 def summarize_observation(chunk_paths: list[str | os.PathLike], trigger_paths: list[str | os.PathLike],
                           observation_path: str | os.PathLike, source_list_path: str | os.PathLike | None,
-                          out_dir: str | os.PathLike, config: dict | None = None, *,
-                          receipts_dir: str | os.PathLike | None = None,
-                          log_file: str | os.PathLike | None = None) -> dict:
+                          out_dir: str | os.PathLike, config: dict | None = None) -> dict:
     """Observation products in ``out_dir``: all chunks' candidates clustered and classified together
     (``clusters.csv``, ``candidates.png``), the triggers issued per chunk (``triggers.json``, from the
-    chunks' ``triggers.json``) and ``summary.html``; e-mails the summary once if ``email`` is
-    configured (receipt in ``receipts_dir``, see :func:`send_once`). Returns the ``triggers.json`` content."""
+    chunks' ``triggers.json``), ``summary.html`` and ``effects.json`` (the summary e-mail, if
+    ``email`` is configured). Returns the ``triggers.json`` content."""
     cfg = merged_config(config)
     out = Path(out_dir)
     obs = load_observation(observation_path)
@@ -248,12 +230,9 @@ def summarize_observation(chunk_paths: list[str | os.PathLike], trigger_paths: l
     doc = {"observation": obs.id, "candidates": len(candidates), "clusters": len(classified),
            "labels": {k: int(v) for k, v in classified["label"].value_counts().items()}, "triggers": triggers}
     write_json(out / "triggers.json", doc)
-    if cfg["email"]:
-        attachments = {plot: (out / plot).read_bytes()} if plot else None
-        settings = SmtpSettings.from_config(cfg["email"])
-        send_once(lambda: send_email(page, f"FRB observation {obs.id}: {len(triggers)} trigger(s)", settings,
-                                     attachments), f"summary e-mail to {', '.join(settings.to)}",
-                  Path(receipts_dir) / "summary.email.sent" if receipts_dir else None, log_file)
+    write_intents(out / "effects.json", [_email(
+        "summary.email", "summary e-mail", f"FRB observation {obs.id}: {len(triggers)} trigger(s)", page,
+        cfg["email"], attachments=[plot] if plot else [])] if cfg["email"] else [])
     return doc
 
 

@@ -17,6 +17,11 @@ where, when) atomically; a receipt keeps a restart or a rebuild from sending aga
 run (``publish.dry_run``, ``--dry-run`` or ``SKYSPOOL_DRY_RUN=1``) everything is computed and
 each would-be send is logged and recorded in a ``.dry-run.json`` receipt, which does not keep
 a later real send from happening.
+
+The effect handlers (:mod:`skyspool.publish.effects`: what the rules decided to send, as intent
+products) are sinks too, always there, with the same receipts (the one receipt system).
+Implementations register in :mod:`skyspool.publish.registry` (a leaf) from
+:mod:`skyspool.publish.sinks` (the aggregator that imports every built-in one).
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
-import fnmatch
 import heapq
 import json
 import logging
@@ -34,23 +38,13 @@ import time
 
 from skyspool import atomic, targets
 from skyspool.paths import Entry, Spool
+from skyspool.publish import effects, sinks  # noqa: F401 (sinks: registers the built-in ones)
+from skyspool.publish.registry import SINKS, Sink, product_files, sink  # noqa: F401
 
 log = logging.getLogger("skyspool.publish")
 
 STAGES = ("notice", "done")
 DRY_RUN_VARIABLE = "SKYSPOOL_DRY_RUN"
-_SINKS: dict[str, type[Sink]] = {}
-
-
-def sink(kind: str):
-    """Register a :class:`Sink` subclass as the implementation of ``kind``."""
-
-    def register(cls: type[Sink]) -> type[Sink]:
-        cls.kind = kind
-        _SINKS[kind] = cls
-        return cls
-
-    return register
 
 
 def env_dry_run() -> bool:
@@ -93,63 +87,18 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
-class Sink:
-    """One configured destination. Subclasses plan what to send and deliver it.
-
-    ``once``: a sink that sends one message per entry (a receipt means done); otherwise the
-    sink sends, at every stage, what its receipt does not list yet (storage). ``stages``:
-    when it acts (settings ``stages``, else ``default_stages``); ``kinds``: which kinds of
-    entry it takes (empty: all).
-    """
-
-    kind = ""
-    once = True
-    default_stages: tuple[str, ...] = ("done",)
-    defaults: dict = {}  # of the kind's own settings
-
-    def __init__(self, name: str, settings: dict, spool: Spool, config: dict):
-        self.name = name
-        self.settings = {**self.defaults, **settings}
-        self.spool = spool
-        self.config = config
-        self.stages = tuple(settings.get("stages") or self.default_stages)
-
-    def wants(self, entry: Entry) -> bool:
-        kinds = self.settings.get("kinds")
-        return not kinds or entry.kind in kinds
-
-    def plan(self, entry: Entry, receipt: dict | None) -> list[dict]:
-        """What to send for ``entry`` now: JSON-ready descriptions, one per message or file."""
-        raise NotImplementedError
-
-    def deliver(self, entry: Entry, items: list[dict]) -> list[dict]:
-        """Send ``items``; return what was sent (for the receipt). Raises on failure."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release connections (producers, sessions)."""
-
-
-def product_files(folder, patterns: list[str]) -> list[str]:
-    """Products of ``folder`` matching any of ``patterns``, as sorted relative POSIX names;
-    files in sub-folders included (the FRB ``triggers/trigger-<n>.xml`` and ``.tbb``), hidden
-    files and partial writes not."""
-    if not folder.is_dir():
-        return []
-    names = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    return sorted(name for name in names
-                  if not any(part.startswith(".") for part in name.split("/"))
-                  and not name.endswith(".part")
-                  and any(fnmatch.fnmatch(name, pattern) for pattern in patterns))
-
-
 def make_sinks(spool: Spool, config: dict) -> list[Sink]:
     """The enabled sinks of the configuration."""
     made = []
     for name, settings in config["publish"]["sinks"].items():
         if settings.get("enabled", True):
-            made.append(_SINKS[settings["kind"]](name, settings, spool, config))
+            made.append(SINKS[settings["kind"]](name, settings, spool, config))
     return made
+
+
+def all_sinks(spool: Spool, config: dict) -> list[Sink]:
+    """The configured sinks and the effect handlers (always there)."""
+    return make_sinks(spool, config) + effects.effect_sinks(spool, config)
 
 
 def read_receipt(spool: Spool, entry: Entry, sink_name: str, dry: bool = False) -> dict | None:
@@ -191,20 +140,31 @@ def _publish_entry(the_sink: Sink, entry: Entry, stage: str, dry: bool, force: b
             atomic.write_json(spool.publish_receipt(entry, the_sink.name), {**receipt, "stage": stage})
         return 0
     started = time.monotonic()
+    dry = dry and not the_sink.internal
     if dry:
         for item in items:
             log.info("would-send sink=%s entry=%s %s", the_sink.name, _entry_name(entry),
                      json.dumps(item, default=str)[:300])
         sent = items
     else:
-        sent = [{**item, "time": _now()} for item in the_sink.deliver(entry, items)]
-    previous = [] if receipt is None or the_sink.once else receipt["sent"]
-    atomic.write_json(spool.publish_receipt(entry, the_sink.name, dry), {
-        "sink": the_sink.name, "kind": the_sink.kind, "entry": _entry_name(entry),
-        "stage": stage, "time": _now(), "dry_run": dry, "sent": previous + sent})
+        try:
+            sent = [{**item, "time": _now()} for item in the_sink.deliver(entry, items)]
+        except effects.PartialDelivery as partial:  # what went out stays sent
+            _write_receipt(the_sink, entry, stage, dry, receipt,
+                           [{**item, "time": _now()} for item in partial.sent])
+            raise partial.cause from None
+    _write_receipt(the_sink, entry, stage, dry, receipt, sent)
     log.info("%s sink=%s entry=%s items=%d seconds=%.3f", "dry-run" if dry else "published",
              the_sink.name, _entry_name(entry), len(sent), time.monotonic() - started)
     return len(sent)
+
+
+def _write_receipt(the_sink: Sink, entry: Entry, stage: str, dry: bool, receipt: dict | None,
+                   sent: list[dict]) -> None:
+    previous = [] if receipt is None or the_sink.once else receipt["sent"]
+    atomic.write_json(the_sink.spool.publish_receipt(entry, the_sink.name, dry), {
+        "sink": the_sink.name, "kind": the_sink.kind, "entry": _entry_name(entry),
+        "stage": stage, "time": _now(), "dry_run": dry, "sent": previous + sent})
 
 
 def ready_stage(spool: Spool, entry: Entry, config: dict) -> str | None:
@@ -222,6 +182,10 @@ def pending(spool: Spool, config: dict, the_sink: Sink, entries: list[Entry], dr
     found = []
     for entry in entries:
         if not the_sink.wants(entry):
+            continue
+        if the_sink.effect:  # whenever an intent is not done yet, whatever the stage
+            if the_sink.plan(entry, read_receipt(spool, entry, the_sink.name)):
+                found.append((entry, "done"))
             continue
         receipt = read_receipt(spool, entry, the_sink.name, dry) or (
             read_receipt(spool, entry, the_sink.name) if dry else None)
@@ -282,17 +246,15 @@ class _Worker(threading.Thread):
 
 
 class Publisher:
-    """The sinks of a running daemon, each in its own thread (see the module's doc).
-
-    Does nothing at all when no sink is configured.
-    """
+    """The sinks of a running daemon, each in its own thread (see the module's doc), the
+    effect handlers among them (:mod:`skyspool.publish.effects`)."""
 
     def __init__(self, spool: Spool, config: dict):
         self.spool = spool
         self.config = config
         self.dry = dry_run(config)
         self.workers = [_Worker(s, config["publish"]["retry"], self.dry)
-                        for s in make_sinks(spool, config)]
+                        for s in all_sinks(spool, config)]
         if self.workers:
             threading.Thread(target=self._start, name="publish-catch-up", daemon=True).start()
 
@@ -325,21 +287,23 @@ class Publisher:
 
 
 def publish_now(spool: Spool, config: dict, entries: list[Entry], *, dry: bool | None = None,
-                force: bool = False) -> list[str]:
-    """Publish ``entries`` to every sink in this thread (``skyspool publish`` and
-    ``process``), with the configured retries; returns one line per failure."""
+                force: bool = False, sinks: list[Sink] | None = None) -> list[str]:
+    """Publish ``entries`` to every sink (or to ``sinks``) in this thread (``skyspool
+    publish`` and ``process``), with the configured retries; returns one line per failure."""
     dry = dry_run(config) if dry is None else dry
     retry = config["publish"]["retry"]
     failures = []
-    for the_sink in make_sinks(spool, config):
-        todo = ([(e, ready_stage(spool, e, config)) for e in entries if the_sink.wants(e)] if force
+    for the_sink in all_sinks(spool, config) if sinks is None else sinks:
+        # (an effect goes out once: never again by force)
+        again = force and not the_sink.effect
+        todo = ([(e, ready_stage(spool, e, config)) for e in entries if the_sink.wants(e)] if again
                 else pending(spool, config, the_sink, entries, dry))
         for entry, stage in todo:
             if stage is None:
                 continue
             for attempt in range(retry["attempts"]):
                 try:
-                    publish_entry(the_sink, entry, stage, dry, force)
+                    publish_entry(the_sink, entry, stage, dry, again)
                     break
                 except Exception as exc:
                     if attempt + 1 == retry["attempts"]:
@@ -350,9 +314,29 @@ def publish_now(spool: Spool, config: dict, entries: list[Entry], *, dry: bool |
     return failures
 
 
-# The built-in sinks register themselves on import.
-from skyspool.publish import http as _http  # noqa: E402,F401
-from skyspool.publish import kafka as _kafka  # noqa: E402,F401
-from skyspool.publish import storage as _storage  # noqa: E402,F401
-from skyspool.publish import treasuremap as _treasuremap  # noqa: E402,F401
-from skyspool.publish import voevent as _voevent  # noqa: E402,F401
+def perform_effects(spool: Spool, config: dict, entries: list[Entry]) -> list[str]:
+    """Perform the effects the last run decided for ``entries`` now (``skyspool process``
+    between its runs: an outgoing alert it takes from the inbox next); one line per failure."""
+    return publish_now(spool, config, entries, sinks=effects.effect_sinks(spool, config))
+
+
+def suppress_effects(spool: Spool, config: dict, entries: list[Entry], reason: str) -> int:
+    """Record every effect of ``entries`` not done yet as ``suppressed`` (``reason``): it is
+    never performed later (reprocessing sends nothing that was not sent at the time).
+    Returns how many were suppressed."""
+    count = 0
+    for the_sink in effects.effect_sinks(spool, config):
+        for entry in entries:
+            if not the_sink.undone(entry, read_receipt(spool, entry, the_sink.name)):
+                continue  # (no lock file for the entries that never send anything)
+            with _held(spool, entry, the_sink.name):
+                receipt = read_receipt(spool, entry, the_sink.name)
+                items = the_sink.undone(entry, receipt)
+                if items:
+                    _write_receipt(the_sink, entry, "done", False, receipt, [
+                        {"key": item["key"], "type": item["type"], "what": item.get("what", ""),
+                         "suppressed": reason, "time": _now()} for item in items])
+                    log.info("suppressed sink=%s entry=%s items=%d reason=%s", the_sink.name,
+                             _entry_name(entry), len(items), reason)
+                    count += len(items)
+    return count

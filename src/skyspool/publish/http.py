@@ -19,7 +19,7 @@ import os
 import urllib.request
 
 from skyspool.paths import Entry
-from skyspool.publish import Sink, sink
+from skyspool.publish.registry import Sink, sink
 
 
 def _read_json(path):

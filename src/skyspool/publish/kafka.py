@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 
 from skyspool.paths import Entry
-from skyspool.publish import Sink, product_files, sink
+from skyspool.publish.registry import Sink, product_files, sink
 
 
 @sink("kafka")

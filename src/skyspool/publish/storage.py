@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 
 from skyspool.paths import Entry, Spool
-from skyspool.publish import Sink, product_files, sink
+from skyspool.publish.registry import Sink, product_files, sink
 
 
 def _sha256(path) -> str:

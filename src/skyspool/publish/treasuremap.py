@@ -29,7 +29,7 @@ import os
 import threading
 
 from skyspool.paths import Entry
-from skyspool.publish import Sink, sink
+from skyspool.publish.registry import Sink, sink
 
 PACKET_TYPES = {"EarlyWarning": 153, "Preliminary": 150, "Initial": 151, "Update": 152,
                 "Retraction": 164}

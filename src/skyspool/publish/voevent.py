@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 
 from skyspool import times
 from skyspool.paths import Entry
-from skyspool.publish import Sink, product_files, sink
+from skyspool.publish.registry import Sink, product_files, sink
 
 TRANSPORT_NS = "http://www.telescope-networks.org/schema/Transport/v1.1"
 MAX_MESSAGE_BYTES = 10_000_000  # a sky map is never inlined; anything larger is not a VOEvent
