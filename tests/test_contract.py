@@ -139,7 +139,7 @@ def test_product_lists_from_the_table():
         "classification.json", "volume.png", "galaxies.ecsv", "skymap.thumb.png"]
     chunk = _facts(notice=False, chunk=True, summary=False, filterbanks=["004-filterbank_cb03"])
     assert contract.product_names("frb", chunk, {"frb": {"plot": False}}, 0.0) == \
-        ["clusters.csv", "triggers.json", "triggers", "004-filterbank_cb03"]
+        ["clusters.csv", "triggers.json", "triggers", "effects.json", "004-filterbank_cb03"]
     assert contract.product_names("gwdq", _facts(), {}, 0.0) == []
 
 
@@ -148,7 +148,8 @@ def test_a_candidates_decision_is_listed_once_due_by_the_callers_clock():
     first = ["bayestar.multiorder.fits", "classification.json", "superevent.json"]
     assert contract.product_names("gwcand", facts, {}, now=99.9) == first
     assert contract.product_names("gwcand", facts, {}, now=100.0) == \
-        first + ["settled.json", "orchestrator.json", "raven.json"]
+        first + ["settled.json", "orchestrator.json", "orchestrator.effects.json", "raven.json",
+                 "raven.effects.json"]
     burst = _facts(burst=True, settle_due_at=None, second_preliminary_due_at=None)
     assert contract.product_names("gwcand", burst, {}, now=1e10) == \
         ["skymap.multiorder.fits", "classification.json", "superevent.json"]

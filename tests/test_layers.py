@@ -24,6 +24,7 @@ LAYERS = {
     MODEL: [
         "__init__",  # the skyspool package itself (its version)
         "ids", "paths", "atomic", "times", "config", "settings", "contract", "jobs",
+        "effects",      # the intent files rules write for what goes out (publish.effects sends them)
         "timers",       # wake-up files in the spool; imports only atomic/paths
         "superevents",  # superevent records and GWCelery's significance rule (formats.gwalert asks it)
     ],
@@ -50,19 +51,6 @@ LAYERS = {
         "daemon", "inbox", "scheduler", "runner", "records", "cli", "listen", "publish.*",
         "reprocess", "migrate", "demo", "samples",
     ],
-}
-
-# Imports that break the rules today and belong to another branch of issue #20; the
-# integrator empties this list when those branches are merged (an entry whose import is gone
-# fails the test, so that it is removed).
-KNOWN_UNTIL_MERGED = {
-    # h-effects: publish <-> its sinks; an FRB rule's sending asks publish for dry-run
-    ("publish.http", "publish"): "h-effects",
-    ("publish.kafka", "publish"): "h-effects",
-    ("publish.storage", "publish"): "h-effects",
-    ("publish.treasuremap", "publish"): "h-effects",
-    ("publish.voevent", "publish"): "h-effects",
-    ("frb.products", "publish"): "h-effects",
 }
 
 
@@ -163,7 +151,7 @@ def test_a_module_imports_only_its_own_layer_or_below():
     for name, targets in graph().items():
         own = layer_of(name)
         for target, line in targets.items():
-            if (name, target) in KNOWN_UNTIL_MERGED or own is None:
+            if own is None:
                 continue
             their = layer_of(target)
             if their is None or their > own:
@@ -179,8 +167,6 @@ def cycles(edges: dict[str, dict[str, int]]) -> list[list[str]]:
 
     def visit(node, path, on_path):
         for target in sorted(edges.get(node, {})):
-            if (node, target) in KNOWN_UNTIL_MERGED:
-                continue
             if target in on_path:
                 cycle = path[path.index(target):] + [target]
                 if set(cycle) not in [set(c) for c in found]:
@@ -206,12 +192,6 @@ def test_the_cycle_finder_reports_the_path():
     edges = {"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1, "d": 1}, "d": {}}
     assert cycles(edges) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b": 1}, "b": {}}) == []
-
-
-def test_the_known_imports_still_exist():
-    edges = graph()
-    gone = [f"{a} -> {b} ({who})" for (a, b), who in KNOWN_UNTIL_MERGED.items() if b not in edges.get(a, {})]
-    assert not gone, f"no longer imported: {gone}; remove them from KNOWN_UNTIL_MERGED"
 
 
 @pytest.mark.parametrize("module, layer", [

@@ -167,6 +167,9 @@ FRB = tuple(row.also(fact("notice")) for row in NOTICE) + (
     Product("triggers.json", "frb_chunk", "notice", True, 50, when=_chunk),
     Product("triggers.json", "frb_summary", "notice", False, 40, when=_summary),
     Product("triggers", "frb_chunk", "rest", True, 50, when=_chunk),
+    # what goes out (LOFAR packets, e-mails), sent after the run by skyspool.publish.effects
+    Product("effects.json", "frb_chunk", "rest", True, 50, when=_chunk),
+    Product("effects.json", "frb_summary", "rest", False, 40, when=_summary),
     Product("candidates.png", "frb_chunk", "rest", True, 50, when=every(_chunk, _frb_plot)),
     Product("candidates.png", "frb_summary", "rest", False, 40, when=every(_summary, _frb_plot)),
     Product("{filterbank}", "frb_filterbank_views", "rest", False, 30, when=_chunk, each="filterbanks"),
@@ -184,10 +187,16 @@ GWCAND = (
     Product("classification.json", "gwcand_classification", "rest", True, 60),
     Product("superevent.json", "gwcand_superevent", "rest", True, 70),
     Product("settled.json", "gwcand_settle", "rest", True, 70, when=_settled),
+    # each step's record, and the alerts it decided on (<step>.effects.json: put in the inbox
+    # after the run by skyspool.publish.effects)
     Product("orchestrator.json", "gwcand_orchestrate", "rest", True, 70, when=_settled),
+    Product("orchestrator.effects.json", "gwcand_orchestrate", "rest", True, 70, when=_settled),
     # the decision re-opened by a publishable coincidence
     Product("raven.json", "gwcand_raven", "rest", True, 70, when=_settled),
+    Product("raven.effects.json", "gwcand_raven", "rest", True, 70, when=_settled),
     Product("second_preliminary.json", "gwcand_second_preliminary", "rest", True, 0,
+            when=due("second_preliminary_due_at")),
+    Product("second_preliminary.effects.json", "gwcand_second_preliminary", "rest", True, 0,
             when=due("second_preliminary_due_at")),
 )
 
