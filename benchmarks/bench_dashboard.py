@@ -25,7 +25,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_daemon import O4_ALERTS  # noqa: E402
 from bench_reprocess import dashboard_times, print_dashboard_times, spool_of  # noqa: E402
-
 from skyspool import config, reprocess  # noqa: E402
 from skyspool.paths import Spool  # noqa: E402
 

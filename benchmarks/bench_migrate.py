@@ -26,7 +26,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from s3_server import MotoS3  # noqa: E402
-
 from skyspool import migrate  # noqa: E402
 
 SIZES = {"skymap.multiorder.fits": 400_000, "skymap.flat.fits.gz": 1_500_000,

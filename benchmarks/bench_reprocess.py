@@ -31,7 +31,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_daemon import renamed_alerts  # noqa: E402
-
 from skyspool import config, dashboard, ingest, reprocess  # noqa: E402
 from skyspool.cli import main as skyspool  # noqa: E402
 from skyspool.paths import Spool  # noqa: E402

@@ -14,8 +14,16 @@ from astropy.cosmology import Planck18
 from astropy.table import Table
 
 from skyspool import catalog
-from skyspool.catalog import (INDEX_ORDER, N_CELLS, SHELL_EDGES_MPC, ColumnMap, IndexedCatalog,
-                              build_catalog, main, synthesize_glade_plus)
+from skyspool.catalog import (
+    INDEX_ORDER,
+    N_CELLS,
+    SHELL_EDGES_MPC,
+    ColumnMap,
+    IndexedCatalog,
+    build_catalog,
+    main,
+    synthesize_glade_plus,
+)
 
 # Four GLADE+ rows as in the distributed text file (40 columns, "null" when missing): NGC 4993
 # with every name, one with only a WISExSCOS name and no stellar mass, one without any name, and

@@ -127,9 +127,8 @@ GBM_NOTICE = GW_ALERTS.parents[1] / "notices" / "voevent" / "finkmm_fermi_voeven
 
 def test_decision_path_and_frb_chunks_stay_local_under_slurm(slurm, tmp_path):
     import gwcand_samples as samples
+    from frb_synthetic import Burst, amber_text, sample_observation, synthetic_candidates, write_observation
     from skyspool.frb.amber import make_chunk
-    from frb_synthetic import (Burst, amber_text, sample_observation, synthetic_candidates,
-                                        write_observation)
 
     # A burst candidate (its own sky map: no BAYESTAR) that settles after 1 s, with the data-quality
     # segments of its time; FAR in its superevent, above every alert threshold (no alert, so no

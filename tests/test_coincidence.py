@@ -539,7 +539,7 @@ def test_mission_map_file_replaces_the_model(tmp_path):
     notice_entry, map_entry = spool.entries_of("grb", "Fermi-745121685")
     assert map_entry.path.name == "002-mission_map.fits"
     stats = json.loads(spool.product(notice_entry, "stats.json").read_text())
-    assert stats["skymap_source"] == f"mission map file 002-mission_map.fits (healpix_url)"
+    assert stats["skymap_source"] == "mission map file 002-mission_map.fits (healpix_url)"
     assert (stats["map_ra_deg"], stats["map_dec_deg"]) == (pytest.approx(120, abs=1), pytest.approx(10, abs=1))
     assert json.loads(spool.product(notice_entry, "notice.json").read_text())["skymap_file"] == \
         "002-mission_map.fits"

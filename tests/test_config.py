@@ -95,7 +95,8 @@ def test_config_yaml_is_generated_from_the_schema_and_valid():
     assert filled == {**loaded, "spool": "/spool"}  # every default is written out
     # Descriptions become comments, with the unit.
     assert "  # OpenMP threads per BAYESTAR run [threads]\n    threads: 2\n" in text
-    assert "# files larger than this are refused at the inbox and quarantined [bytes]\nmax_input_bytes: 67108864\n" in text
+    assert ("# files larger than this are refused at the inbox and quarantined [bytes]\n"
+            "max_input_bytes: 67108864\n") in text
 
 
 def test_readme_and_settings_are_generated_from_the_schema():

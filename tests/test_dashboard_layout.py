@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from test_dashboard import browser  # noqa: F401 (the fixture: Debian's chromium, headless)
-from test_dashboard import superevent_spool  # noqa: F401 (a superevent's decisions, by the orchestrator)
+from test_dashboard import (
+    browser,  # noqa: F401 (the fixture: Debian's chromium, headless)
+    superevent_spool,  # noqa: F401 (a superevent's decisions, by the orchestrator)
+)
 
 LAPTOP, PHONE = (1366, 768), (390, 844)
 LAYOUT = """() => ({

@@ -22,8 +22,7 @@ import pytest
 from skyspool import atomic, jobs
 from skyspool.cli import main as skyspool_main
 from support import GW_ALERTS, make_spool
-from test_daemon import Watch, drop, entries_status, all_built, hidden_files, visible_files, wait_for
-
+from test_daemon import Watch, all_built, drop, entries_status, hidden_files, visible_files, wait_for
 
 # Seconds a job may take in the unit tests: enough for a child to import this module.
 UNIT_LIMIT_S = 10

@@ -332,6 +332,7 @@ def test_p_astro_fallback_numbers():
 
 def _alert_schema_validator():
     import importlib.resources
+
     import jsonschema
 
     schema = json.loads((importlib.resources.files("igwn_gwalert_schema") / "igwn.alerts.Alert.schema.json")
@@ -401,8 +402,8 @@ def _spool_with_candidates(tmp_path, bundles, overrides):
     from ligo.skymap.io import write_sky_map
 
     from skyspool import gwcand
-    from skyspool.gwcand import products as gwcand_products
     from skyspool.formats import identify
+    from skyspool.gwcand import products as gwcand_products
     from support import make_spool
 
     spool = make_spool(tmp_path / "spool", overrides)

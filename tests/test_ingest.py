@@ -8,9 +8,9 @@ import os
 import pytest
 from astropy.io import fits
 
-from support import GW_ALERTS, make_spool
 from skyspool import formats, ingest
 from skyspool.formats.gwalert import read_alert
+from support import GW_ALERTS, make_spool
 
 
 def good_alert() -> dict:

@@ -23,7 +23,7 @@ CONFIG = {"notices": {"gbm_systematics": GBM_SYSTEMATICS, "lat_fov_radius_deg": 
 
 
 def utc(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
 
 # file, kind, event id, notice type, packet type, trigger time, RA, Dec, error radius (deg)

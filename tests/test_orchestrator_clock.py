@@ -14,7 +14,7 @@ TIMEOUT_S = 30.0
 
 
 def _utc(unix: float) -> str:
-    return datetime.datetime.fromtimestamp(unix, datetime.timezone.utc).isoformat(timespec="milliseconds").replace(
+    return datetime.datetime.fromtimestamp(unix, datetime.UTC).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
 
 

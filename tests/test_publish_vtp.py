@@ -160,8 +160,8 @@ def test_a_broker_that_is_down_delays_nothing_and_is_caught_up(spool, broker, tm
 def test_frb_trigger_files_reach_a_broker_and_a_bucket(broker, tmp_path):
     """An FRB chunk's trigger VOEvent goes through Comet to a subscriber; a storage sink sends
     the files in triggers/ and the observation summary too."""
-    from skyspool.frb.observation import load_observation
     from frb_synthetic import sample_observation, write_observation
+    from skyspool.frb.observation import load_observation
     from skyspool.frb.voevent_writer import VOEventAuthor, dumps, frb_voevent
     from support import make_spool
 

@@ -6,9 +6,9 @@ from ligo.skymap import moc
 from ligo.skymap.postprocess import crossmatch
 from matplotlib.path import Path as PolygonPath
 
-from support import GW_ALERTS
 from skyspool import skymap as sm
 from skyspool.formats.gwalert import read_alert
+from support import GW_ALERTS
 
 MAP_ALERTS = ["S230518h-Preliminary_alert.json", "S230518h-Update_alert.json",
               "S230520ae-Preliminary_alert.json", "S230522a-Preliminary_alert.json",

@@ -14,8 +14,7 @@ import json
 import pytest
 
 from skyspool import cli
-from skyspool.formats import Refused, identify
-from skyspool.formats import gwalert
+from skyspool.formats import Refused, gwalert, identify
 from support import CORPUS, FAST_CONFIG, entry_holding, make_spool
 
 MAP_PRODUCTS = {"skymap.multiorder.fits", "moc90.fits", "contours.geojson", "skymap.png"}

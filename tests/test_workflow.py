@@ -96,7 +96,7 @@ def test_less_significant_and_retracted_are_shown(processed_gw_spool, capsys):
 
 
 def test_retraction_marks_the_event_retracted(tmp_path):
-    from support import GW_ALERTS, FAST_CONFIG, make_spool
+    from support import FAST_CONFIG, GW_ALERTS, make_spool
 
     spool = make_spool(tmp_path / "spool", FAST_CONFIG)
     assert cli.main(["ingest", str(spool.root), str(GW_ALERTS / "MS181101ab-preliminary.json"),

@@ -11,9 +11,8 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
 
 # Temporary names made by atomic_path: ".<name>." + mkstemp's 8 characters + ".tmp<suffixes>".
 TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[^/]*)?")

@@ -38,17 +38,17 @@ import dataclasses
 import json
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import healpy as hp
 import numba
 import numpy as np
 import pandas  # noqa: F401  pyarrow converts to NumPy through pandas, imported on first use (~0.6 s)
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 from tqdm import tqdm
 
 from skyspool.atomic import atomic_path
@@ -130,7 +130,7 @@ class ColumnMap:
     k_mag: str | None = None
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping) -> "ColumnMap":
+    def from_mapping(cls, mapping: Mapping) -> ColumnMap:
         """Build from a config mapping with the field names as keys (unknown keys refused)."""
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = set(mapping) - known

@@ -65,9 +65,7 @@ def cmd_process(args) -> int:
 
 
 def _process(spool: Spool, settings: dict, args) -> int:
-    from skyspool import dashboard, ingest, publish, targets, timers, workflow
-
-    from skyspool import coincidence
+    from skyspool import coincidence, dashboard, ingest, publish, targets, timers, workflow
 
     ok, built, live = True, set(), set()
     while True:

@@ -18,8 +18,9 @@ This module is a leaf: it imports nothing of skyspool.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 STAGES = ("notice", "rest", "dashboard")
 

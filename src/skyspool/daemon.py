@@ -28,7 +28,8 @@ from skyspool import contract, control, publish, records, runner, targets, timer
 from skyspool.frb.follow import Follower
 from skyspool.inbox import ForwardingEventHandler, Inbox
 from skyspool.paths import Entry, Spool
-from skyspool.records import SNAKEMAKE_LOG, configure_logging as configure_logging, entry_name, note
+from skyspool.records import SNAKEMAKE_LOG, entry_name, note
+from skyspool.records import configure_logging as configure_logging
 from skyspool.runner import hold_spool as hold_spool
 from skyspool.scheduler import NoticeBuilt, Run, Scheduler
 

@@ -26,14 +26,14 @@ import html
 import http.server
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 from urllib.parse import quote
 
 from skyspool import atomic, control, ids, plots, status, superevents, targets, workflow
 from skyspool.gwcand import ASSIGNMENT
-from skyspool.times import SECONDS_PER_YEAR
 from skyspool.paths import Spool
+from skyspool.times import SECONDS_PER_YEAR
 
 INDEX = "index.html"
 SUMMARY = "event.json"
@@ -225,7 +225,7 @@ def _decision(record: dict) -> dict:
             for key in ("candidate_id", "step", "rule", "reason", "outcome")}
     try:
         when = datetime.datetime.fromisoformat(str(record.get("time")).replace("Z", "+00:00"))
-        text["time"] = when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        text["time"] = when.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
     except ValueError:
         text["time"] = None
     sent = record.get("sent")
@@ -306,7 +306,7 @@ def _href(*parts: str) -> str:
 
 
 def _page(title: str, body: str) -> str:
-    made = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    made = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     # The empty icon spares the browser a request for /favicon.ico (a 404 in the console).
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -318,7 +318,7 @@ def _page(title: str, body: str) -> str:
 def _utc(unix_s: float | None) -> str:
     if unix_s is None:
         return "-"
-    return datetime.datetime.fromtimestamp(unix_s, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.datetime.fromtimestamp(unix_s, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _far(far_hz: float | None, significant: bool | None = None) -> str:

@@ -164,10 +164,9 @@ def _em_bright_module(data_dir: str | None):
     if importlib.util.find_spec("ligo.em_bright") is None:
         return None, "ligo.em-bright not installed"
     folder = Path(data_dir)
+    import ligo.em_bright
     from astropy.config.paths import set_temp_cache
     from astropy.utils.data import conf, import_file_to_cache, is_url_in_cache
-
-    import ligo.em_bright
 
     links = ligo.em_bright.PACKAGE_DATA_LINKS
     missing = sorted(name for name in links if not (folder / name).is_file())

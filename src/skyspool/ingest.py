@@ -8,10 +8,11 @@ a content hash, so quarantining twice writes the same entry again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
-import filecmp
 import fcntl
+import filecmp
 import hashlib
 import logging
 import os
@@ -19,12 +20,11 @@ import re
 import shutil
 import stat
 import tempfile
-import contextlib
 from pathlib import Path
 
 from skyspool import atomic, formats
-from skyspool.paths import Entry, Spool
 from skyspool.notices import mission_maps
+from skyspool.paths import Entry, Spool
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 # After SIGTERM, seconds a timed-out job has to clean up before SIGKILL.
 TERM_GRACE_S = 5.0
@@ -145,7 +145,7 @@ def run_logged(log_path: str | Path, step: str, func: Callable, *args, **kwargs)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open(log_path, "a") as log:
-        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+        stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         log.write(f"{stamp} {step}: started\n")
         log.flush()
         try:

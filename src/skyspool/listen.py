@@ -126,7 +126,7 @@ def write_message(spool: Spool, source: str, message) -> Path:
     kind, stamp_ms = message.timestamp()
     origin = {"source": source, "topic": message.topic(), "partition": message.partition(),
               "offset": message.offset(), "timestamp_ms": stamp_ms if kind else None,
-              "received": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+              "received": datetime.datetime.now(datetime.UTC).isoformat()}
     atomic.write_json(spool.received_record(name), origin)
     return _write_inbox(spool, name, data)
 
@@ -282,7 +282,7 @@ class VtpListener:
             # The file first: a crash in between makes a duplicate the spool drops, not a loss.
             target = _write_inbox(self.spool, name, data)
             atomic.write_json(record, {"source": "vtp", "broker": self.address, "ivorn": ivorn,
-                                       "received": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+                                       "received": datetime.datetime.now(datetime.UTC).isoformat()})
             return target
 
     def _session(self, stop: threading.Event) -> None:

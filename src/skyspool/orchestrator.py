@@ -36,9 +36,9 @@ import time
 
 from skyspool import atomic, coincidence, outgoing, superevents, timers, times
 from skyspool.effects import write_intents
-from skyspool.gwcand import CLASSIFICATION, skymap_product
 from skyspool.formats import dqsegments
 from skyspool.formats.coinc import read_candidate
+from skyspool.gwcand import CLASSIFICATION, skymap_product
 from skyspool.paths import Entry, Spool
 
 
@@ -91,7 +91,8 @@ def assign(spool: Spool, entry: Entry, config: dict, *, clock=time.time) -> dict
     settings = config["orchestrator"]
     member = _member(spool, entry, settings["thresholds"])
     now = clock()
-    record = {"candidate_id": member["candidate_id"], "assigned": now, "assigned_utc": times.iso_from_unix(now, "milliseconds"),
+    record = {"candidate_id": member["candidate_id"], "assigned": now,
+              "assigned_utc": times.iso_from_unix(now, "milliseconds"),
               "significance": member["significance"]}
     if member["far_hz"] > settings["superevent_far_threshold_hz"]:
         timers.set_timer(spool, entry, now, "no superevent: orchestrator record")
@@ -345,7 +346,8 @@ def _first_alert_step(spool: Spool, entry: Entry, sid: str, candidate_id: str, s
         coincident = _coincident(spool, state, config)
         preferred = _refresh(spool, state, now, settings, coincident)
         if step == "raven" and preferred["candidate_id"] not in coincident:
-            return {"time": times.iso_from_unix(now, "milliseconds"), "candidate_id": candidate_id, "superevent_id": sid,
+            return {"time": times.iso_from_unix(now, "milliseconds"), "candidate_id": candidate_id,
+                    "superevent_id": sid,
                     "step": step, "preferred_event": preferred["candidate_id"], "rule": "no_raven_alert",
                     "reason": "no publishable external coincidence for the preferred event",
                     "outcome": "no alert", "sent": None}
@@ -473,7 +475,8 @@ def send_by_hand(spool: Spool, superevent_id: str, alert_type: str, config: dict
             sent = _send(spool, state, alert_type, preferred, True, config, now)
             superevents.add_label(spool, superevent_id, "ADVOK", f"{alert_type} sent by hand")
         superevents.log_decision(spool, superevent_id, {
-            "time": times.iso_from_unix(now, "milliseconds"), "candidate_id": sent["preferred_event"], "step": "by_hand",
+            "time": times.iso_from_unix(now, "milliseconds"), "candidate_id": sent["preferred_event"],
+            "step": "by_hand",
             "rule": "person_decided", "outcome": f"sent {alert_type} #{sent['number']}", "sent": sent})
         superevents.save(spool, state)
     return sent

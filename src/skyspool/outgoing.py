@@ -2,9 +2,10 @@
 
 An alert the orchestrator decides to send is an intent product (:func:`intent`); after the
 run, its effect handler (:mod:`skyspool.publish.effects`) writes it to
-``DIR/outgoing/<superevent_id>/`` in both formats (:func:`send`), checked by the very parser that takes received alerts, and its JSON is put in the
-inbox: it becomes a spool entry like any received alert, and the gw rules make its sky-map
-products, ``notice.json``, the VOEvent 2.0 ``notice.xml`` and the Circular draft.
+``DIR/outgoing/<superevent_id>/`` in both formats (:func:`send`), checked by the very parser
+that takes received alerts, and its JSON is put in the inbox: it becomes a spool entry like any
+received alert, and the gw rules make its sky-map products, ``notice.json``, the VOEvent 2.0
+``notice.xml`` and the Circular draft.
 """
 
 from __future__ import annotations

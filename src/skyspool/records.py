@@ -30,7 +30,7 @@ class JsonFormatter(logging.Formatter):
     library's own warning has its logger's name as its step)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+        stamp = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
         line = {"time": stamp.isoformat(timespec="milliseconds"), "level": record.levelname,
                 "step": record.name, "message": record.getMessage(),
                 **getattr(record, "fields", {})}

@@ -11,8 +11,8 @@ functions look only into the folders of the events they build.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from skyspool import targets, workflow
 from skyspool.paths import Entry, Spool

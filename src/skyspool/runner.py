@@ -44,11 +44,11 @@ def hold_spool(spool: Spool, holder: str = "skyspool watch"):
     with open(spool.build_lock, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as held:
             handle.seek(0)
             pid, _, other = handle.read().strip().partition(" ")
             raise SystemExit(f"skyspool: {other or 'skyspool watch'} (pid {pid or '?'}) is building "
-                             f"products in {spool.root}; stop it first, or drop files in its inbox")
+                             f"products in {spool.root}; stop it first, or drop files in its inbox") from held
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()} {holder}\n")

@@ -9,7 +9,7 @@ settled) compare with ``now`` (UNIX s): the caller's clock, the wall clock when 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from skyspool import contract
 from skyspool.frb import targets as frb_targets

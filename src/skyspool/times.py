@@ -15,7 +15,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def iso_utc(when: dt.datetime, timespec: str = "microseconds") -> str:
     >>> iso_utc(when, "seconds")
     '2019-04-25T08:18:05Z'
     """
-    return when.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+    return when.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
 
 
 def iso_from_unix(unix_s: float, timespec: str = "seconds") -> str:
@@ -45,7 +45,7 @@ def iso_from_unix(unix_s: float, timespec: str = "seconds") -> str:
     >>> iso_from_unix(1e9 + 0.25, "milliseconds")
     '2001-09-09T01:46:40.250Z'
     """
-    return iso_utc(dt.datetime.fromtimestamp(unix_s, dt.timezone.utc), timespec)
+    return iso_utc(dt.datetime.fromtimestamp(unix_s, dt.UTC), timespec)
 
 
 def iso_now(timespec: str = "seconds", clock: Clock = time.time) -> str:
@@ -69,8 +69,8 @@ def parse_utc(text: str) -> dt.datetime:
     when = dt.datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
     if when.tzinfo is None:
         log.info("time %s has no zone: taken as UTC", str(text)[:40])
-        return when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc)
+        return when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC)
 
 
 def unix_from_iso(text: str) -> float:

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from skyspool.frb.amber import AmberFormatError, make_chunk, read_candidates, read_new_lines
 from frb_synthetic import Burst, amber_text, synthetic_candidates
+from skyspool.frb.amber import AmberFormatError, make_chunk, read_candidates, read_new_lines
 
 FORMS = {
     7: "beam_id batch_id sample_id integration_step time DM SNR",

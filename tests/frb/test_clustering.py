@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from frb_synthetic import Burst, amber_text, synthetic_candidates
 from skyspool.frb.amber import read_candidates
-from skyspool.frb.triage import ThresholdError, Thresholds, TriggerState, classify, select_triggers
 from skyspool.frb.clustering import ClusterWindows, cluster
 from skyspool.frb.observation import KnownSource, load_source_list
-from frb_synthetic import Burst, amber_text, synthetic_candidates
+from skyspool.frb.triage import ThresholdError, Thresholds, TriggerState, classify, select_triggers
 
 # Each bright enough to cross S/N 10 in two synthesised beams 12 apart, as DARC's filter needs.
 BURSTS = [Burst(40.0, 350.0, 16.0, 4), Burst(130.0, 1210.0, 45.0, 8, beam=10), Burst(260.0, 95.0, 15.0, 2),

@@ -10,12 +10,12 @@ import socket
 
 import pytest
 import yaml
+from test_follow import _entries, _triggers
 
-from skyspool import cli, control
 from frb_synthetic import Burst, amber_text, sample_observation, synthetic_candidates
+from skyspool import cli, control
 from support import make_spool
 from test_daemon import Watch, wait_for
-from test_follow import _entries, _triggers
 
 OBS = "20240101-0009"
 

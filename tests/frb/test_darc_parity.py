@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import voeventparse as vp
 
+from frb_synthetic import Burst, amber_text, synthetic_candidates
 from skyspool.frb.amber import read_candidates
-from skyspool.frb.triage import LofarThresholds, Thresholds, TriggerState, classify, select_triggers
 from skyspool.frb.clustering import cluster, darc_dm_boxes
 from skyspool.frb.observation import KnownSource, load_observation
-from frb_synthetic import Burst, amber_text, synthetic_candidates
+from skyspool.frb.triage import LofarThresholds, Thresholds, TriggerState, classify, select_triggers
 from skyspool.frb.voevent_writer import VOEventAuthor, VOEventFields, frb_voevent
 
 MW_DM = 30.0

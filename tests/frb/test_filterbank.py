@@ -14,9 +14,9 @@ import pytest
 import yaml
 from astropy.time import Time
 
+from frb_synthetic import Burst, amber_text, sample_observation, synthetic_candidates, write_pulse_filterbank
 from skyspool import cli, ingest
 from skyspool.frb.amber import make_chunk
-from frb_synthetic import Burst, amber_text, sample_observation, synthetic_candidates, write_pulse_filterbank
 from skyspool.paths import Spool
 from support import make_spool
 from test_daemon import Watch, entries_status, wait_for

@@ -6,14 +6,15 @@ a local SMTP server after the stop file; a restart resumes following; no growth 
 from __future__ import annotations
 
 import json
+
 import pytest
 import voeventparse as vp
 import yaml
 
+from frb_synthetic import Burst, amber_text, sample_observation, synthetic_candidates
 from skyspool import cli, coincidence, config, formats, ingest
 from skyspool.frb import lofar
 from skyspool.frb.amber import chunk_mark
-from frb_synthetic import Burst, amber_text, sample_observation, synthetic_candidates
 from skyspool.paths import Spool
 from support import CORPUS, make_spool
 from test_daemon import Watch, wait_for

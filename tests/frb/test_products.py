@@ -9,13 +9,20 @@ import voeventparse as vp
 import yaml
 from astropy.time import Time
 
+from frb_synthetic import (
+    PULSE_TSAMP_S,
+    Burst,
+    amber_text,
+    sample_observation,
+    synthetic_candidates,
+    write_observation,
+    write_pulse_filterbank,
+)
 from skyspool.frb import lofar
 from skyspool.frb.amber import make_chunk
 from skyspool.frb.observation import ObservationError, dispersion_delay_s, load_observation
 from skyspool.frb.products import ConfigError, filterbank_views, process_chunk, summarize_observation
 from skyspool.frb.summary import SmtpSettings
-from frb_synthetic import (PULSE_TSAMP_S, Burst, amber_text, sample_observation, synthetic_candidates,
-                                    write_observation, write_pulse_filterbank)
 from skyspool.frb.voevent_writer import VOEventAuthor, frb_voevent, retraction_voevent
 from skyspool.ids import InvalidId
 from skyspool.publish import effects

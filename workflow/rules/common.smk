@@ -28,8 +28,7 @@ workflow.localrules(*contract.local_rules())
 
 def all_targets():
     """Every missing product of every spool entry (what `rule all` asks for)."""
-    return [str(path.relative_to(SPOOL.root)) for path in
-            targets.missing_targets(SPOOL, SPOOL.entries(), config)]
+    return [str(path.relative_to(SPOOL.root)) for path in targets.missing_targets(SPOOL, SPOOL.entries(), config)]
 
 
 def spool_entry(kind):
@@ -64,8 +63,9 @@ def gw_galaxies_for_notice(wildcards):
     if not config["galaxies"]["top_n"]:
         return []
     entry = SPOOL.find_entry("gw", wildcards.event, wildcards.entry)
-    return (["products/gw/{event}/{entry}/galaxies.ecsv"]
-            if "galaxies.ecsv" in targets.product_names(entry, config) else [])
+    return (
+        ["products/gw/{event}/{entry}/galaxies.ecsv"] if "galaxies.ecsv" in targets.product_names(entry, config) else []
+    )
 
 
 def gw_role(wildcards):
@@ -121,14 +121,18 @@ def frb_previous_triggers(wildcards):
 
 def frb_chunks(wildcards):
     """The observation's candidate chunks stored before the entry named by the wildcards."""
-    return [str(e.path.relative_to(SPOOL.root)) for e in
-            frb_targets.previous_chunks(SPOOL, wildcards.event, wildcards.entry)]
+    return [
+        str(e.path.relative_to(SPOOL.root))
+        for e in frb_targets.previous_chunks(SPOOL, wildcards.event, wildcards.entry)
+    ]
 
 
 def frb_chunk_triggers(wildcards):
     """triggers.json of every chunk stored before the entry named by the wildcards."""
-    return [f"products/frb/{wildcards.event}/{e.name}/triggers.json" for e in
-            frb_targets.previous_chunks(SPOOL, wildcards.event, wildcards.entry)]
+    return [
+        f"products/frb/{wildcards.event}/{e.name}/triggers.json"
+        for e in frb_targets.previous_chunks(SPOOL, wildcards.event, wildcards.entry)
+    ]
 
 
 def frb_filterbank_entry(wildcards):
@@ -176,8 +180,9 @@ ANY_KIND = "|".join(ids.KINDS)
 
 def dashboard_event_inputs(wildcards):
     """Input function: the files an event page is made from (those there are now)."""
-    return [str(path.relative_to(SPOOL.root))
-            for path in dashboard.event_inputs(SPOOL, wildcards.kind, wildcards.event)]
+    return [
+        str(path.relative_to(SPOOL.root)) for path in dashboard.event_inputs(SPOOL, wildcards.kind, wildcards.event)
+    ]
 
 
 def dashboard_summaries(wildcards):

@@ -38,8 +38,17 @@ rule dashboard_event:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, dashboard.write_event, SPOOL.root, wildcards.kind,
-                   wildcards.event, config, output.page, output.summary)
+        run_logged(
+            log[0],
+            rule,
+            dashboard.write_event,
+            SPOOL.root,
+            wildcards.kind,
+            wildcards.event,
+            config,
+            output.page,
+            output.summary,
+        )
 
 
 rule dashboard_index:

@@ -16,11 +16,11 @@ rule frb_chunk:
         sources=frb_source_list,
         previous=frb_previous_triggers,
     output:
+        **frb_plot_output("products/frb/{event}/{entry}"),
         clusters="products/frb/{event}/{entry}/clusters.csv",
         triggers="products/frb/{event}/{entry}/triggers.json",
         trigger_files=directory("products/frb/{event}/{entry}/triggers"),
         effects="products/frb/{event}/{entry}/effects.json",
-        **frb_plot_output("products/frb/{event}/{entry}"),
     log:
         "logs/frb/{event}/{entry}/chunk.log",
     wildcard_constraints:
@@ -36,9 +36,18 @@ rule frb_chunk:
         mem_mb=500,
         runtime=5,
     run:
-        run_logged(log[0], rule, frb_products.process_chunk, input.chunk, input.observation,
-                   params.sources, params.out, config["frb"], previous_triggers=params.previous,
-                   switches=params.switches)
+        run_logged(
+            log[0],
+            rule,
+            frb_products.process_chunk,
+            input.chunk,
+            input.observation,
+            params.sources,
+            params.out,
+            config["frb"],
+            previous_triggers=params.previous,
+            switches=params.switches,
+        )
 
 
 rule frb_summary:
@@ -49,11 +58,11 @@ rule frb_summary:
         chunks=frb_chunks,
         triggers=frb_chunk_triggers,
     output:
+        **frb_plot_output("products/frb/{event}/{entry}"),
         summary="products/frb/{event}/{entry}/summary.html",
         clusters="products/frb/{event}/{entry}/clusters.csv",
         triggers="products/frb/{event}/{entry}/triggers.json",
         effects="products/frb/{event}/{entry}/effects.json",
-        **frb_plot_output("products/frb/{event}/{entry}"),
     log:
         "logs/frb/{event}/{entry}/summary.log",
     wildcard_constraints:
@@ -66,8 +75,17 @@ rule frb_summary:
         mem_mb=1000,
         runtime=10,
     run:
-        run_logged(log[0], rule, frb_products.summarize_observation, input.chunks,
-                   input.triggers, input.observation, params.sources, params.out, config["frb"])
+        run_logged(
+            log[0],
+            rule,
+            frb_products.summarize_observation,
+            input.chunks,
+            input.triggers,
+            input.observation,
+            params.sources,
+            params.out,
+            config["frb"],
+        )
 
 
 rule frb_filterbank_views:
@@ -87,5 +105,12 @@ rule frb_filterbank_views:
         mem_mb=2000,
         runtime=10,
     run:
-        run_logged(log[0], rule, frb_products.filterbank_views, input.triggers, input.filterbank,
-                   input.observation, output[0])
+        run_logged(
+            log[0],
+            rule,
+            frb_products.filterbank_views,
+            input.triggers,
+            input.filterbank,
+            input.observation,
+            output[0],
+        )

@@ -29,8 +29,13 @@ rule gw_stats:
         alert=spool_entry("gw"),
         skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
     output:
-        report("products/gw/{event}/{entry}/stats.json", caption="../report/stats.rst", category="{event}",
-               subcategory="{entry}", labels={"product": "statistics"}),
+        report(
+            "products/gw/{event}/{entry}/stats.json",
+            caption="../report/stats.rst",
+            category="{event}",
+            subcategory="{entry}",
+            labels={"product": "statistics"},
+        ),
     log:
         "logs/gw/{event}/{entry}/stats.log",
     priority: contract.priority("gw_stats")
@@ -56,8 +61,9 @@ rule gw_fermi_mocs:
         mem_mb=500,
         runtime=5,
     run:
-        run_logged(log[0], rule, fermi.write_mocs, SPOOL, config, input.alert, input.skymap,
-                   output.occultation, output.lat)
+        run_logged(
+            log[0], rule, fermi.write_mocs, SPOOL, config, input.alert, input.skymap, output.occultation, output.lat
+        )
 
 
 rule gw_notice_json:
@@ -77,8 +83,9 @@ rule gw_notice_json:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, gw.write_notice_json, input, output[0], params.sequence,
-                   config["galaxies"]["top_n"])
+        run_logged(
+            log[0], rule, gw.write_notice_json, input, output[0], params.sequence, config["galaxies"]["top_n"]
+        )
 
 
 rule gw_notice_xml:
@@ -97,8 +104,9 @@ rule gw_notice_xml:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, gw.write_notice_xml, input, output[0], params.sequence,
-                   config["gw_voevent"], params.role)
+        run_logged(
+            log[0], rule, gw.write_notice_xml, input, output[0], params.sequence, config["gw_voevent"], params.role
+        )
 
 
 rule gw_circular:
@@ -107,8 +115,13 @@ rule gw_circular:
         stats=gw_stats_if_map,
         coincidences=gw_coincidences_unless_retraction,
     output:
-        report("products/gw/{event}/{entry}/circular.txt", caption="../report/circular.rst", category="{event}",
-               subcategory="{entry}", labels={"product": "GCN Circular draft"}),
+        report(
+            "products/gw/{event}/{entry}/circular.txt",
+            caption="../report/circular.rst",
+            category="{event}",
+            subcategory="{entry}",
+            labels={"product": "GCN Circular draft"},
+        ),
     log:
         "logs/gw/{event}/{entry}/circular.log",
     priority: contract.priority("gw_circular")
@@ -123,8 +136,13 @@ rule gw_classification:
     input:
         spool_entry("gw"),
     output:
-        report("products/gw/{event}/{entry}/classification.json", caption="../report/classification.rst", category="{event}",
-               subcategory="{entry}", labels={"product": "classification"}),
+        report(
+            "products/gw/{event}/{entry}/classification.json",
+            caption="../report/classification.rst",
+            category="{event}",
+            subcategory="{entry}",
+            labels={"product": "classification"},
+        ),
     log:
         "logs/gw/{event}/{entry}/classification.log",
     priority: contract.priority("gw_classification")
@@ -170,8 +188,9 @@ rule gw_contours:
         mem_mb=1000,
         runtime=10,
     run:
-        run_logged(log[0], rule, gw.write_contours, input[0], output[0], params.levels,
-                   params.max_nside, params.min_pixels)
+        run_logged(
+            log[0], rule, gw.write_contours, input[0], output[0], params.levels, params.max_nside, params.min_pixels
+        )
 
 
 rule gw_moc:
@@ -196,8 +215,13 @@ rule gw_skymap_png:
         skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
         stats="products/gw/{event}/{entry}/stats.json",
     output:
-        report("products/gw/{event}/{entry}/skymap.png", caption="../report/skymap.rst", category="{event}",
-               subcategory="{entry}", labels={"product": "sky map"}),
+        report(
+            "products/gw/{event}/{entry}/skymap.png",
+            caption="../report/skymap.rst",
+            category="{event}",
+            subcategory="{entry}",
+            labels={"product": "sky map"},
+        ),
     log:
         "logs/gw/{event}/{entry}/skymap_png.log",
     params:
@@ -207,8 +231,7 @@ rule gw_skymap_png:
         mem_mb=1000,
         runtime=10,
     run:
-        run_logged(log[0], rule, gw.write_skymap_png, input.skymap, input.stats, output[0],
-                   params.nside)
+        run_logged(log[0], rule, gw.write_skymap_png, input.skymap, input.stats, output[0], params.nside)
 
 
 rule gw_volume_png:
@@ -216,8 +239,13 @@ rule gw_volume_png:
         skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
         stats="products/gw/{event}/{entry}/stats.json",
     output:
-        report("products/gw/{event}/{entry}/volume.png", caption="../report/volume.rst", category="{event}",
-               subcategory="{entry}", labels={"product": "volume rendering"}),
+        report(
+            "products/gw/{event}/{entry}/volume.png",
+            caption="../report/volume.rst",
+            category="{event}",
+            subcategory="{entry}",
+            labels={"product": "volume rendering"},
+        ),
     log:
         "logs/gw/{event}/{entry}/volume_png.log",
     priority: contract.priority("gw_volume_png")
@@ -233,8 +261,13 @@ rule gw_galaxies:
         skymap="products/gw/{event}/{entry}/skymap.multiorder.fits",
         catalog=config["galaxies"]["catalog"] or [],
     output:
-        report("products/gw/{event}/{entry}/galaxies.ecsv", caption="../report/galaxies.rst", category="{event}",
-               subcategory="{entry}", labels={"product": "galaxy list"}),
+        report(
+            "products/gw/{event}/{entry}/galaxies.ecsv",
+            caption="../report/galaxies.rst",
+            category="{event}",
+            subcategory="{entry}",
+            labels={"product": "galaxy list"},
+        ),
     log:
         "logs/gw/{event}/{entry}/galaxies.log",
     priority: contract.priority("gw_galaxies")

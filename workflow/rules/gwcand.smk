@@ -30,8 +30,7 @@ rule gwcand_bayestar:
         mem_mb=1000,
         runtime=30,
     run:
-        run_logged(log[0], rule, gwcand.write_bayestar, input[0], output[0],
-                   config["gwcand"]["bayestar"], threads)
+        run_logged(log[0], rule, gwcand.write_bayestar, input[0], output[0], config["gwcand"]["bayestar"], threads)
 
 
 rule gwcand_burst_skymap:
@@ -61,8 +60,7 @@ rule gwcand_classification:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, gwcand.write_classification, input[0], output[0],
-                   config["gwcand"])
+        run_logged(log[0], rule, gwcand.write_classification, input[0], output[0], config["gwcand"])
 
 
 rule gwcand_superevent:
@@ -78,8 +76,16 @@ rule gwcand_superevent:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, orchestrator.write_step, orchestrator.assign, SPOOL,
-                   candidate_entry(wildcards), output[0], config)
+        run_logged(
+            log[0],
+            rule,
+            orchestrator.write_step,
+            orchestrator.assign,
+            SPOOL,
+            candidate_entry(wildcards),
+            output[0],
+            config,
+        )
 
 
 rule gwcand_settle:
@@ -94,8 +100,16 @@ rule gwcand_settle:
         mem_mb=100,
         runtime=5,
     run:
-        run_logged(log[0], rule, orchestrator.write_step, orchestrator.settle, SPOOL,
-                   candidate_entry(wildcards), output[0], config)
+        run_logged(
+            log[0],
+            rule,
+            orchestrator.write_step,
+            orchestrator.settle,
+            SPOOL,
+            candidate_entry(wildcards),
+            output[0],
+            config,
+        )
 
 
 rule gwcand_orchestrate:
@@ -116,8 +130,17 @@ rule gwcand_orchestrate:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, orchestrator.write_step, orchestrator.decide, SPOOL,
-                   candidate_entry(wildcards), output.record, config, output.effects)
+        run_logged(
+            log[0],
+            rule,
+            orchestrator.write_step,
+            orchestrator.decide,
+            SPOOL,
+            candidate_entry(wildcards),
+            output.record,
+            config,
+            output.effects,
+        )
 
 
 rule gwcand_raven:
@@ -137,8 +160,17 @@ rule gwcand_raven:
         mem_mb=300,
         runtime=5,
     run:
-        run_logged(log[0], rule, orchestrator.write_step, orchestrator.raven, SPOOL,
-                   candidate_entry(wildcards), output.record, config, output.effects)
+        run_logged(
+            log[0],
+            rule,
+            orchestrator.write_step,
+            orchestrator.raven,
+            SPOOL,
+            candidate_entry(wildcards),
+            output.record,
+            config,
+            output.effects,
+        )
 
 
 rule gwcand_second_preliminary:
@@ -154,5 +186,14 @@ rule gwcand_second_preliminary:
         mem_mb=100,
         runtime=30,
     run:
-        run_logged(log[0], rule, orchestrator.write_step, orchestrator.second_preliminary,
-                   SPOOL, candidate_entry(wildcards), output.record, config, output.effects)
+        run_logged(
+            log[0],
+            rule,
+            orchestrator.write_step,
+            orchestrator.second_preliminary,
+            SPOOL,
+            candidate_entry(wildcards),
+            output.record,
+            config,
+            output.effects,
+        )

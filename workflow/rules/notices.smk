@@ -36,8 +36,7 @@ rule notice_skymap:
         mem_mb=500,
         runtime=5,
     run:
-        run_logged(log[0], rule, notice_products.write_skymap, input[0], output[0],
-                   config["gcn_notices"])
+        run_logged(log[0], rule, notice_products.write_skymap, input[0], output[0], config["gcn_notices"])
 
 
 rule notice_stats:
@@ -53,8 +52,14 @@ rule notice_stats:
         mem_mb=500,
         runtime=5,
     run:
-        run_logged(log[0], rule, notice_products.write_stats, input.notice,
-                   input.skymap[0] if input.skymap else None, output[0])
+        run_logged(
+            log[0],
+            rule,
+            notice_products.write_stats,
+            input.notice,
+            input.skymap[0] if input.skymap else None,
+            output[0],
+        )
 
 
 rule notice_moc90:
@@ -88,8 +93,9 @@ rule notice_contours:
         mem_mb=1000,
         runtime=10,
     run:
-        run_logged(log[0], rule, gw.write_contours, input[0], output[0], params.levels,
-                   params.max_nside, params.min_pixels)
+        run_logged(
+            log[0], rule, gw.write_contours, input[0], output[0], params.levels, params.max_nside, params.min_pixels
+        )
 
 
 rule notice_skymap_png:
@@ -97,8 +103,13 @@ rule notice_skymap_png:
         skymap="products/{kind}/{event}/{entry}/skymap.multiorder.fits",
         stats="products/{kind}/{event}/{entry}/stats.json",
     output:
-        report("products/{kind}/{event}/{entry}/skymap.png", caption="../report/skymap.rst",
-               category="{event}", subcategory="{entry}", labels={"product": "sky map"}),
+        report(
+            "products/{kind}/{event}/{entry}/skymap.png",
+            caption="../report/skymap.rst",
+            category="{event}",
+            subcategory="{entry}",
+            labels={"product": "sky map"},
+        ),
     log:
         "logs/{kind}/{event}/{entry}/skymap_png.log",
     params:
@@ -108,8 +119,9 @@ rule notice_skymap_png:
         mem_mb=1000,
         runtime=10,
     run:
-        run_logged(log[0], rule, notice_products.write_skymap_png, input.skymap, input.stats,
-                   output[0], params.nside)
+        run_logged(
+            log[0], rule, notice_products.write_skymap_png, input.skymap, input.stats, output[0], params.nside
+        )
 
 
 rule notice_earth_moc:
@@ -141,8 +153,7 @@ rule notice_lat_fov_moc:
         mem_mb=500,
         runtime=5,
     run:
-        run_logged(log[0], rule, notice_products.write_lat_fov_moc, input[0], output[0],
-                   params.radius)
+        run_logged(log[0], rule, notice_products.write_lat_fov_moc, input[0], output[0], params.radius)
 
 
 rule notice_coincidences:
@@ -158,8 +169,17 @@ rule notice_coincidences:
         mem_mb=1000,
         runtime=5,
     run:
-        run_logged(log[0], rule, coincidence.write_coincidences, SPOOL.root, wildcards.kind,
-                   wildcards.event, wildcards.entry, output[0], config)
+        run_logged(
+            log[0],
+            rule,
+            coincidence.write_coincidences,
+            SPOOL.root,
+            wildcards.kind,
+            wildcards.event,
+            wildcards.entry,
+            output[0],
+            config,
+        )
 
 
 rule gw_coincidences:
@@ -175,8 +195,17 @@ rule gw_coincidences:
         mem_mb=1000,
         runtime=5,
     run:
-        run_logged(log[0], rule, coincidence.write_coincidences, SPOOL.root, "gw",
-                   wildcards.event, wildcards.entry, output[0], config)
+        run_logged(
+            log[0],
+            rule,
+            coincidence.write_coincidences,
+            SPOOL.root,
+            "gw",
+            wildcards.event,
+            wildcards.entry,
+            output[0],
+            config,
+        )
 
 
 rule gw_combined_skymap:
@@ -192,8 +221,17 @@ rule gw_combined_skymap:
         mem_mb=1000,
         runtime=5,
     run:
-        run_logged(log[0], rule, coincidence.write_combined, SPOOL.root, wildcards.event,
-                   wildcards.entry, input.coincidences, output[0], config)
+        run_logged(
+            log[0],
+            rule,
+            coincidence.write_combined,
+            SPOOL.root,
+            wildcards.event,
+            wildcards.entry,
+            input.coincidences,
+            output[0],
+            config,
+        )
 
 
 rule gw_combined_png:
@@ -201,8 +239,13 @@ rule gw_combined_png:
         combined="products/gw/{event}/{entry}/combined.multiorder.fits",
         coincidences="products/gw/{event}/{entry}/coincidences.json",
     output:
-        report("products/gw/{event}/{entry}/combined.png", caption="../report/combined.rst",
-               category="{event}", subcategory="{entry}", labels={"product": "combined sky map"}),
+        report(
+            "products/gw/{event}/{entry}/combined.png",
+            caption="../report/combined.rst",
+            category="{event}",
+            subcategory="{entry}",
+            labels={"product": "combined sky map"},
+        ),
     log:
         "logs/gw/{event}/{entry}/combined_png.log",
     params:
@@ -212,5 +255,12 @@ rule gw_combined_png:
         mem_mb=1000,
         runtime=10,
     run:
-        run_logged(log[0], rule, coincidence.write_combined_png, input.combined,
-                   input.coincidences, output[0], params.nside)
+        run_logged(
+            log[0],
+            rule,
+            coincidence.write_combined_png,
+            input.combined,
+            input.coincidences,
+            output[0],
+            params.nside,
+        )

@@ -18,8 +18,8 @@ import os
 import re
 import struct
 
-from skyspool.formats.registry import Message, Refused, register_large
 from skyspool.formats.frb import observation_id
+from skyspool.formats.registry import Message, Refused, register_large
 from skyspool.paths import filterbank_alert_type
 
 #: Largest filterbank file taken (bytes): a 3-hour Apertif observation of one compound beam at

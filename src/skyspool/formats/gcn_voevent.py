@@ -99,7 +99,7 @@ ALL_SKY_DEG = 180.0
 # sub-threshold), then the IceCube/AMON run and event numbers.
 TRIGGER_PARAMS = ("TrigID", "Trans_Num", "Trig_ID", "TrigNum", "EventID", "Event_ID")
 # Truncated Julian Day epoch of GCN's Burst_TJD (TJD = JD - 2440000.5).
-TJD_EPOCH = dt.datetime(1968, 5, 24, tzinfo=dt.timezone.utc)
+TJD_EPOCH = dt.datetime(1968, 5, 24, tzinfo=dt.UTC)
 SVOM_PACKETS = {202: "eclairs_wakeup", 204: "eclairs_slewing", 205: "eclairs_not_slewing",
                 209: "mxt_initial", 201: "grm_trigger", 219: "retraction"}
 # Flags that mark a GCN notice as a test, in the Trigger_ID / Solution_Status groups.
@@ -171,7 +171,7 @@ def _event_time(root, values: dict) -> dt.datetime | None:
     with contextlib.suppress(AttributeError, ValueError, KeyError, IndexError, TypeError):
         when = vp.get_event_time_as_utc(root)
         if when is not None:
-            return when.astimezone(dt.timezone.utc)
+            return when.astimezone(dt.UTC)
     where = _first(root, "WhereWhen")
     found = _first(where, "ISOTime") if where is not None else None
     if found is not None and str(found.text or "").strip():

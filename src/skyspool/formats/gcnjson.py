@@ -80,8 +80,9 @@ def _localization(holder: dict) -> dict:
     return {"ra_deg": gcn_notice.finite(holder["ra"], "ra", -360, 360) % 360,
             "dec_deg": gcn_notice.finite(holder["dec"], "dec", -90, 90),
             "error_radius_deg": None if error is None else gcn_notice.finite(error, "ra_dec_error", 0, 180),
-            "error_containment": gcn_notice.finite(holder.get("containment_probability", gcn_notice.DEFAULT_CONTAINMENT),
-                                        "containment_probability", 0.01, 0.9999),
+            "error_containment": gcn_notice.finite(
+                holder.get("containment_probability", gcn_notice.DEFAULT_CONTAINMENT),
+                "containment_probability", 0.01, 0.9999),
             "systematic_included": holder.get("systematic_included"),
             "error_ellipse": ellipse, "error_rectangle": rectangle}
 

@@ -25,13 +25,13 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from skyspool import ingest, settings
 from skyspool.frb.amber import AmberFormatError, chunk_end, chunk_mark, make_chunk
-from skyspool.frb.triage import milky_way_dm
 from skyspool.frb.observation import ObservationError, load_observation
+from skyspool.frb.triage import milky_way_dm
 from skyspool.paths import Entry, Spool, filterbank_beam
 
 log = logging.getLogger("skyspool.watch")
@@ -56,7 +56,7 @@ class _Followed:
 class _FollowedFileEventHandler:
     """watchdog handler: wake the daemon when a file matching a followed pattern changes."""
 
-    def __init__(self, follower: "Follower"):
+    def __init__(self, follower: Follower):
         self.follower = follower
 
     def dispatch(self, event) -> None:

@@ -44,7 +44,6 @@ from astropy.time import Time
 
 from skyspool.ids import check_event_id
 
-
 #: Dispersion constant (s MHz^2 per pc cm^-3).
 K_DM = 4.148808e3
 

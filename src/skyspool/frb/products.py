@@ -33,23 +33,24 @@ import copy
 import json
 import os
 from pathlib import Path
+
 import pandas as pd
 from astropy.time import TimeDelta
 
 from skyspool.atomic import write_bytes, write_json, write_text
+from skyspool.control import read_switches
 from skyspool.effects import write_intents
+from skyspool.formats.filterbank import read_header_of as read_filterbank_header
 from skyspool.frb import lofar
 from skyspool.frb.amber import read_candidates
-from skyspool.frb.triage import Thresholds, TriggerState, classify, milky_way_dm, select_triggers
 from skyspool.frb.clustering import ClusterWindows, cluster
-from skyspool.formats.filterbank import read_header_of as read_filterbank_header
 from skyspool.frb.filterbank import trigger_views
 from skyspool.frb.observation import Observation, load_observation, load_source_list
 from skyspool.frb.plots import plot_candidates, plot_trigger_views
-from skyspool.frb.targets import TRIGGER_FILES
 from skyspool.frb.summary import SmtpSettings, lofar_trigger_html, summary_html
+from skyspool.frb.targets import TRIGGER_FILES
+from skyspool.frb.triage import Thresholds, TriggerState, classify, milky_way_dm, select_triggers
 from skyspool.frb.voevent_writer import VOEventAuthor, VOEventFields, dumps, frb_voevent
-from skyspool.control import read_switches
 from skyspool.paths import ENTRY_NAME, filterbank_beam
 
 #: Every setting with its default; ``config`` arguments are merged over it (unknown keys refused).

@@ -10,8 +10,8 @@ from email.message import EmailMessage
 
 import pandas as pd
 
-from skyspool.frb.triage import LABELS
 from skyspool.frb.observation import Observation
+from skyspool.frb.triage import LABELS
 
 _TRIGGER_COLUMNS = ["time", "utc", "cb", "beam", "dm", "snr", "width", "members", "label", "dump", "lofar", "reason"]
 
@@ -31,7 +31,7 @@ class SmtpSettings:
     timeout_s: float = 30.0
 
     @classmethod
-    def from_config(cls, config: dict) -> "SmtpSettings":
+    def from_config(cls, config: dict) -> SmtpSettings:
         """Build from a mapping with the field names (``to`` a list); ValueError for unknown keys."""
         try:
             settings = cls(**{**config, "to": tuple(config.get("to") or ())})

@@ -85,7 +85,7 @@ class Thresholds:
                                  f"not {self.galactic_model!r}")
 
     @classmethod
-    def from_config(cls, config: dict | None) -> "Thresholds":
+    def from_config(cls, config: dict | None) -> Thresholds:
         """Build from a mapping with the field names (``lofar`` a nested mapping); unknown keys refused."""
         config = dict(config or {})
         lofar = config.pop("lofar", None) or {}
@@ -187,7 +187,7 @@ class TriggerState:
         return {"dump_times": list(self.dump_times), "lofar_sent": self.lofar_sent}
 
     @classmethod
-    def from_dict(cls, doc: dict | None) -> "TriggerState":
+    def from_dict(cls, doc: dict | None) -> TriggerState:
         doc = doc or {}
         return cls([float(t) for t in doc.get("dump_times", [])], int(doc.get("lofar_sent", 0)))
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import voeventparse as vp
-from lxml import etree
 from astropy.coordinates import SkyCoord
 from astropy.time import TimeDelta
+from lxml import etree
 
 from skyspool.frb.observation import Observation
 
@@ -40,7 +40,7 @@ class VOEventAuthor:
     contact_email: str = "skyspool@localhost"
 
     @classmethod
-    def from_config(cls, config: dict | None) -> "VOEventAuthor":
+    def from_config(cls, config: dict | None) -> VOEventAuthor:
         """Build from a mapping with the field names; unknown keys refused with a ValueError."""
         try:
             return cls(**(config or {}))
@@ -66,7 +66,7 @@ class VOEventFields:
     redshift_per_dm: float = 0.001
 
     @classmethod
-    def from_config(cls, config: dict | None) -> "VOEventFields":
+    def from_config(cls, config: dict | None) -> VOEventFields:
         """Build from a mapping with the field names; unknown keys or bad values refused with a VOEventError."""
         try:
             made = cls(**(config or {}))
@@ -89,7 +89,7 @@ class VOEventFields:
 def _new(publisher: VOEventAuthor, local_id: str, test: bool, date: dt.datetime | None) -> vp.Voevent:
     role = vp.definitions.roles.test if test else vp.definitions.roles.observation
     v = vp.Voevent(stream=f"{publisher.authority}/{publisher.stream}", stream_id=local_id, role=role)
-    vp.set_who(v, date=date or dt.datetime.now(dt.timezone.utc), author_ivorn=f"{publisher.authority}/contact")
+    vp.set_who(v, date=date or dt.datetime.now(dt.UTC), author_ivorn=f"{publisher.authority}/contact")
     vp.set_author(v, title=publisher.title, shortName=publisher.short_name,
                   contactName=publisher.contact_name, contactEmail=publisher.contact_email)
     return v
@@ -175,7 +175,7 @@ def frb_voevent(trigger: dict, obs: Observation, publisher: VOEventAuthor, local
                description="single-pulse candidates clustered into this event"),
         _param("classification", str(trigger["label"])),
     ]))
-    arrival = (obs.start + TimeDelta(float(trigger["time"]), format="sec")).to_datetime(dt.timezone.utc)
+    arrival = (obs.start + TimeDelta(float(trigger["time"]), format="sec")).to_datetime(dt.UTC)
     vp.add_where_when(v, coords=vp.Position2D(ra=beam.ra_deg, dec=beam.dec_deg,
                                               err=obs.beam_semi_major_arcmin / 60.0, units="deg",
                                               system=vp.definitions.sky_coord_system.utc_icrs_topo),

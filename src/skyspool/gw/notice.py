@@ -70,7 +70,7 @@ def notice_voevent(alert: GWAlert, sequence: int, stats: dict | None, *, stream:
     voevent = vp.Voevent(stream=stream, stream_id=_ivorn_stream_id(alert, sequence),
                          role=vp.definitions.roles.test if role == "test"
                          else vp.definitions.roles.observation)
-    vp.set_who(voevent, date=datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0),
+    vp.set_who(voevent, date=datetime.datetime.now(datetime.UTC).replace(microsecond=0),
                author_ivorn=author_ivorn)
     vp.set_author(voevent, contactName=contact_name, shortName="skyspool")
     params = [vp.Param("GraceID", value=alert.superevent_id, ucd="meta.id"),

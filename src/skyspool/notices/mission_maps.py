@@ -15,9 +15,9 @@ notice is in).
 from __future__ import annotations
 
 from skyspool.formats.registry import Message, Refused
+from skyspool.formats.skymaps import FITS_MAGIC, GZIP_MAGIC, MAX_MAP_BYTES, fits_bytes  # noqa: F401  (the mission maps' names)
+from skyspool.formats.skymaps import MISSION_MAP_TYPE as MAP_TYPE
 from skyspool.ids import MISSION_MAP_KINDS
-from skyspool.formats.skymaps import (  # noqa: F401  (the mission maps' names)
-    FITS_MAGIC, GZIP_MAGIC, MAX_MAP_BYTES, MISSION_MAP_TYPE as MAP_TYPE, fits_bytes, mission_map_file as map_file)
 
 
 def url_name(url: str | None) -> str | None:

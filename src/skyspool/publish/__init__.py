@@ -84,7 +84,7 @@ def _error(exc: Exception) -> str:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def make_sinks(spool: Spool, config: dict) -> list[Sink]:
@@ -287,13 +287,13 @@ class Publisher:
 
 
 def publish_now(spool: Spool, config: dict, entries: list[Entry], *, dry: bool | None = None,
-                force: bool = False, sinks: list[Sink] | None = None) -> list[str]:
-    """Publish ``entries`` to every sink (or to ``sinks``) in this thread (``skyspool
+                force: bool = False, only: list[Sink] | None = None) -> list[str]:
+    """Publish ``entries`` to every sink (or to ``only``) in this thread (``skyspool
     publish`` and ``process``), with the configured retries; returns one line per failure."""
     dry = dry_run(config) if dry is None else dry
     retry = config["publish"]["retry"]
     failures = []
-    for the_sink in all_sinks(spool, config) if sinks is None else sinks:
+    for the_sink in all_sinks(spool, config) if only is None else only:
         # (an effect goes out once: never again by force)
         again = force and not the_sink.effect
         todo = ([(e, ready_stage(spool, e, config)) for e in entries if the_sink.wants(e)] if again
@@ -317,7 +317,7 @@ def publish_now(spool: Spool, config: dict, entries: list[Entry], *, dry: bool |
 def perform_effects(spool: Spool, config: dict, entries: list[Entry]) -> list[str]:
     """Perform the effects the last run decided for ``entries`` now (``skyspool process``
     between its runs: an outgoing alert it takes from the inbox next); one line per failure."""
-    return publish_now(spool, config, entries, sinks=effects.effect_sinks(spool, config))
+    return publish_now(spool, config, entries, only=effects.effect_sinks(spool, config))
 
 
 def suppress_effects(spool: Spool, config: dict, entries: list[Entry], reason: str) -> int:

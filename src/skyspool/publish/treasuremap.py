@@ -216,7 +216,7 @@ class TreasureMapSink(Sink):
             return [{"endpoint": "/post_icecube_notice", "json": body}] if body else []
         if entry.kind != "gw" or "superevent_id" not in record:
             return []
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
         bodies = alert_bodies(record, self.settings["observing_run"], self.settings["skymap_url"], now)
         items = [{"endpoint": "/post_alert", "json": bodies[0]}]
         galaxies = self.spool.product(entry, "galaxies.ecsv")
