@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -57,3 +58,12 @@ def copied_gw_spool(processed_gw_spool, tmp_path) -> Spool:
     shutil.copytree(processed_gw_spool.root, root, symlinks=True,
                     ignore=shutil.ignore_patterns(".snakemake", "published"))
     return Spool(root)
+
+
+@pytest.fixture
+def udp_socket():
+    """A UDP socket on loopback standing in for a receiver (LOFAR's trigger receiver)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(60)
+        yield sock

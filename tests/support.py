@@ -1,5 +1,6 @@
 """Test helpers: the corpus (read in place) and spools made with the real command line."""
 
+import socket
 from pathlib import Path
 
 import yaml
@@ -29,3 +30,35 @@ def entry_holding(spool: Spool, kind: str, event_id: str, data: bytes):
             return entry
     raise AssertionError(f"{kind}/{event_id}: no entry holds these bytes "
                          f"(quarantined: {sorted(p.name for p in spool.quarantine.iterdir())})")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on, on loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Mailbox:
+    """An SMTP server (aiosmtpd) on loopback ``port``, up inside ``with``; its value is the list of
+    messages received."""
+
+    def __init__(self, port: int):
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.handlers import Message
+
+        self.received = []
+        received = self.received
+
+        class Collect(Message):
+            def handle_message(self, message):
+                received.append(message)
+
+        self.controller = Controller(Collect(), hostname="127.0.0.1", port=port)
+
+    def __enter__(self) -> list:
+        self.controller.start()
+        return self.received
+
+    def __exit__(self, *exc):
+        self.controller.stop()

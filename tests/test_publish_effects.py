@@ -10,52 +10,14 @@ import pytest
 
 from skyspool import config, ingest, publish
 from skyspool.effects import write_intents
-from support import GW_ALERTS, make_spool
+from support import GW_ALERTS, Mailbox, free_port, make_spool
 
 PACKET = b"\x99\xa0abcdefghi"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def udp():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(10)
-        yield sock
-
-
 @pytest.fixture
 def smtp_port():
-    return _free_port()
-
-
-class Mailbox:
-    """An aiosmtpd server on loopback, started and stopped by the test."""
-
-    def __init__(self, port):
-        from aiosmtpd.controller import Controller
-        from aiosmtpd.handlers import Message
-
-        self.received = []
-        received = self.received
-
-        class Collect(Message):
-            def handle_message(self, message):
-                received.append(message)
-
-        self.controller = Controller(Collect(), hostname="127.0.0.1", port=port)
-
-    def __enter__(self):
-        self.controller.start()
-        return self.received
-
-    def __exit__(self, *exc):
-        self.controller.stop()
+    return free_port()
 
 
 @pytest.fixture
@@ -82,13 +44,13 @@ def _receipt(spool, entry, sink="messages"):
     return json.loads(spool.publish_receipt(entry, sink).read_text())["sent"]
 
 
-def test_intents_are_sent_once_after_the_run(spool_entry, udp, smtp_port):
+def test_intents_are_sent_once_after_the_run(spool_entry, udp_socket, smtp_port):
     spool, entry = spool_entry
     settings = config.load(spool)
-    _intents(spool, entry, udp.getsockname()[1], smtp_port)
+    _intents(spool, entry, udp_socket.getsockname()[1], smtp_port)
     with Mailbox(smtp_port) as mails:
         assert publish.perform_effects(spool, settings, [entry]) == []
-        assert udp.recv(64) == PACKET
+        assert udp_socket.recv(64) == PACKET
         assert [m["Subject"] for m in mails] == ["LOFAR trigger"]
         assert [(r["key"], r["type"]) for r in _receipt(spool, entry)] == [
             ("trigger-1.tbb", "udp"), ("trigger-1.email", "email")]
@@ -97,56 +59,56 @@ def test_intents_are_sent_once_after_the_run(spool_entry, udp, smtp_port):
         assert publish.publish_now(spool, settings, [entry]) == []
         assert publish.publish_now(spool, settings, [entry], force=True) == []
     assert len(mails) == 1
-    udp.settimeout(0.5)
+    udp_socket.settimeout(0.5)
     with pytest.raises(socket.timeout):
-        udp.recv(64)
+        udp_socket.recv(64)
 
 
-def test_a_packet_that_went_out_is_not_sent_again_when_its_e_mail_failed(spool_entry, udp, smtp_port):
+def test_a_packet_that_went_out_is_not_sent_again_when_its_e_mail_failed(spool_entry, udp_socket, smtp_port):
     """The SMTP server is down: the packet's receipt is written all the same; the retry sends
     only the e-mail."""
     spool, entry = spool_entry
     settings = config.load(spool)
-    _intents(spool, entry, udp.getsockname()[1], smtp_port)
+    _intents(spool, entry, udp_socket.getsockname()[1], smtp_port)
     [failure] = publish.perform_effects(spool, settings, [entry])
     assert failure.startswith("messages gw/MS181101ab/001-preliminary: ")
-    assert udp.recv(64) == PACKET
+    assert udp_socket.recv(64) == PACKET
     assert [r["key"] for r in _receipt(spool, entry)] == ["trigger-1.tbb"]
     with Mailbox(smtp_port) as mails:
         assert publish.perform_effects(spool, settings, [entry]) == []
     assert len(mails) == 1 and [r["key"] for r in _receipt(spool, entry)] == ["trigger-1.tbb", "trigger-1.email"]
-    udp.settimeout(0.5)
+    udp_socket.settimeout(0.5)
     with pytest.raises(socket.timeout):
-        udp.recv(64)
+        udp_socket.recv(64)
 
 
-def test_receipts_of_the_old_logs_sent_folder_count_as_sent(spool_entry, udp, smtp_port):
+def test_receipts_of_the_old_logs_sent_folder_count_as_sent(spool_entry, udp_socket, smtp_port):
     """A spool whose jobs sent (before effects left the rules) never sends again."""
     spool, entry = spool_entry
-    _intents(spool, entry, udp.getsockname()[1], smtp_port)
+    _intents(spool, entry, udp_socket.getsockname()[1], smtp_port)
     old = spool.logs / "sent" / entry.kind / entry.event_id / entry.name
     old.mkdir(parents=True)
     for name in ("trigger-1.tbb.sent", "trigger-1.email.sent"):
         (old / name).write_text('{"what": "x", "sent_utc": "2026-01-01T00:00:00"}')
     assert publish.perform_effects(spool, config.load(spool), [entry]) == []
     assert not spool.publish_receipt(entry, "messages").exists()
-    udp.settimeout(0.5)
+    udp_socket.settimeout(0.5)
     with pytest.raises(socket.timeout):
-        udp.recv(64)
+        udp_socket.recv(64)
 
 
-def test_dry_run_sends_nothing_but_an_outgoing_alert_stays_inside_the_spool(spool_entry, udp, smtp_port):
+def test_dry_run_sends_nothing_but_an_outgoing_alert_stays_inside_the_spool(spool_entry, udp_socket, smtp_port):
     spool, entry = spool_entry
     settings = config.load(spool, {"publish": {"dry_run": True}})
-    _intents(spool, entry, udp.getsockname()[1], smtp_port)
+    _intents(spool, entry, udp_socket.getsockname()[1], smtp_port)
     record = json.loads((GW_ALERTS / "MS181101ab-preliminary.json").read_text())
     write_intents(spool.product(entry, "orchestrator.effects.json"), [
         {"key": "MS181101ab-002", "type": "alert", "superevent_id": "MS181101ab", "number": 2,
          "alert_type": "preliminary", "record": record}])
     assert publish.perform_effects(spool, settings, [entry]) == []
-    udp.settimeout(0.5)
+    udp_socket.settimeout(0.5)
     with pytest.raises(socket.timeout):
-        udp.recv(64)
+        udp_socket.recv(64)
     assert not spool.publish_receipt(entry, "messages").exists()
     dry = json.loads(spool.publish_receipt(entry, "messages", dry_run=True).read_text())
     assert [r["key"] for r in dry["sent"]] == ["trigger-1.tbb", "trigger-1.email"]
@@ -157,15 +119,15 @@ def test_dry_run_sends_nothing_but_an_outgoing_alert_stays_inside_the_spool(spoo
     assert [r["key"] for r in _receipt(spool, entry, "outgoing")] == ["MS181101ab-002"]
 
 
-def test_suppressed_effects_are_never_sent(spool_entry, udp, smtp_port):
+def test_suppressed_effects_are_never_sent(spool_entry, udp_socket, smtp_port):
     spool, entry = spool_entry
     settings = config.load(spool)
-    _intents(spool, entry, udp.getsockname()[1], smtp_port)
+    _intents(spool, entry, udp_socket.getsockname()[1], smtp_port)
     assert publish.suppress_effects(spool, settings, [entry], "reprocessing") == 2
     assert publish.perform_effects(spool, settings, [entry]) == []
     assert publish.publish_now(spool, settings, [entry]) == []
     assert [(r["key"], r["suppressed"]) for r in _receipt(spool, entry)] == [
         ("trigger-1.tbb", "reprocessing"), ("trigger-1.email", "reprocessing")]
-    udp.settimeout(0.5)
+    udp_socket.settimeout(0.5)
     with pytest.raises(socket.timeout):
-        udp.recv(64)
+        udp_socket.recv(64)

@@ -1,12 +1,12 @@
 """Fixtures of the FRB tests: the corpus folder, a sample observation, the known-source list, a local
-SMTP server and a loopback UDP socket (LOFAR's trigger receiver)."""
+SMTP server (the loopback UDP socket is tests/conftest.py's)."""
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from frb_synthetic import sample_observation, write_observation
+from support import Mailbox, free_port
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 AMBER = CORPUS / "frb" / "amber"
@@ -32,35 +32,9 @@ def source_list_path():
     return AMBER / "source_list.yaml"
 
 
-def _free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_server():
     """A local SMTP server (aiosmtpd); yields (port, list of received messages)."""
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Message
-
-    received = []
-
-    class Collect(Message):
-        def handle_message(self, message):
-            received.append(message)
-
-    port = _free_port()
-    controller = Controller(Collect(), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, received
-    controller.stop()
-
-
-@pytest.fixture
-def udp_socket():
-    """A UDP socket on loopback standing in for LOFAR's trigger receiver."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(60)
-        yield sock
+    port = free_port()
+    with Mailbox(port) as received:
+        yield port, received
