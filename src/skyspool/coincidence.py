@@ -40,8 +40,9 @@ from ligo.skymap import moc
 
 from skyspool import atomic, settings
 from skyspool.formats.gwalert import GWAlert, read_alert
+from skyspool.formats.skymaps import MISSION_MAP_TYPE, mission_map_file
 from skyspool.ids import EXTERNAL_KINDS, superevent_role
-from skyspool.notices import Notice, maps, mission_maps, read_notice
+from skyspool.notices import Notice, maps, read_notice
 from skyspool.paths import Entry, Spool
 from skyspool.times import SECONDS_PER_YEAR, gps_from_utc, iso_utc
 
@@ -57,7 +58,7 @@ FERMI_GRB_CLASS = 4
 # ----- reading spool entries (cached: spool entries never change) -----
 
 def _notice(path: Path) -> Notice:
-    return _read_notice(path, mission_maps.map_file(path) if _names_map_url(path) else None)
+    return _read_notice(path, mission_map_file(path) if _names_map_url(path) else None)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -95,7 +96,7 @@ def _alert(path: Path) -> GWAlert:
 
 def _current(spool: Spool, kind: str, event_id: str) -> Entry | None:
     """The latest entry of an event, or None when it is retracted."""
-    entries = [entry for entry in spool.entries_of(kind, event_id) if entry.alert_type != mission_maps.MAP_TYPE]
+    entries = [entry for entry in spool.entries_of(kind, event_id) if entry.alert_type != MISSION_MAP_TYPE]
     if not entries or entries[-1].alert_type == "retraction":
         return None
     return entries[-1]
@@ -253,7 +254,7 @@ def affected_entries(spool: Spool, entry: Entry, config: dict) -> list[Entry]:
     The daemon asks for these entries' targets too, so that a GRB arriving after the GW
     alert updates the GW event's current entry (Snakemake reruns them: their inputs grew).
     """
-    if entry.alert_type == mission_maps.MAP_TYPE:  # its trigger's notices and their partners
+    if entry.alert_type == MISSION_MAP_TYPE:  # its trigger's notices and their partners
         return _map_affected(spool, entry, config)
     # Only notices pair with GW alerts (not pipeline candidates or DQ segment lists).
     if entry.kind not in EXTERNAL_KINDS or not _is_notice(entry):
@@ -279,7 +280,7 @@ def _input_paths(spool: Spool, partners: list[Entry]) -> list[str]:
     root (inputs of the rules: a new partner or map remakes the products)."""
     paths = []
     for partner in partners:
-        mission_map = _notice(partner.path).skymap_file and mission_maps.map_file(partner.path)
+        mission_map = _notice(partner.path).skymap_file and mission_map_file(partner.path)
         paths += [partner.path] + ([mission_map] if mission_map else [])
     return [str(path.relative_to(spool.root)) for path in paths]
 

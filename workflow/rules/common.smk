@@ -7,7 +7,8 @@ from skyspool import dashboard, ids
 from skyspool.frb import targets as frb_targets
 from skyspool.gw.targets import alert_has_skymap
 from skyspool.jobs import run_logged, set_time_limit as set_job_time_limit
-from skyspool.notices import mission_maps, read_notice
+from skyspool.formats.skymaps import mission_map_file
+from skyspool.notices import read_notice
 from skyspool.notices.targets import notice_products as notice_product_names
 from skyspool.paths import Spool
 
@@ -80,12 +81,12 @@ def notice_entry(wildcards):
 
 
 def notice_mission_map(wildcards):
-    """Input function: the mission map file the notice uses (skyspool.notices.mission_maps),
+    """Input function: the mission map file the notice uses (skyspool.formats.skymaps.mission_map_file),
     if any: when it arrives, the notice's products are remade with it."""
     entry = SPOOL.find_entry(wildcards.kind, wildcards.event, wildcards.entry)
     if not read_notice(entry.path).skymap_file:
         return []
-    return [str(mission_maps.map_file(entry.path).relative_to(SPOOL.root))]
+    return [str(mission_map_file(entry.path).relative_to(SPOOL.root))]
 
 
 def coincidence_partners(wildcards):

@@ -15,7 +15,7 @@ notice is in).
 from __future__ import annotations
 
 from skyspool.formats.registry import Message, Refused
-from skyspool.formats.skymaps import FITS_MAGIC, GZIP_MAGIC, MAX_MAP_BYTES, fits_bytes  # noqa: F401  (the mission maps' names)
+from skyspool.formats.skymaps import FITS_MAGIC, GZIP_MAGIC, fits_bytes
 from skyspool.formats.skymaps import MISSION_MAP_TYPE as MAP_TYPE
 from skyspool.ids import MISSION_MAP_KINDS
 

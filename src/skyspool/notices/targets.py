@@ -7,8 +7,8 @@ import functools
 import time
 
 from skyspool import contract, settings
+from skyspool.formats.skymaps import MISSION_MAP_TYPE
 from skyspool.notices import maps, read_notice
-from skyspool.notices.mission_maps import MAP_TYPE
 from skyspool.paths import Entry
 
 
@@ -24,7 +24,7 @@ def notice_facts(entry: Entry, config: dict) -> dict:
     windows = settings.of(config).coincidence.windows_s
     return {
         # a mission map file stored with the notices has no products (they use it)
-        "map_file": lambda: entry.alert_type == MAP_TYPE,
+        "map_file": lambda: entry.alert_type == MISSION_MAP_TYPE,
         "has_map": lambda: _facts(entry.path)[0],
         "fermi_craft": lambda: _facts(entry.path)[1],
         # coincidences.json when a window names the kind
