@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from skyspool import config, ingest, orchestrator, samples, superevents
+import gwcand_samples as samples
+from skyspool import config, ingest, orchestrator, superevents
 from support import make_spool
 
 T0 = 1_900_000_000.0  # 2030-03-17T17:46:40Z
