@@ -348,7 +348,8 @@ def test_a_full_disk_fails_cleanly_and_processing_resumes_with_room(small_filesy
     assert "No space left on device" in logs + watch.text()
     for product in visible_files(spool.products):  # no corrupt product left behind
         _complete(product)
-    assert hidden_files(spool.products) == []
+    # No temporary file left behind: a dashboard refresh still running may hold one for a moment.
+    wait_for(lambda: hidden_files(spool.products) == [], "the temporary files of failed writes to be removed")
 
     filler.unlink()  # room again: new alerts go through, and the failed ones are rebuilt
     drop(spool, GW_ALERTS / "MS181101ab-retraction.json")
